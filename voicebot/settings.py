@@ -1,0 +1,169 @@
+"""Every setting of the service, read from the environment in one place and checked at start-up.
+
+`Settings.from_env()` reports every problem at once (SettingsError), so an operator fixes
+the configuration in one go instead of one crash at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from voicebot.errors import SettingsError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FLOW = PROJECT_ROOT / "call_flows" / "support.yaml"
+DEFAULT_MODEL_DIR = PROJECT_ROOT / "models"
+ENGINES = ("auto", "vosk", "pocketsphinx")
+
+# name -> (meaning, default) ; the README's settings table is written from this.
+DOCUMENTED: dict[str, tuple[str, str]] = {
+    "VOICEBOT_PUBLIC_URL": ("Public base URL as Twilio reaches the service (https://...); "
+                            "used for stream URLs and signature checks", "http://127.0.0.1:8080"),
+    "TWILIO_AUTH_TOKEN": ("Twilio auth token; checks X-Twilio-Signature on every request",
+                          "(none: the service refuses to start)"),
+    "VOICEBOT_INSECURE_NO_SIGNATURE": ("1 accepts unsigned requests: local development only",
+                                       "0"),
+    "VOICEBOT_FLOW": ("Call-flow YAML file", "call_flows/support.yaml"),
+    "VOICEBOT_ENGINE": ("Recognition engine: auto | vosk | pocketsphinx", "auto"),
+    "VOICEBOT_MODEL_DIR": ("Where Vosk models live", "models/"),
+    "VOICEBOT_VOSK_MODEL": ("A Vosk model directory (overrides the search in the model dir)",
+                            ""),
+    "VOICEBOT_DB": ("SQLite file for call records", "var/voicebot.sqlite3"),
+    "VOICEBOT_HASH_KEY": ("Key for hashing caller numbers (HMAC-SHA256)",
+                          "generated once into var/hash.key"),
+    "VOICEBOT_API_TOKEN": ("Bearer token for GET /calls/<CallSid>/... (agent desktop)",
+                           "(none: those routes answer 403)"),
+    "VOICEBOT_FALLBACK_QUEUE": ("Queue a call goes to when anything breaks", "support"),
+    "VOICEBOT_QUEUES": ("Comma-separated queue names the service may enqueue into",
+                        "(every queue the flow names)"),
+    "VOICEBOT_QUEUE_BACKUP_AFTER": ("Seconds in a queue before the backup channels are offered",
+                                    "120"),
+    "VOICEBOT_TTS_CACHE": ("Directory of rendered prompts", "var/tts-cache"),
+    "VOICEBOT_VAD_AGGRESSIVENESS": ("webrtcvad aggressiveness 0..3", "2"),
+    "VOICEBOT_SPEECH_START_MS": ("Voiced time before speech counts as started", "120"),
+    "VOICEBOT_SPEECH_END_MS": ("Trailing silence that ends an utterance", "400"),
+    "VOICEBOT_MAX_UTTERANCE_S": ("Longest utterance before it is cut", "15"),
+    "VOICEBOT_LOG_LEVEL": ("debug | info | warning | error", "info"),
+    "VOICEBOT_LOG_FORMAT": ("json | text", "json"),
+}
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    aggressiveness: int = 2
+    speech_start_ms: int = 120
+    speech_end_ms: int = 400
+    max_utterance_s: float = 15.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    public_url: str = "http://127.0.0.1:8080"
+    twilio_auth_token: str | None = None
+    insecure_no_signature: bool = False
+    flow_path: Path = DEFAULT_FLOW
+    engine: str = "auto"
+    model_dir: Path = DEFAULT_MODEL_DIR
+    vosk_model: Path | None = None
+    db_path: Path = PROJECT_ROOT / "var" / "voicebot.sqlite3"
+    hash_key: str | None = None
+    api_token: str | None = None
+    fallback_queue: str = "support"
+    queues: tuple[str, ...] = ()
+    queue_backup_after_s: float = 120.0
+    tts_cache: Path = PROJECT_ROOT / "var" / "tts-cache"
+    endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+    log_level: str = "info"
+    log_format: str = "json"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value is not None and value.strip() else None
+
+        def number(name: str, default: float, lo: float, hi: float, kind=float):
+            raw = get(name)
+            if raw is None:
+                return kind(default)
+            try:
+                value = kind(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not a {kind.__name__}")
+                return kind(default)
+            if not lo <= value <= hi:
+                problems.append(f"{name}={raw} must be between {lo:g} and {hi:g}")
+                return kind(default)
+            return value
+
+        def flag(name: str) -> bool:
+            raw = (get(name) or "0").lower()
+            if raw not in ("0", "1", "true", "false", "yes", "no"):
+                problems.append(f"{name}={raw!r} must be 1 or 0")
+            return raw in ("1", "true", "yes")
+
+        def path(name: str, default: Path) -> Path:
+            raw = get(name)
+            return Path(raw).expanduser() if raw else default
+
+        public_url = (get("VOICEBOT_PUBLIC_URL") or cls.public_url).rstrip("/")
+        if not public_url.startswith(("http://", "https://")):
+            problems.append(f"VOICEBOT_PUBLIC_URL={public_url!r} must start with https:// "
+                            "(or http:// for local tests)")
+        engine = (get("VOICEBOT_ENGINE") or "auto").lower()
+        if engine not in ENGINES:
+            problems.append(f"VOICEBOT_ENGINE={engine!r} must be one of {', '.join(ENGINES)}")
+        log_level = (get("VOICEBOT_LOG_LEVEL") or "info").lower()
+        if log_level not in ("debug", "info", "warning", "error"):
+            problems.append(f"VOICEBOT_LOG_LEVEL={log_level!r} must be debug, info, "
+                            "warning or error")
+        log_format = (get("VOICEBOT_LOG_FORMAT") or "json").lower()
+        if log_format not in ("json", "text"):
+            problems.append(f"VOICEBOT_LOG_FORMAT={log_format!r} must be json or text")
+        vosk_model = get("VOICEBOT_VOSK_MODEL")
+        queues = tuple(q.strip() for q in (get("VOICEBOT_QUEUES") or "").split(",") if q.strip())
+
+        settings = cls(
+            public_url=public_url,
+            twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
+            insecure_no_signature=flag("VOICEBOT_INSECURE_NO_SIGNATURE"),
+            flow_path=path("VOICEBOT_FLOW", DEFAULT_FLOW),
+            engine=engine,
+            model_dir=path("VOICEBOT_MODEL_DIR", DEFAULT_MODEL_DIR),
+            vosk_model=Path(vosk_model).expanduser() if vosk_model else None,
+            db_path=path("VOICEBOT_DB", cls.db_path),
+            hash_key=get("VOICEBOT_HASH_KEY"),
+            api_token=get("VOICEBOT_API_TOKEN"),
+            fallback_queue=get("VOICEBOT_FALLBACK_QUEUE") or "support",
+            queues=queues,
+            queue_backup_after_s=number("VOICEBOT_QUEUE_BACKUP_AFTER", 120, 0, 86400),
+            tts_cache=path("VOICEBOT_TTS_CACHE", cls.tts_cache),
+            endpoint=EndpointSettings(
+                aggressiveness=number("VOICEBOT_VAD_AGGRESSIVENESS", 2, 0, 3, int),
+                speech_start_ms=number("VOICEBOT_SPEECH_START_MS", 120, 20, 2000, int),
+                speech_end_ms=number("VOICEBOT_SPEECH_END_MS", 400, 100, 5000, int),
+                max_utterance_s=number("VOICEBOT_MAX_UTTERANCE_S", 15, 1, 120),
+            ),
+            log_level=log_level,
+            log_format=log_format,
+        )
+        if problems:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+        return settings
+
+    def require_serving(self) -> None:
+        """Checks that only matter when serving calls (not for validate/chat/replay)."""
+        if not self.twilio_auth_token and not self.insecure_no_signature:
+            raise SettingsError(
+                "TWILIO_AUTH_TOKEN is not set: the service cannot check that requests come "
+                "from Twilio. Set it, or set VOICEBOT_INSECURE_NO_SIGNATURE=1 (or pass "
+                "--insecure-no-signature) for local development only."
+            )
+        if not self.flow_path.is_file():
+            raise SettingsError(f"VOICEBOT_FLOW: no flow file at {self.flow_path}")

@@ -1,0 +1,1 @@
+"""Offline recognition engines behind one small interface (see voicebot.speech.types)."""

@@ -1,0 +1,87 @@
+"""The speech path's shared types: what an engine returns and what the endpointer reports.
+
+Engines and the endpointer work on 16-bit little-endian mono PCM at 8 kHz (phone rate), in
+20 ms frames (160 samples, 320 bytes). Engines that need another rate resample inside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+PHONE_RATE = 8000
+FRAME_MS = 20
+FRAME_SAMPLES = PHONE_RATE * FRAME_MS // 1000  # 160
+FRAME_BYTES = FRAME_SAMPLES * 2  # 320 bytes of 16-bit PCM, or 160 bytes of mu-law
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start: float  # seconds from the start of the utterance
+    end: float
+    confidence: float  # 0..1
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """A final recognition result for one utterance."""
+
+    text: str  # normalised: lower case, no punctuation; "" when nothing was recognised
+    confidence: float  # 0..1; low for out-of-grammar speech and noise
+    words: tuple[Word, ...] = ()
+    in_grammar: bool = True  # False when the reject path of a grammar fired
+    engine: str = ""
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """What the recognizer may hear in this turn. Empty phrases: free speech."""
+
+    phrases: tuple[str, ...] = ()
+    allow_digits: bool = False  # also accept any string of spoken digits (collect digits)
+
+    @property
+    def is_free(self) -> bool:
+        return not self.phrases and not self.allow_digits
+
+
+class Recognizer(Protocol):
+    """One utterance's decoder. Not thread-safe; one per call turn."""
+
+    def accept(self, pcm: bytes) -> str | None:
+        """Feed 8 kHz 16-bit PCM; returns partial text when it changed, else None."""
+
+    def finish(self) -> Hypothesis:
+        """End of utterance: the final hypothesis. The recognizer is spent afterwards."""
+
+
+class Engine(Protocol):
+    """A loaded model shared by every call of the process (thread-safe to create recognizers)."""
+
+    name: str  # "vosk" | "pocketsphinx"
+    model: str  # model name or path, for logs and records
+
+    def recognizer(self, grammar: Grammar) -> Recognizer: ...
+
+
+# ------------------------------------------------------------------- endpointer events
+
+EndpointKind = Literal["speech_start", "speech_end", "no_input", "max_length"]
+
+
+@dataclass(frozen=True)
+class EndpointEvent:
+    """Reported by voicebot.speech.endpoint.Endpointer when fed frames.
+
+    speech_start: the caller has been voiced for the minimum duration (barge-in uses this);
+      `audio` holds the PCM from slightly before the start (pre-roll) so nothing is lost.
+    speech_end: trailing silence reached; the utterance is complete.
+    max_length: the utterance hit the maximum length and was cut.
+    no_input: nothing was said within the timeout since listening began.
+    t: stream time in seconds of the frame that triggered the event.
+    """
+
+    kind: EndpointKind
+    t: float
+    audio: bytes = field(default=b"", repr=False)
