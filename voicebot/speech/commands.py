@@ -1,9 +1,12 @@
-"""Sub-commands of this area (filled in by its owner)."""
+"""Sub-commands of the speech area: `voicebot models ...` and `voicebot evaluate ...`."""
 
 from __future__ import annotations
 
 import argparse
 
+from voicebot.speech import evaluate, models
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this area's sub-commands to the `voicebot` parser."""
+    models.register(sub)
+    evaluate.register(sub)
