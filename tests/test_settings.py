@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from voicebot.errors import SettingsError
+from voicebot.settings import Settings
+
+
+def test_defaults_need_no_environment():
+    s = Settings.from_env({})
+    assert s.engine == "auto"
+    assert s.flow_path.name == "support.yaml"
+    assert s.endpoint.speech_end_ms == 400
+
+
+def test_values_are_read_and_converted():
+    s = Settings.from_env({
+        "VOICEBOT_PUBLIC_URL": "https://bot.example.com/",
+        "VOICEBOT_ENGINE": "pocketsphinx",
+        "VOICEBOT_VAD_AGGRESSIVENESS": "3",
+        "VOICEBOT_QUEUES": "support, billing",
+        "VOICEBOT_DB": "/tmp/x.sqlite3",
+    })
+    assert s.public_url == "https://bot.example.com"
+    assert s.engine == "pocketsphinx"
+    assert s.endpoint.aggressiveness == 3
+    assert s.queues == ("support", "billing")
+    assert s.db_path == Path("/tmp/x.sqlite3")
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({
+            "VOICEBOT_ENGINE": "whisper",
+            "VOICEBOT_VAD_AGGRESSIVENESS": "7",
+            "VOICEBOT_SPEECH_END_MS": "soon",
+            "VOICEBOT_PUBLIC_URL": "bot.example.com",
+        })
+    text = str(err.value)
+    for name in ("VOICEBOT_ENGINE", "VOICEBOT_VAD_AGGRESSIVENESS", "VOICEBOT_SPEECH_END_MS",
+                 "VOICEBOT_PUBLIC_URL"):
+        assert name in text
+
+
+def test_serving_without_auth_token_is_refused_unless_insecure_flag(tmp_path):
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("start: x\n")
+    with pytest.raises(SettingsError, match="TWILIO_AUTH_TOKEN"):
+        Settings.from_env({"VOICEBOT_FLOW": str(flow)}).require_serving()
+    Settings.from_env({"VOICEBOT_FLOW": str(flow),
+                       "VOICEBOT_INSECURE_NO_SIGNATURE": "1"}).require_serving()
+    Settings.from_env({"VOICEBOT_FLOW": str(flow), "TWILIO_AUTH_TOKEN": "t"}).require_serving()
+
+
+def test_missing_flow_file_is_a_clear_error(tmp_path):
+    s = Settings.from_env({"VOICEBOT_FLOW": str(tmp_path / "nope.yaml"),
+                           "TWILIO_AUTH_TOKEN": "t"})
+    with pytest.raises(SettingsError, match="no flow file"):
+        s.require_serving()
