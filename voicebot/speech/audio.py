@@ -1,0 +1,273 @@
+"""Audio plumbing for the phone path: G.711 mu-law, resampling, WAV reading, 20 ms frames.
+
+Everything inside the speech path is 16-bit little-endian mono PCM. The phone network carries
+8 kHz mu-law, so `load_phone_audio` puts any recording through exactly that (resample, encode,
+decode) to make tests and evaluation hear what a caller's audio would sound like.
+
+No `audioop` (removed in Python 3.13): mu-law uses numpy lookup tables. WAV files are parsed
+here from the RIFF chunks rather than with `wave`, because `wave` rejects 32-bit float and
+(before 3.12) WAVE_FORMAT_EXTENSIBLE, and fails on truncated files in ways that are hard to
+report well. Every bad input becomes an `AudioError` naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Iterator
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+from voicebot.errors import VoicebotError
+from voicebot.logs import log_event
+from voicebot.speech.types import FRAME_BYTES, PHONE_RATE
+
+log = logging.getLogger(__name__)
+
+COMMON_RATES = (8000, 11025, 16000, 22050, 32000, 44100, 48000)
+
+
+class AudioError(VoicebotError):
+    """Audio that cannot be read or converted (missing, empty, not a WAV, unsupported)."""
+
+
+# --------------------------------------------------------------------------- G.711 mu-law
+
+_BIAS = 0x84
+
+
+def _build_ulaw_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Decode table (256 codes -> int16) and encode table (65536 int16 values -> code).
+
+    Same arithmetic as the ITU G.711 reference (Sun's g711.c), done once for every value.
+    """
+    codes = np.arange(256, dtype=np.int32)
+    u = ~codes & 0xFF
+    sign = u & 0x80
+    exponent = (u >> 4) & 0x07
+    mantissa = u & 0x0F
+    magnitude = (((mantissa << 3) + _BIAS) << exponent) - _BIAS
+    decode = np.where(sign != 0, -magnitude, magnitude).astype(np.int16)
+
+    # Encoder of the reference, on 14-bit magnitudes (so results match audioop and G.711).
+    v = np.arange(-32768, 32768, dtype=np.int32) >> 2
+    mask = np.where(v < 0, 0x7F, 0xFF)
+    mag = np.minimum(np.abs(v), 8159) + (_BIAS >> 2)
+    seg_ends = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
+    seg = np.searchsorted(seg_ends, mag, side="left")
+    uval = np.where(seg >= 8, 0x7F, (seg << 4) | ((mag >> (np.minimum(seg, 7) + 1)) & 0x0F))
+    encode = ((uval ^ mask) & 0xFF).astype(np.uint8)
+    return decode, encode
+
+
+_ULAW_DECODE, _ULAW_ENCODE = _build_ulaw_tables()
+
+
+def _build_alaw_decode() -> np.ndarray:
+    codes = np.arange(256, dtype=np.int32) ^ 0x55
+    sign = codes & 0x80
+    exponent = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = np.where(
+        exponent == 0,
+        (mantissa << 4) + 8,
+        ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0),
+    )
+    return np.where(sign != 0, magnitude, -magnitude).astype(np.int16)
+
+
+_ALAW_DECODE = _build_alaw_decode()
+
+
+def ulaw_to_pcm16(data: bytes) -> bytes:
+    """G.711 mu-law bytes -> 16-bit little-endian PCM (twice as many bytes)."""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    return _ULAW_DECODE[codes].astype("<i2").tobytes()
+
+
+def pcm16_to_ulaw(data: bytes) -> bytes:
+    """16-bit little-endian PCM -> G.711 mu-law (half the bytes; an odd last byte is dropped)."""
+    usable = len(data) - len(data) % 2
+    samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.int32)
+    return _ULAW_ENCODE[samples + 32768].tobytes()
+
+
+def ulaw_duration(data: bytes) -> float:
+    """Seconds of 8 kHz mu-law audio (one byte per sample)."""
+    return len(data) / PHONE_RATE
+
+
+def pcm_duration(pcm: bytes, rate: int = PHONE_RATE) -> float:
+    """Seconds of 16-bit mono PCM at `rate`."""
+    return len(pcm) / (2 * rate)
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def resample(pcm: bytes, src_rate: int, dst_rate: int) -> bytes:
+    """Resample 16-bit mono PCM with a polyphase filter (exact rational factor, e.g. 80/441)."""
+    if src_rate <= 0 or dst_rate <= 0:
+        raise AudioError(f"cannot resample from {src_rate} Hz to {dst_rate} Hz")
+    usable = len(pcm) - len(pcm) % 2
+    if src_rate == dst_rate or usable == 0:
+        return pcm[:usable]
+    from scipy.signal import resample_poly  # scipy is slow to import; only when needed
+
+    g = gcd(src_rate, dst_rate)
+    x = np.frombuffer(pcm[:usable], dtype="<i2").astype(np.float64)
+    y = resample_poly(x, dst_rate // g, src_rate // g)
+    return np.clip(np.rint(y), -32768, 32767).astype("<i2").tobytes()
+
+
+# --------------------------------------------------------------------------- WAV reading
+
+_PCM, _FLOAT, _ALAW, _ULAW, _EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE
+_FORMAT_NAMES = {0x0002: "MS ADPCM", 0x0011: "IMA ADPCM", 0x0055: "MP3", 0x0031: "GSM 6.10"}
+
+
+def read_wav(path: str | Path) -> tuple[bytes, int]:
+    """Read a WAV file as mono 16-bit PCM and its sample rate.
+
+    Accepts 8-bit unsigned, 16/24/32-bit integer, 32/64-bit float, mu-law and A-law, plain or
+    WAVE_FORMAT_EXTENSIBLE, any number of channels (mixed down to mono by averaging). A file
+    cut short (header promises more data than there is) yields the complete frames present,
+    with a warning in the log. Anything else raises AudioError naming the file.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise AudioError(f"{path}: is a directory, not a WAV file") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not raw:
+        raise AudioError(f"{path}: file is empty (0 bytes), not a WAV file")
+    if len(raw) < 12 or raw[:4] not in (b"RIFF", b"RIFX") or raw[8:12] != b"WAVE":
+        raise AudioError(f"{path}: not a WAV file (no RIFF/WAVE header)")
+    if raw[:4] == b"RIFX":
+        raise AudioError(f"{path}: big-endian WAV (RIFX) is not supported; convert it with "
+                         "`sox in.wav -e signed -b 16 out.wav`")
+
+    fmt: bytes | None = None
+    data: bytes | None = None
+    truncated = False
+    pos = 12
+    while pos + 8 <= len(raw):
+        chunk_id = raw[pos:pos + 4]
+        (size,) = struct.unpack_from("<I", raw, pos + 4)
+        body = raw[pos + 8:pos + 8 + size]
+        if len(body) < size:
+            truncated = True
+        if chunk_id == b"fmt ":
+            fmt = body
+        elif chunk_id == b"data":
+            data = body
+            if fmt is not None:
+                break
+        pos += 8 + size + (size & 1)  # chunks are word aligned
+    if fmt is None or len(fmt) < 16:
+        raise AudioError(f"{path}: WAV file has no valid 'fmt ' chunk (damaged or truncated)")
+    tag, channels, rate, _byte_rate, _block_align, bits = struct.unpack_from("<HHIIHH", fmt)
+    if tag == _EXTENSIBLE:
+        if len(fmt) < 40:
+            raise AudioError(f"{path}: WAVE_FORMAT_EXTENSIBLE header is too short (damaged)")
+        (tag,) = struct.unpack_from("<H", fmt, 24)  # first two bytes of the SubFormat GUID
+    if data is None:
+        raise AudioError(f"{path}: WAV file has no 'data' chunk (damaged or truncated)")
+    if channels < 1:
+        raise AudioError(f"{path}: WAV header says {channels} channels")
+    if rate < 1000 or rate > 384000:
+        raise AudioError(f"{path}: WAV header says an implausible sample rate of {rate} Hz")
+
+    width = _sample_width(path, tag, bits)
+    frame_size = width * channels
+    usable = len(data) - len(data) % frame_size
+    if truncated or usable != len(data):
+        log_event(log, "audio.wav_truncated", level=logging.WARNING, file=path.name,
+                  bytes_used=usable)
+    if usable == 0:
+        raise AudioError(f"{path}: WAV file contains no audio samples"
+                         + (" (file is truncated)" if truncated else ""))
+    samples = _decode_samples(path, data[:usable], tag, width)
+    stride = frame_size // width
+    if stride > 1:
+        samples = samples.reshape(-1, stride)[:, :channels].mean(axis=1)
+    pcm = np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes()
+    return pcm, rate
+
+
+def _sample_width(path: Path, tag: int, bits: int) -> int:
+    if tag == _PCM and bits in (8, 16, 24, 32):
+        return bits // 8
+    if tag == _FLOAT and bits in (32, 64):
+        return bits // 8
+    if tag in (_ULAW, _ALAW) and bits == 8:
+        return 1
+    name = _FORMAT_NAMES.get(tag, f"format tag 0x{tag:04x}")
+    raise AudioError(f"{path}: unsupported WAV encoding ({name}, {bits}-bit); convert it to "
+                     "16-bit PCM, e.g. `sox in.wav -e signed -b 16 out.wav`")
+
+
+def _decode_samples(path: Path, data: bytes, tag: int, width: int) -> np.ndarray:
+    """Interleaved samples as float64 on the 16-bit scale (-32768..32767)."""
+    if tag == _FLOAT:
+        x = np.frombuffer(data, dtype="<f4" if width == 4 else "<f8").astype(np.float64)
+        x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+        return np.clip(x, -1.0, 1.0) * 32767.0
+    if tag == _ULAW:
+        return _ULAW_DECODE[np.frombuffer(data, dtype=np.uint8)].astype(np.float64)
+    if tag == _ALAW:
+        return _ALAW_DECODE[np.frombuffer(data, dtype=np.uint8)].astype(np.float64)
+    if width == 1:  # 8-bit WAV is unsigned, centred on 128
+        return (np.frombuffer(data, dtype=np.uint8).astype(np.float64) - 128.0) * 256.0
+    if width == 2:
+        return np.frombuffer(data, dtype="<i2").astype(np.float64)
+    if width == 3:
+        b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        v = np.where(v >= 1 << 23, v - (1 << 24), v)
+        return v.astype(np.float64) / 256.0
+    if width == 4:
+        return np.frombuffer(data, dtype="<i4").astype(np.float64) / 65536.0
+    raise AudioError(f"{path}: unsupported sample width {width}")  # pragma: no cover
+
+
+def write_wav(path: str | Path, pcm: bytes, rate: int) -> Path:
+    """Write 16-bit mono PCM as a WAV file (for tests, tools and debugging)."""
+    import wave
+
+    path = Path(path)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return path
+
+
+# --------------------------------------------------------------------------- phone audio
+
+
+def to_phone_rate(pcm: bytes, rate: int) -> bytes:
+    """16-bit mono PCM at `rate` -> 8 kHz through mu-law, as the phone network carries it."""
+    return ulaw_to_pcm16(pcm16_to_ulaw(resample(pcm, rate, PHONE_RATE)))
+
+
+def load_phone_audio(path: str | Path) -> bytes:
+    """A recording as the caller's audio would reach us: 8 kHz 16-bit mono PCM via mu-law."""
+    pcm, rate = read_wav(path)
+    return to_phone_rate(pcm, rate)
+
+
+def frames(pcm: bytes, frame_bytes: int = FRAME_BYTES) -> Iterator[bytes]:
+    """Cut PCM into fixed frames (default 20 ms at 8 kHz); the last one is zero-padded."""
+    if frame_bytes <= 0:
+        raise ValueError("frame_bytes must be positive")
+    for start in range(0, len(pcm), frame_bytes):
+        chunk = pcm[start:start + frame_bytes]
+        if len(chunk) < frame_bytes:
+            chunk += b"\x00" * (frame_bytes - len(chunk))
+        yield chunk
