@@ -41,6 +41,10 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
                         "(every queue the flow names)"),
     "VOICEBOT_QUEUE_BACKUP_AFTER": ("Seconds in a queue before the backup channels are offered",
                                     "120"),
+    "VOICEBOT_HOST": ("Address `voicebot serve` listens on", "127.0.0.1"),
+    "VOICEBOT_PORT": ("Port `voicebot serve` listens on", "8080"),
+    "VOICEBOT_HOLD_MUSIC_URL": ("Audio URL played to callers waiting in a queue (Twilio <Play>)",
+                                "(none: silence between hold messages)"),
     "VOICEBOT_TTS_CACHE": ("Directory of rendered prompts", "var/tts-cache"),
     "VOICEBOT_VAD_AGGRESSIVENESS": ("webrtcvad aggressiveness 0..3", "2"),
     "VOICEBOT_SPEECH_START_MS": ("Voiced time before speech counts as started", "120"),
@@ -74,6 +78,9 @@ class Settings:
     fallback_queue: str = "support"
     queues: tuple[str, ...] = ()
     queue_backup_after_s: float = 120.0
+    host: str = "127.0.0.1"
+    port: int = 8080
+    hold_music_url: str | None = None
     tts_cache: Path = PROJECT_ROOT / "var" / "tts-cache"
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     log_level: str = "info"
@@ -143,6 +150,9 @@ class Settings:
             fallback_queue=get("VOICEBOT_FALLBACK_QUEUE") or "support",
             queues=queues,
             queue_backup_after_s=number("VOICEBOT_QUEUE_BACKUP_AFTER", 120, 0, 86400),
+            host=get("VOICEBOT_HOST") or "127.0.0.1",
+            port=number("VOICEBOT_PORT", 8080, 1, 65535, int),
+            hold_music_url=get("VOICEBOT_HOLD_MUSIC_URL"),
             tts_cache=path("VOICEBOT_TTS_CACHE", cls.tts_cache),
             endpoint=EndpointSettings(
                 aggressiveness=number("VOICEBOT_VAD_AGGRESSIVENESS", 2, 0, 3, int),
