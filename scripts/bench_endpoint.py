@@ -1,0 +1,90 @@
+"""How the endpointer behaves on real speech: FSDD digits padded with silence or line noise.
+
+Prints, per VAD aggressiveness and speech-start setting: how many clips got exactly one
+utterance, missed ones, split ones, the median delay from the real onset (end of padding) to
+speech_start, the median delay from the end of the clip to speech_end, false starts on
+noise-only audio, and the utterances found in recordings/digits_16k.wav.
+
+    python scripts/bench_endpoint.py [--per-digit 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from voicebot.settings import EndpointSettings
+from voicebot.speech.audio import frames, load_phone_audio, pcm16_to_ulaw, ulaw_to_pcm16
+from voicebot.speech.endpoint import Endpointer
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+PAD_S = 1.0
+
+
+def noise(seconds: float, rms: float, rng: np.random.Generator) -> bytes:
+    n = int(seconds * 8000)
+    x = rng.normal(0, rms, n) if rms else np.zeros(n)
+    return ulaw_to_pcm16(pcm16_to_ulaw(np.clip(x, -32768, 32767).astype("<i2").tobytes()))
+
+
+def run(ep: Endpointer, pcm: bytes) -> list[tuple[str, float]]:
+    out = []
+    for i, fr in enumerate(frames(pcm)):
+        for ev in ep.feed(fr, i * 0.02).events:
+            out.append((ev.kind, ev.t))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--per-digit", type=int, default=2, help="clips per speaker and digit")
+    args = ap.parse_args()
+    rng = np.random.default_rng(1)
+    clips = []
+    for wav in sorted((DATA / "fsdd").glob("*.wav")):
+        index = wav.stem.split("_")[2]
+        if int(index) < args.per_digit:
+            clips.append(load_phone_audio(wav))
+    long_pcm = load_phone_audio(DATA / "recordings" / "digits_16k.wav")
+    print(f"{len(clips)} FSDD clips, padded {PAD_S}s each side")
+    print("noise  aggr start end  | one  miss split | onset->start med  end->speech_end med"
+          " | false starts/60s noise | digits_16k utterances")
+    for rms in (0, 30, 100):
+        for aggr in (0, 1, 2, 3):
+            for start_ms in (60, 120, 200):
+                for end_ms in (400,):
+                    s = EndpointSettings(aggr, start_ms, end_ms, 15.0)
+                    one = miss = split = 0
+                    d_start, d_end = [], []
+                    for pcm in clips:
+                        ep = Endpointer(s)
+                        audio = noise(PAD_S, rms, rng) + pcm + noise(PAD_S, rms, rng)
+                        evs = run(ep, audio)
+                        starts = [t for k, t in evs if k == "speech_start"]
+                        ends = [t for k, t in evs if k == "speech_end"]
+                        if not starts:
+                            miss += 1
+                            continue
+                        if len(starts) == 1:
+                            one += 1
+                        else:
+                            split += 1
+                        d_start.append(starts[0] - PAD_S)
+                        if ends:
+                            d_end.append(ends[-1] - (PAD_S + len(pcm) / 16000))
+                    ep = Endpointer(s)
+                    false = sum(k == "speech_start" for k, _ in run(ep, noise(60, rms, rng)))
+                    ep = Endpointer(s)
+                    n_long = sum(k == "speech_start" for k, _ in run(
+                        ep, noise(0.5, rms, rng) + long_pcm + noise(1, rms, rng)))
+                    print(f"{rms:5} {aggr:4} {start_ms:5} {end_ms:4} | {one:4} {miss:4} {split:5} |"
+                          f" {statistics.median(d_start) if d_start else float('nan'):15.3f}"
+                          f"  {statistics.median(d_end) if d_end else float('nan'):18.3f} |"
+                          f" {false:22} | {n_long}")
+
+
+if __name__ == "__main__":
+    main()

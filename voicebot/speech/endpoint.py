@@ -1,0 +1,147 @@
+"""Cutting the caller's audio into utterances with webrtcvad: a pure state machine.
+
+The call session feeds 20 ms frames of 8 kHz PCM with their stream time and gets events back
+(speech_start, speech_end, max_length, no_input) plus the PCM that belongs to the utterance.
+No clock and no threads: time only moves when the caller says so, which makes the behaviour
+reproducible in tests and in replay.
+
+Why a window and not single frames: webrtcvad flags clicks, breaths and line noise as voiced
+now and then. Speech starts only when `speech_start_ms` worth of frames in a short window
+are voiced; the pre-roll (audio from just before that moment) is handed over with the start
+so the recognizer hears the onset of the first word.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import webrtcvad
+
+from voicebot.settings import EndpointSettings
+from voicebot.speech.types import FRAME_BYTES, FRAME_MS, PHONE_RATE, EndpointEvent
+
+PRE_ROLL_MS = 300  # audio kept from before speech start (onsets are soft; VAD is late)
+START_SLACK_FRAMES = 2  # unvoiced frames tolerated inside the start window
+FRAME_S = FRAME_MS / 1000
+
+
+@dataclass
+class FeedResult:
+    """What one `feed` produced: events, and the PCM that belongs to the current utterance."""
+
+    events: list[EndpointEvent] = field(default_factory=list)
+    audio: bytes = b""
+
+
+class Endpointer:
+    """Speech start / end / max length / no-input for one call's inbound audio."""
+
+    def __init__(self, settings: EndpointSettings | None = None) -> None:
+        self.settings = settings or EndpointSettings()
+        if not 0 <= self.settings.aggressiveness <= 3:
+            raise ValueError("VAD aggressiveness must be 0..3")
+        self._vad = webrtcvad.Vad(int(self.settings.aggressiveness))
+        self._start_frames = max(1, math.ceil(self.settings.speech_start_ms / FRAME_MS))
+        self._end_frames = max(1, math.ceil(self.settings.speech_end_ms / FRAME_MS))
+        self._max_bytes = int(self.settings.max_utterance_s * PHONE_RATE) * 2
+        self._window = self._start_frames + START_SLACK_FRAMES
+        self._pre_roll_frames = max(self._window, PRE_ROLL_MS // FRAME_MS)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (new stream); no-input is disarmed."""
+        self.in_speech = False
+        self._voiced: deque[bool] = deque(maxlen=self._window)
+        self._ring: deque[bytes] = deque(maxlen=self._pre_roll_frames)
+        self._silence_run = 0
+        self._last_voiced = False
+        self._utterance_bytes = 0
+        self._deadline: float | None = None
+        self.utterance_start: float | None = None  # stream time of the first pre-roll frame
+
+    def listen(self, t: float, no_input_timeout: float | None) -> None:
+        """Arm no-input: if no speech starts within the timeout from `t`, report no_input.
+
+        Call it when the prompt has finished playing. None disarms. Speech already in
+        progress counts as input.
+        """
+        self._deadline = None if no_input_timeout is None else t + no_input_timeout
+
+    @property
+    def listening(self) -> bool:
+        """True while a no-input timeout is armed."""
+        return self._deadline is not None
+
+    def poll(self, t: float) -> list[EndpointEvent]:
+        """Check the no-input timeout without audio (e.g. the stream stalled)."""
+        if self._deadline is not None and not self.in_speech and t >= self._deadline:
+            self._deadline = None
+            return [EndpointEvent("no_input", t)]
+        return []
+
+    def feed(self, frame: bytes, t: float) -> FeedResult:
+        """Feed one 20 ms frame (320 bytes of 8 kHz PCM) starting at stream time `t`.
+
+        Shorter frames are zero-padded; longer input is processed 20 ms at a time with
+        times t, t + 0.02, ...
+        """
+        result = FeedResult()
+        chunks: list[bytes] = []
+        for i in range(0, max(len(frame), 1), FRAME_BYTES):
+            part = frame[i:i + FRAME_BYTES]
+            chunks.append(part + b"\x00" * (FRAME_BYTES - len(part)))
+        audio: list[bytes] = []
+        for i, chunk in enumerate(chunks):
+            self._feed_one(chunk, t + i * FRAME_S, result, audio)
+        result.audio = b"".join(audio)
+        return result
+
+    def _feed_one(self, frame: bytes, t: float, result: FeedResult, audio: list[bytes]) -> None:
+        voiced = self._vad.is_speech(frame, PHONE_RATE)
+        if self.in_speech:
+            self._deadline = None
+            audio.append(frame)
+            self._utterance_bytes += len(frame)
+            # A lone voiced frame in the trailing silence (a click, line noise) does not
+            # restart the silence count; two voiced frames in a row do.
+            if voiced and self._last_voiced:
+                self._silence_run = 0
+            elif not voiced or self._silence_run:
+                self._silence_run += 1
+            self._last_voiced = voiced
+            if self._utterance_bytes >= self._max_bytes:
+                self._end_utterance()
+                result.events.append(EndpointEvent("max_length", t))
+            elif self._silence_run >= self._end_frames:
+                self._end_utterance()
+                result.events.append(EndpointEvent("speech_end", t))
+            return
+
+        self._ring.append(frame)
+        self._voiced.append(voiced)
+        if sum(self._voiced) >= self._start_frames:
+            pre_roll = b"".join(self._ring)
+            self.utterance_start = t - (len(self._ring) - 1) * FRAME_S
+            self.in_speech = True
+            self._deadline = None
+            self._silence_run = 0
+            self._last_voiced = True
+            self._utterance_bytes = len(pre_roll)
+            self._ring.clear()
+            self._voiced.clear()
+            audio.append(pre_roll)
+            result.events.append(EndpointEvent("speech_start", t, pre_roll))
+            return
+        if self._deadline is not None and t >= self._deadline:
+            self._deadline = None
+            result.events.append(EndpointEvent("no_input", t))
+
+    def _end_utterance(self) -> None:
+        self.in_speech = False
+        self._silence_run = 0
+        self._last_voiced = False
+        self._utterance_bytes = 0
+        self._voiced.clear()
+        self._ring.clear()
