@@ -16,4 +16,428 @@ CONTRACT (owned by the testers helper; the live stand-in codes against it):
     sim.done -> bool                      # turns exhausted and trailing wait over
     sim.turn_gaps_ms -> list[float]       # last voiced caller frame -> first bot audio back
     sim.audio_gaps -> int                 # gaps in the bot's outgoing audio within a prompt
+
+How time works: stream time starts at 0 with `start`. Media frame k (20 ms of caller audio)
+is sent once it has been "captured", at (k + 1) * 20 ms, with timestamp k * 20 ms. The bot's
+outbound audio is buffered and played in real time, like Twilio's playback buffer: a `mark`
+is echoed when the audio queued before it has finished playing; `clear` drops the buffer and
+echoes every pending mark at once.
+
+When each caller turn starts:
+- say / dtmf / silence: after the bot has sent audio since the previous turn ended and its
+  playback has finished (buffer empty, no marks pending), plus a short natural pause;
+- say with barge_in: `barge_in_after` seconds after the last prompt the bot has queued since
+  the previous turn starts playing (a prompt is the audio between two marks), so that a
+  disclosure followed by a menu is barged at the menu;
+- silence: the caller stays silent `seconds` after the prompt ends, then the next turn waits
+  as usual.
+After the last turn the caller keeps listening (sending silence) until the service ends the
+call, up to `max_call_s` of call time (then `done`, with a note in `notes`).
 """
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from voicebot.speech.audio import pcm16_to_ulaw
+
+FRAME_S = 0.02
+FRAME_PCM_BYTES = 320  # 20 ms of 8 kHz 16-bit PCM
+FRAME_ULAW_BYTES = 160
+ULAW_SILENCE = b"\xff" * FRAME_ULAW_BYTES  # mu-law code for 0
+NATURAL_PAUSE_S = 0.3  # a caller answers a little after the prompt ends
+BARGE_IN_AFTER_S = 0.6  # how far into a prompt a barging caller starts
+DTMF_SPACING_S = 0.25  # between keys of one dtmf turn
+VOICED_RMS = 300.0  # ~ -40 dBFS: a frame above this counts as voiced (turn gap measurement)
+GAP_TOLERANCE_S = FRAME_S  # playback buffer empty this long mid-prompt counts as a gap
+
+TurnKind = Literal["say", "dtmf", "silence"]
+
+
+@dataclass(frozen=True)
+class CallerTurn:
+    """One thing the caller does. `audio` is 8 kHz 16-bit mono PCM (load_phone_audio)."""
+
+    kind: TurnKind
+    audio: bytes = field(default=b"", repr=False)
+    digits: str = ""
+    seconds: float = 0.0
+    barge_in: bool = False
+    barge_in_after: float = BARGE_IN_AFTER_S
+    label: str = ""  # where it came from (recording path, "dtmf 2"), for reports
+
+
+@dataclass
+class TurnLog:
+    """What the simulated caller actually did for one turn (times in stream seconds)."""
+
+    index: int
+    kind: TurnKind
+    label: str
+    barge_in: bool
+    t_start: float
+    t_end: float | None = None
+    t_last_voiced: float | None = None  # end of the last voiced frame (say turns)
+    t_bot_reply: float | None = None  # first bot audio received after t_last_voiced
+    gap_ms: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass
+class _Segment:
+    """A stretch of bot audio between marks, as the playback buffer sees it."""
+
+    t_queued: float
+    play_start: float
+    after_turn: int  # how many turns had ended when it was queued
+
+
+def _voiced(frame_pcm: bytes) -> bool:
+    samples = np.frombuffer(frame_pcm, dtype="<i2").astype(np.float64)
+    return bool(samples.size) and float(np.sqrt(np.mean(samples * samples))) > VOICED_RMS
+
+
+class CallerSimulator:
+    """Twilio plus a caller, as a pure state machine: feed it time and the service's messages."""
+
+    def __init__(
+        self,
+        turns: list[CallerTurn],
+        call_sid: str = "CA00000000000000000000000000000000",
+        stream_sid: str = "MZ00000000000000000000000000000000",
+        account_sid: str = "AC00000000000000000000000000000000",
+        custom_parameters: dict[str, str] | None = None,
+        from_number: str = "",
+        *,
+        max_call_s: float = 90.0,
+        natural_pause_s: float = NATURAL_PAUSE_S,
+    ) -> None:
+        self.turns = list(turns)
+        self.call_sid = call_sid
+        self.stream_sid = stream_sid
+        self.account_sid = account_sid
+        self.custom_parameters = dict(custom_parameters or {})
+        self.from_number = from_number
+        self.max_call_s = max_call_s
+        self.natural_pause_s = natural_pause_s
+
+        self._seq = 0
+        self._chunk = 0
+        self._next_frame = 0  # index of the next media frame to send
+        self._now = 0.0
+        self._opened = False
+        self._closed = False
+
+        # playback buffer of the bot's audio
+        self._play_end = 0.0  # when the audio queued so far finishes playing
+        self._pending_marks: deque[tuple[float, str]] = deque()  # (due, name)
+        self._in_prompt = False  # media received since the last mark / clear
+        self._segments: list[_Segment] = []
+        self._bot_audio_seen_at: float | None = None  # last time bot media arrived
+        self.bot_audio_bytes = 0
+        self.marks_echoed: list[str] = []
+        self._last_mark_echo = 0.0
+        self.clears = 0
+
+        # the caller's turns
+        self._turn_index = 0
+        self._turns_ended = 0
+        self._ready_since = -1.0  # bot audio after this time counts as the reply to the turn
+        self._start_at: float | None = None  # scheduled start of the current turn
+        self._active: TurnLog | None = None
+        self._audio = b""  # PCM of the active say turn not yet sent
+        self._dtmf_queue: deque[tuple[float, str]] = deque()
+        self._silence_until: float | None = None
+        self._awaiting_reply: TurnLog | None = None
+        self.turn_log: list[TurnLog] = []
+        self.audio_gaps = 0
+        self.notes: list[str] = []
+        self.timed_out = False
+
+    # ------------------------------------------------------------------ Twilio messages
+
+    def _next_seq(self) -> str:
+        self._seq += 1
+        return str(self._seq)
+
+    def opening(self) -> list[str]:
+        """`connected` then `start`, as Twilio sends them when the WebSocket opens."""
+        self._opened = True
+        connected = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+        start = {
+            "event": "start",
+            "sequenceNumber": self._next_seq(),
+            "start": {
+                "accountSid": self.account_sid,
+                "streamSid": self.stream_sid,
+                "callSid": self.call_sid,
+                "tracks": ["inbound"],
+                "customParameters": self.custom_parameters,
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            },
+            "streamSid": self.stream_sid,
+        }
+        return [json.dumps(connected), json.dumps(start)]
+
+    def closing(self, now: float) -> list[str]:
+        """The caller hangs up: Twilio's `stop`."""
+        self._closed = True
+        stop = {
+            "event": "stop",
+            "sequenceNumber": self._next_seq(),
+            "streamSid": self.stream_sid,
+            "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+        }
+        return [json.dumps(stop)]
+
+    def _media(self, payload: bytes, frame_index: int) -> str:
+        self._chunk += 1
+        return json.dumps({
+            "event": "media",
+            "sequenceNumber": self._next_seq(),
+            "media": {
+                "track": "inbound",
+                "chunk": str(self._chunk),
+                "timestamp": str(frame_index * 20),
+                "payload": base64.b64encode(payload).decode("ascii"),
+            },
+            "streamSid": self.stream_sid,
+        })
+
+    def _dtmf(self, digit: str) -> str:
+        return json.dumps({
+            "event": "dtmf",
+            "streamSid": self.stream_sid,
+            "sequenceNumber": self._next_seq(),
+            "dtmf": {"track": "inbound_track", "digit": digit},
+        })
+
+    def _mark(self, name: str) -> str:
+        return json.dumps({
+            "event": "mark",
+            "sequenceNumber": self._next_seq(),
+            "streamSid": self.stream_sid,
+            "mark": {"name": name},
+        })
+
+    # ------------------------------------------------------------------ from the service
+
+    def on_message(self, text: str, now: float) -> None:
+        """Take one message from the service (media, mark or clear); anything else is ignored."""
+        try:
+            msg = json.loads(text)
+        except (TypeError, ValueError):
+            self.notes.append(f"{now:.2f}s: service sent non-JSON text")
+            return
+        if not isinstance(msg, dict):
+            return
+        event = msg.get("event")
+        if event == "media":
+            payload = (msg.get("media") or {}).get("payload", "")
+            try:
+                audio = base64.b64decode(payload, validate=True)
+            except (TypeError, ValueError):
+                self.notes.append(f"{now:.2f}s: service sent media with bad base64")
+                return
+            self._on_bot_audio(audio, now)
+        elif event == "mark":
+            name = str((msg.get("mark") or {}).get("name", ""))
+            self._pending_marks.append((max(now, self._play_end), name))
+            self._in_prompt = False
+        elif event == "clear":
+            self.clears += 1
+            self._play_end = now
+            self._in_prompt = False
+            self._pending_marks = deque((now, name) for _, name in self._pending_marks)
+
+    def _on_bot_audio(self, audio: bytes, now: float) -> None:
+        if not audio:
+            return
+        idle = self._play_end < now
+        if self._in_prompt and now - self._play_end > GAP_TOLERANCE_S:
+            self.audio_gaps += 1  # the buffer ran dry in the middle of a prompt
+        if not self._in_prompt:
+            self._segments.append(_Segment(now, max(now, self._play_end), self._turns_ended))
+        self._in_prompt = True
+        self._play_end = (now if idle else self._play_end) + len(audio) / 8000.0
+        self.bot_audio_bytes += len(audio)
+        self._bot_audio_seen_at = now
+        waiting = self._awaiting_reply
+        if waiting is not None and waiting.t_last_voiced is not None \
+                and now >= waiting.t_last_voiced:
+            waiting.t_bot_reply = now
+            waiting.gap_ms = round((now - waiting.t_last_voiced) * 1000.0, 1)
+            self._awaiting_reply = None
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def playback_idle(self) -> bool:
+        """Nothing of the bot's left to play and no mark waiting to be echoed."""
+        return self._play_end <= self._now and not self._pending_marks
+
+    @property
+    def turns_performed(self) -> int:
+        return self._turns_ended
+
+    @property
+    def turn_gaps_ms(self) -> list[float]:
+        return [t.gap_ms for t in self.turn_log if t.gap_ms is not None]
+
+    @property
+    def done(self) -> bool:
+        return self._closed or self.timed_out
+
+    def next_due(self) -> float:
+        """When `poll` next has something to send (a media frame is due every 20 ms)."""
+        due = (self._next_frame + 1) * FRAME_S
+        if self._pending_marks:
+            due = min(due, self._pending_marks[0][0])
+        if self._dtmf_queue:
+            due = min(due, self._dtmf_queue[0][0])
+        return due
+
+    # ------------------------------------------------------------------ time passes
+
+    def poll(self, now: float) -> list[str]:
+        """Everything Twilio sends up to `now`, in time order."""
+        out: list[str] = []
+        if self.done:
+            return out
+        while True:
+            frame_due = (self._next_frame + 1) * FRAME_S
+            mark_due = self._pending_marks[0][0] if self._pending_marks else None
+            dtmf_due = self._dtmf_queue[0][0] if self._dtmf_queue else None
+            t = min(x for x in (frame_due, mark_due, dtmf_due) if x is not None)
+            if t > now + 1e-9:
+                break
+            self._now = max(self._now, t)
+            if mark_due is not None and mark_due <= t:
+                _, name = self._pending_marks.popleft()
+                self.marks_echoed.append(name)
+                self._last_mark_echo = t
+                out.append(self._mark(name))
+                continue
+            if dtmf_due is not None and dtmf_due <= t:
+                _, digit = self._dtmf_queue.popleft()
+                out.append(self._dtmf(digit))
+                if not self._dtmf_queue and self._active is not None:
+                    self._end_turn(t)
+                continue
+            self._advance_turns(t)
+            out.append(self._media(self._frame_payload(t), self._next_frame))
+            self._next_frame += 1
+        self._now = max(self._now, now)
+        self._advance_turns(self._now)
+        if self._now >= self.max_call_s and not self.timed_out:
+            self.timed_out = True
+            left = len(self.turns) - self._turns_ended
+            self.notes.append(
+                f"timeout: the call was still going after {self.max_call_s:g} s of call time"
+                + (f" with {left} caller turn(s) not performed" if left else "")
+            )
+        return out
+
+    def _frame_payload(self, t: float) -> bytes:
+        """The caller's next 20 ms: the active say turn's audio, or silence."""
+        turn = self._active
+        if turn is None or turn.kind != "say":
+            return ULAW_SILENCE
+        frame, self._audio = self._audio[:FRAME_PCM_BYTES], self._audio[FRAME_PCM_BYTES:]
+        if len(frame) < FRAME_PCM_BYTES:
+            frame = frame + b"\x00" * (FRAME_PCM_BYTES - len(frame))
+        if _voiced(frame):
+            turn.t_last_voiced = t  # the frame is sent (fully captured) at t
+        if not self._audio:
+            self._end_turn(t)
+        return pcm16_to_ulaw(frame)
+
+    def _end_turn(self, t: float) -> None:
+        turn = self._active
+        if turn is None:
+            return
+        turn.t_end = t
+        self._active = None
+        self._turns_ended += 1
+        self._turn_index += 1
+        self._ready_since = t
+        self._start_at = None
+        if turn.kind == "say" and turn.t_last_voiced is not None:
+            self._awaiting_reply = turn
+
+    def _advance_turns(self, t: float) -> None:
+        """Start the next turn when its moment has come; end a silence turn when it is over."""
+        if self._active is not None:
+            if self._active.kind == "silence" and self._silence_until is not None \
+                    and t >= self._silence_until - 1e-9:
+                self._silence_until = None
+                self._end_turn(t)
+            return
+        if self._turn_index >= len(self.turns):
+            return
+        spec = self.turns[self._turn_index]
+        start = self._barge_in_start(spec) if spec.barge_in else self._answer_start(t)
+        if start is None:
+            self._start_at = None
+            return
+        self._start_at = start
+        if t + 1e-9 >= start:
+            self._begin_turn(spec, t)
+
+    def _answer_start(self, t: float) -> float | None:
+        """After the bot's reply has finished playing, plus a natural pause."""
+        seen = self._bot_audio_seen_at
+        replied = seen is not None and seen > self._ready_since
+        if not replied or not self.playback_idle:
+            return None
+        return max(self._play_end, self._last_mark_echo) + self.natural_pause_s
+
+    def _barge_in_start(self, spec: CallerTurn) -> float | None:
+        """`barge_in_after` seconds into the latest prompt queued since the previous turn."""
+        fresh = [s for s in self._segments if s.after_turn >= self._turns_ended
+                 and s.t_queued > self._ready_since]
+        if not fresh:
+            return None
+        return fresh[-1].play_start + spec.barge_in_after
+
+    def _begin_turn(self, spec: CallerTurn, t: float) -> None:
+        log = TurnLog(index=self._turn_index, kind=spec.kind, label=spec.label,
+                      barge_in=spec.barge_in, t_start=t)
+        self.turn_log.append(log)
+        self._active = log
+        self._start_at = None
+        if spec.kind == "say":
+            self._audio = spec.audio
+            if not self._audio:
+                self._end_turn(t)
+        elif spec.kind == "dtmf":
+            self._dtmf_queue = deque(
+                (t + i * DTMF_SPACING_S, d) for i, d in enumerate(spec.digits)
+            )
+            if not self._dtmf_queue:
+                self._end_turn(t)
+        else:
+            self._silence_until = t + spec.seconds
+
+    def summary(self) -> dict[str, Any]:
+        """What the caller side saw, for reports and --json."""
+        return {
+            "turns_performed": self._turns_ended,
+            "turns_planned": len(self.turns),
+            "turn_gaps_ms": self.turn_gaps_ms,
+            "audio_gaps": self.audio_gaps,
+            "marks_echoed": len(self.marks_echoed),
+            "clears": self.clears,
+            "bot_audio_s": round(self.bot_audio_bytes / 8000.0, 2),
+            "timed_out": self.timed_out,
+            "notes": list(self.notes),
+            "turns": [t.to_dict() for t in self.turn_log],
+        }
