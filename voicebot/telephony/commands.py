@@ -1,9 +1,223 @@
-"""Sub-commands of this area (filled in by its owner)."""
+"""`voicebot serve` (the phone line) and `voicebot call` (a Twilio stand-in against it)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from voicebot.errors import VoicebotError
+
+
+class TurnAction(argparse.Action):
+    """Appends each caller action to one ordered list, so turns run in command-line order."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        turns = list(getattr(namespace, "turns", None) or [])
+        if self.dest == "barge_in":
+            namespace.barge_next = True
+            return
+        barge = bool(getattr(namespace, "barge_next", False)) and self.dest == "say"
+        if self.dest == "say":
+            namespace.barge_next = False
+        turns.append((self.dest, values, barge))
+        namespace.turns = turns
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this area's sub-commands to the `voicebot` parser."""
+    """Add `serve` and `call` to the `voicebot` parser."""
+    serve = sub.add_parser(
+        "serve", help="run the phone line (Twilio webhook + media stream)",
+        description="Serve Twilio calls: webhook POST /voice, media stream /media, queue, "
+                    "agent and status routes, call records API. Settings come from the "
+                    "environment (see the README).")
+    serve.add_argument("--flow", type=Path, help="call-flow YAML (default: VOICEBOT_FLOW)")
+    serve.add_argument("--host", help="listen address (default: VOICEBOT_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: VOICEBOT_PORT or 8080)")
+    serve.add_argument("--insecure-no-signature", action="store_true",
+                       help="accept requests without a valid X-Twilio-Signature "
+                            "(local development only)")
+    serve.set_defaults(func=cmd_serve)
+
+    call = sub.add_parser(
+        "call", help="play Twilio's part: place a call against a running service",
+        description="A Twilio stand-in: posts the signed incoming-call webhook, streams the "
+                    "caller's turns (in the order given) over the media stream, requests the "
+                    "<Connect> action and prints the result.")
+    call.add_argument("webhook_url", metavar="WEBHOOK_URL",
+                      help="the URL one would configure in Twilio, e.g. "
+                           "http://127.0.0.1:8080/voice")
+    call.add_argument("--from", dest="from_number", default=None,
+                      help="caller number (default +15550100123)")
+    call.add_argument("--to", dest="to_number", default="+15550100999")
+    call.add_argument("--say", action=TurnAction, metavar="FILE.wav",
+                      help="speak a recording after the bot's current prompt finishes")
+    call.add_argument("--dtmf", action=TurnAction, metavar="DIGITS", help="press keys")
+    call.add_argument("--wait", action=TurnAction, type=float, metavar="SECONDS",
+                      help="stay silent for SECONDS after the prompt ends")
+    call.add_argument("--barge-in", action=TurnAction, nargs=0,
+                      help="the next --say is spoken over the bot's prompt")
+    call.add_argument("--speed", type=float, default=1.0,
+                      help="send audio X times faster than real time (default 1)")
+    call.add_argument("--max-call", type=float, default=90.0, metavar="SECONDS",
+                      help="hang up after this much call time (default 90)")
+    call.add_argument("--json", action="store_true", help="print the result as JSON")
+    call.add_argument("--token", help="API bearer token (default: VOICEBOT_API_TOKEN)")
+    call.add_argument("--auth-token", help="Twilio auth token used to sign "
+                                           "(default: TWILIO_AUTH_TOKEN)")
+    call.add_argument("--scenario", type=Path, metavar="FILE",
+                      help="run a tester's scenario file instead of --say/--dtmf/--wait")
+    call.set_defaults(func=cmd_call, turns=[], barge_next=False)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from voicebot import logs
+    from voicebot.settings import Settings
+
+    settings = Settings.from_env()
+    changes: dict[str, Any] = {}
+    if args.flow:
+        changes["flow_path"] = args.flow
+    if args.host:
+        changes["host"] = args.host
+    if args.port:
+        changes["port"] = args.port
+    if args.insecure_no_signature:
+        changes["insecure_no_signature"] = True
+    settings = dataclasses.replace(settings, **changes)
+    settings.require_serving()
+    logs.configure(settings.log_level, settings.log_format)
+    return serve(settings)
+
+
+def serve(settings: Any) -> int:
+    """Load everything, then serve with werkzeug's threaded server (a thread per call).
+
+    For production the README shows gunicorn with gthread workers on `app:wsgi()`; this
+    server keeps WebSockets too and is what `voicebot serve` and the tests use.
+    """
+    from werkzeug.serving import make_server
+
+    from voicebot.telephony.app import create_app
+
+    say = lambda text: print(f"voicebot serve: {text}", file=sys.stderr, flush=True)  # noqa: E731
+    say(f"loading flow {settings.flow_path} and the {settings.engine} speech engine ...")
+    app = create_app(settings)
+    svc = app.extensions["voicebot"]
+    try:
+        server = make_server(settings.host, settings.port, app, threaded=True)
+    except OSError as exc:
+        raise VoicebotError(f"cannot listen on {settings.host}:{settings.port}: "
+                            f"{exc.strerror or exc}") from exc
+    say(f"flow {svc.flow.name} (version {svc.flow.version}), engine "
+        f"{getattr(svc.engine, 'name', '?')} ({getattr(svc.engine, 'model', '?')})")
+    say(f"listening on http://{settings.host}:{server.server_port}; Twilio webhook: "
+        f"{settings.public_url}/voice, status callback: {settings.public_url}/status")
+    if svc.guard.insecure:
+        say("WARNING: Twilio signatures are NOT checked (insecure development mode)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        say("stopping")
+    finally:
+        server.server_close()
+        svc.store.close()
+    return 0
+
+
+def _settings_or_none() -> Any:
+    from voicebot.settings import Settings
+
+    try:
+        return Settings.from_env()
+    except VoicebotError:
+        return None
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from voicebot.telephony.standin import TwilioStandin
+
+    settings = _settings_or_none()
+    auth_token = args.auth_token or (settings.twilio_auth_token if settings else None)
+    api_token = args.token or (settings.api_token if settings else None)
+    scenario = None
+    if args.scenario:
+        if args.turns:
+            raise VoicebotError("give either --scenario or --say/--dtmf/--wait, not both")
+        from voicebot.replay.scenario import load_scenario
+
+        scenario = load_scenario(args.scenario)
+        turns = list(scenario.turns)
+    else:
+        turns = build_turns(args.turns)
+    from_number = args.from_number or (scenario.from_number if scenario else None) \
+        or "+15550100123"
+    standin = TwilioStandin(args.webhook_url, auth_token=auth_token, api_token=api_token,
+                            from_number=from_number, to_number=args.to_number,
+                            speed=args.speed, max_call_s=args.max_call)
+    result = standin.run(turns)
+    if scenario is not None:
+        return report_scenario(scenario, result, as_json=args.json)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print_result(result)
+    return 0 if result.transcript is not None else 1
+
+
+def build_turns(specs: list[tuple[str, Any, bool]]) -> list[Any]:
+    from voicebot.replay.caller import CallerTurn
+    from voicebot.speech.audio import load_phone_audio
+
+    turns = []
+    for kind, value, barge in specs:
+        if kind == "say":
+            turns.append(CallerTurn("say", audio=load_phone_audio(value), barge_in=barge,
+                                    label=str(value)))
+        elif kind == "dtmf":
+            digits = str(value)
+            if not digits or any(d not in "0123456789*#" for d in digits):
+                raise VoicebotError(f"--dtmf {digits!r}: use the keys 0-9, * and #")
+            turns.append(CallerTurn("dtmf", digits=digits, label=f"dtmf {digits}"))
+        else:
+            if value < 0:
+                raise VoicebotError(f"--wait {value:g}: seconds must not be negative")
+            turns.append(CallerTurn("silence", seconds=float(value), label=f"wait {value:g}"))
+    return turns
+
+
+def print_result(result: Any) -> None:
+    t = result.transcript
+    out = sys.stdout
+    print(f"call {result.call_sid}", file=out)
+    if t is None:
+        print(f"  no call record: {result.record_error}", file=out)
+    else:
+        for p in t.prompts:
+            print(f"  bot [{p.node}] {p.kind}: {p.text}", file=out)
+        for r in t.turns:
+            conf = "" if r.confidence is None else f" ({r.confidence:.2f})"
+            print(f"  caller [{r.node}] {r.kind}: {r.heard!r}{conf}", file=out)
+        queue = f" -> queue {t.queue}" if t.queue else ""
+        print(f"  outcome: {t.outcome} ({t.reason}){queue}", file=out)
+    summary = result.sim.summary()
+    if summary["turn_gaps_ms"]:
+        print(f"  turn gaps (ms): {summary['turn_gaps_ms']}", file=out)
+    for note in summary["notes"]:
+        print(f"  note: {note}", file=out)
+    if result.twiml_after:
+        print(f"  after stream: {result.twiml_after}", file=out)
+
+
+def report_scenario(scenario: Any, result: Any, *, as_json: bool) -> int:
+    """Verdicts for a scenario run live, with the offline replay's report."""
+    from voicebot.replay import report, verdict
+
+    if result.transcript is None:
+        raise VoicebotError(f"no call record to check: {result.record_error}")
+    checks = verdict.check(scenario.expect, result.transcript, result.sim)
+    return report.print_live(scenario, result, checks, as_json=as_json)

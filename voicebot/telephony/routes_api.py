@@ -1,0 +1,67 @@
+"""Routes for people and machines other than Twilio: call records for an agent desktop, health.
+
+The record routes need `Authorization: Bearer VOICEBOT_API_TOKEN`; with no token configured
+they answer 403 to everyone, because a transcript holds what callers said.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, abort, jsonify, request
+
+from voicebot.logs import log_event
+
+if TYPE_CHECKING:
+    from voicebot.telephony.app import Service
+
+log = logging.getLogger("voicebot.api")
+
+
+def make_blueprint(svc: Service) -> Blueprint:
+    bp = Blueprint("api", __name__)
+
+    @bp.before_request
+    def _bearer() -> None:
+        if request.endpoint == "api.healthz":
+            return
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        expected = svc.settings.api_token
+        if not expected or not token or not hmac.compare_digest(token.encode(),
+                                                                expected.encode()):
+            log_event(log, "api.forbidden", logging.WARNING, path=request.path,
+                      token_given=bool(token))
+            abort(403)
+
+    @bp.get("/calls/<call_sid>")
+    def call(call_sid: str) -> Any:
+        transcript = svc.store.get(call_sid)
+        if transcript is None:
+            abort(404)
+        row = svc.store.call_row(call_sid) or {}
+        out = transcript.to_dict()
+        out.update({k: row.get(k) for k in ("started", "ended", "status")})
+        return jsonify(out)
+
+    @bp.get("/calls/<call_sid>/context")
+    def context(call_sid: str) -> Any:
+        transcript = svc.store.get(call_sid)
+        if transcript is None:
+            abort(404)
+        return jsonify({
+            "call_sid": transcript.call_sid, "flow": transcript.flow_name,
+            "outcome": transcript.outcome, "reason": transcript.reason,
+            "queue": transcript.queue, "summary": transcript.summary,
+            "context": transcript.context,
+        })
+
+    @bp.get("/healthz")
+    def healthz() -> Any:
+        return jsonify({"status": "ok", "flow": svc.flow.name,
+                        "flow_version": svc.flow.version,
+                        "engine": getattr(svc.engine, "name", "?")})
+
+    return bp

@@ -1,0 +1,173 @@
+"""The routes Twilio calls: incoming call, stream end, queue wait, agent, whisper, status, media.
+
+Every route here is signed by Twilio (SignatureGuard.protect on the blueprint, the WebSocket
+handshake included). Each answers TwiML built in voicebot.telephony.twiml. Any doubt about a
+call's outcome resolves to a person: no record, an unknown outcome or a queue that is not
+allowed all enqueue the caller into the fallback queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Response, current_app, request
+from flask_sock import Sock
+
+from voicebot.logs import log_event
+from voicebot.records.transcript import CallTranscript
+from voicebot.telephony import twiml
+from voicebot.telephony.media_socket import run_stream
+
+if TYPE_CHECKING:
+    from voicebot.telephony.app import Service
+
+log = logging.getLogger("voicebot.routes")
+
+
+def _xml(document: str) -> Response:
+    return Response(document, mimetype="text/xml")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def service() -> Service:
+    return current_app.extensions["voicebot"]
+
+
+def after_stream_decision(svc: Service, transcript: CallTranscript | None) -> tuple[str, str]:
+    """('hangup', '') or ('enqueue', queue); fail safe: anything unclear goes to a person."""
+    if transcript is not None and transcript.outcome == "hangup":
+        return "hangup", ""
+    if (transcript is not None and transcript.outcome == "transfer"
+            and transcript.queue in svc.allowed_queues):
+        return "enqueue", transcript.queue
+    return "enqueue", svc.settings.fallback_queue
+
+
+def backup_offer(channels: dict[str, str]) -> str | None:
+    """What a caller who has waited long can do instead (the flow's backup_channels)."""
+    parts = []
+    for key, value in (channels or {}).items():
+        if not value:
+            continue
+        if key == "callback_number":
+            parts.append(f"call us back later on {value}")
+        elif key == "email":
+            parts.append(f"write to us at {value}")
+        elif key in ("web", "website", "url"):
+            parts.append(f"visit {value}")
+        else:
+            parts.append(f"use {key.replace('_', ' ')}: {value}")
+    if not parts:
+        return None
+    return "If you would rather not wait, you can also " + ", or ".join(parts) + "."
+
+
+def make_blueprint(svc: Service) -> Blueprint:
+    bp = Blueprint("twilio", __name__)
+    svc.guard.protect(bp)
+    sock = Sock()
+    base = svc.settings.public_url
+
+    @bp.post("/voice")
+    def incoming_call() -> Response:
+        call_sid = request.form.get("CallSid", "")
+        parameters = {"flow": svc.flow.name}
+        if request.form.get("From"):
+            parameters["from"] = request.form["From"]
+        log_event(log, "call.incoming", call_sid=call_sid, flow=svc.flow.name)
+        return _xml(twiml.connect_stream(
+            action_url=twiml.public(base, "/voice/after-stream"),
+            stream_url=twiml.websocket_url(base, "/media"),
+            parameters=parameters,
+        ))
+
+    @bp.post("/voice/after-stream")
+    def after_stream() -> Response:
+        call_sid = request.form.get("CallSid", "")
+        try:
+            transcript = svc.store.get(call_sid) if call_sid else None
+        except Exception:  # noqa: BLE001 - a broken store must not strand the caller
+            log.exception("call.after_stream_store_error", extra={"call_sid": call_sid})
+            transcript = None
+        action, queue = after_stream_decision(svc, transcript)
+        log_event(log, "call.after_stream", call_sid=call_sid, action=action, queue=queue,
+                  outcome=transcript.outcome if transcript else None,
+                  reason=transcript.reason if transcript else None,
+                  fail_safe=transcript is None or transcript.outcome not in ("hangup",
+                                                                             "transfer"))
+        if action == "hangup":
+            return _xml(twiml.hangup())
+        return _xml(twiml.enqueue(queue, twiml.public(base, "/queue/wait")))
+
+    @bp.post("/queue/wait")
+    def queue_wait() -> Response:
+        position = _int(request.form.get("QueuePosition"))
+        waited = _int(request.form.get("QueueTime")) or 0
+        offer = None
+        if waited >= svc.settings.queue_backup_after_s:
+            offer = backup_offer(getattr(svc.flow, "backup_channels", None) or {})
+        log_event(log, "queue.wait", call_sid=request.form.get("CallSid"), position=position,
+                  waited_s=waited, backup_offered=offer is not None)
+        return _xml(twiml.queue_wait(position, offer, svc.settings.hold_music_url,
+                                     twiml.public(base, "/queue/wait")))
+
+    @bp.post("/agent")
+    def agent() -> Response:
+        queue = (request.values.get("queue") or "").strip() or svc.settings.fallback_queue
+        if queue not in svc.allowed_queues:
+            log_event(log, "agent.unknown_queue", logging.WARNING,
+                      call_sid=request.form.get("CallSid"), queue=queue)
+            return _xml(twiml.say(f"There is no queue named {queue}. Known queues are "
+                                  + ", ".join(sorted(svc.allowed_queues)) + "."))
+        log_event(log, "agent.dial_queue", call_sid=request.form.get("CallSid"), queue=queue)
+        return _xml(twiml.dial_queue(queue, twiml.public(base, "/agent/whisper")))
+
+    @bp.post("/agent/whisper")
+    def whisper() -> Response:
+        # On the <Queue url> request, CallSid is the dequeued caller's call and
+        # DequeingCallSid the agent's.
+        caller_sid = request.form.get("CallSid", "")
+        transcript = svc.store.get(caller_sid) if caller_sid else None
+        log_event(log, "agent.whisper", call_sid=caller_sid,
+                  agent_call_sid=request.form.get("DequeingCallSid"),
+                  found=transcript is not None)
+        return _xml(twiml.say(whisper_text(transcript)))
+
+    @bp.post("/status")
+    def status() -> Response:
+        call_sid = request.form.get("CallSid", "")
+        call_status = request.form.get("CallStatus", "")
+        if call_sid and call_status:
+            svc.store.close_call(call_sid, call_status)
+        log_event(log, "call.status", call_sid=call_sid, status=call_status)
+        return Response(status=204)
+
+    @sock.route("/media", bp=bp)
+    def media(ws) -> None:  # noqa: ANN001 - simple_websocket.Server
+        run_stream(ws, svc.new_driver())
+
+    return bp
+
+
+def whisper_text(transcript: CallTranscript | None) -> str:
+    if transcript is None or not (transcript.summary or transcript.reason):
+        return "Connecting a caller. No summary is available for this call."
+    reasons = {
+        "keyword": "asked for a person", "dtmf": "pressed the key for a person",
+        "low_confidence": "could not be understood reliably",
+        "no_match": "asked for something the assistant could not handle",
+        "no_input": "did not answer the assistant", "flow": "needs a person for this request",
+        "error": "was handed over after a technical problem",
+    }
+    why = reasons.get(transcript.reason or "", "was transferred")
+    text = f"Connecting a caller who {why}."
+    if transcript.summary:
+        text += " " + transcript.summary
+    return text

@@ -1,0 +1,247 @@
+"""A Twilio stand-in: plays Twilio's (and a caller's) part against a running service.
+
+What a caller does and when (the timeline, marks, clear, turn order and turn gaps) is the
+testers' pure CallerSimulator; this module is only its transport, doing what Twilio's cloud
+does: post the signed incoming-call webhook, read the TwiML, open the <Stream> URL with a
+signed WebSocket handshake, pace the simulator's messages in real time (or `speed` times
+faster), request the <Connect> action URL when the service closes the stream, and post the
+call-status callback. The prompts and recognised turns are read back from the service's
+`GET /calls/<CallSid>` (Twilio's protocol does not carry them), so reports show what the
+service itself recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Any
+
+import websocket
+from twilio.request_validator import RequestValidator
+
+from voicebot.errors import VoicebotError
+from voicebot.records.transcript import CallTranscript
+from voicebot.replay.caller import CallerSimulator, CallerTurn
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+
+class StandinError(VoicebotError):
+    """The service did not behave as Twilio expects (refused, bad TwiML, unreachable)."""
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass
+class StandinResult:
+    call_sid: str
+    twiml: str
+    stream_url: str
+    action_url: str | None
+    closed_by_service: bool
+    twiml_after: str | None
+    transcript: CallTranscript | None
+    sim: CallerSimulator = field(repr=False)
+    wall_s: float = 0.0
+    record_error: str | None = None
+
+    @property
+    def outcome(self) -> str | None:
+        return self.transcript.outcome if self.transcript else None
+
+    def to_json(self) -> dict[str, Any]:
+        t = self.transcript
+        return {
+            "call_sid": self.call_sid,
+            "outcome": t.outcome if t else None,
+            "reason": t.reason if t else None,
+            "queue": t.queue if t else None,
+            "prompts": [p.text for p in t.prompts] if t else [],
+            "turns": [{"node": r.node, "heard": r.heard, "confidence": r.confidence}
+                      for r in t.turns] if t else [],
+            "twiml_after": self.twiml_after,
+            "caller": self.sim.summary(),
+            "record_error": self.record_error,
+        }
+
+
+class TwilioStandin:
+    """One stand-in call per `run`; safe to use from several threads (one run per thread)."""
+
+    def __init__(self, webhook_url: str, *, auth_token: str | None, api_token: str | None,
+                 from_number: str = "+15550100123", to_number: str = "+15550100999",
+                 speed: float = 1.0, max_call_s: float = 90.0, http_timeout: float = 30.0,
+                 post_status: bool = True) -> None:
+        if speed <= 0:
+            raise StandinError("--speed must be more than 0")
+        self.webhook_url = webhook_url
+        self.auth_token = auth_token
+        self.api_token = api_token
+        self.from_number = from_number
+        self.to_number = to_number
+        self.speed = speed
+        self.max_call_s = max_call_s
+        self.http_timeout = http_timeout
+        self.post_status = post_status
+        self.account_sid = new_sid("AC")
+        self._validator = RequestValidator(auth_token) if auth_token else None
+
+    # ------------------------------------------------------------------ HTTP like Twilio
+
+    @property
+    def base_url(self) -> str:
+        """The service's base URL: the webhook URL without its final /voice."""
+        parts = urllib.parse.urlsplit(self.webhook_url)
+        path = parts.path[: -len("/voice")] if parts.path.endswith("/voice") else ""
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+    def sign(self, url: str, params: dict[str, str]) -> dict[str, str]:
+        if self._validator is None:
+            return {}
+        return {SIGNATURE_HEADER: self._validator.compute_signature(url, params)}
+
+    def post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
+        """POST form fields signed as Twilio signs them; returns (status, body)."""
+        data = urllib.parse.urlencode(params).encode()
+        req = urllib.request.Request(url, data=data, method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded", **self.sign(url, params)})
+        try:
+            with urllib.request.urlopen(req, timeout=self.http_timeout) as resp:
+                return resp.status, resp.read().decode("utf-8", errors="replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode("utf-8", errors="replace")
+        except (urllib.error.URLError, OSError) as exc:
+            raise StandinError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from exc
+
+    def call_params(self, call_sid: str, status: str) -> dict[str, str]:
+        """The standard request parameters Twilio sends with every voice webhook."""
+        return {
+            "CallSid": call_sid, "AccountSid": self.account_sid, "From": self.from_number,
+            "To": self.to_number, "Caller": self.from_number, "Called": self.to_number,
+            "CallStatus": status, "Direction": "inbound", "ApiVersion": "2010-04-01",
+        }
+
+    def fetch_transcript(self, call_sid: str) -> CallTranscript:
+        url = f"{self.base_url}/calls/{urllib.parse.quote(call_sid)}"
+        headers = {"Authorization": f"Bearer {self.api_token}"} if self.api_token else {}
+        req = urllib.request.Request(url, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.http_timeout) as resp:
+                data = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            hint = " (give --token or set VOICEBOT_API_TOKEN)" if exc.code == 403 else ""
+            raise StandinError(f"GET {url} answered {exc.code}{hint}") from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise StandinError(f"cannot read the call record at {url}: {exc}") from exc
+        return CallTranscript.from_dict(data)
+
+    # ------------------------------------------------------------------ one call
+
+    def run(self, turns: list[CallerTurn], *, call_sid: str | None = None,
+            inject: list[tuple[float, str]] | None = None) -> StandinResult:
+        """Place one call. `inject`: raw texts sent at stream times (< 0: before `start`)."""
+        call_sid = call_sid or new_sid("CA")
+        started = time.monotonic()
+        status, body = self.post(self.webhook_url, self.call_params(call_sid, "ringing"))
+        if status != 200:
+            raise StandinError(f"the webhook {self.webhook_url} answered HTTP {status}"
+                               + (" (is the auth token the service's?)" if status == 403
+                                  else ""))
+        action_url, stream_url, parameters = parse_connect_twiml(body)
+        sim = CallerSimulator(list(turns), call_sid=call_sid, stream_sid=new_sid("MZ"),
+                              account_sid=self.account_sid, custom_parameters=parameters,
+                              from_number=self.from_number, max_call_s=self.max_call_s)
+        closed_by_service = self._stream(stream_url, sim, sorted(inject or []))
+        twiml_after = None
+        if closed_by_service and action_url:
+            params = self.call_params(call_sid, "in-progress")
+            status, twiml_after = self.post(action_url, params)
+            if status != 200:
+                raise StandinError(f"the <Connect> action {action_url} answered HTTP {status}")
+        if self.post_status:
+            self.post(f"{self.base_url}/status", self.call_params(call_sid, "completed"))
+        transcript, record_error = None, None
+        try:
+            transcript = self.fetch_transcript(call_sid)
+        except StandinError as exc:
+            record_error = str(exc)
+        return StandinResult(call_sid=call_sid, twiml=body, stream_url=stream_url,
+                             action_url=action_url, closed_by_service=closed_by_service,
+                             twiml_after=twiml_after, transcript=transcript, sim=sim,
+                             wall_s=time.monotonic() - started, record_error=record_error)
+
+    def _stream(self, url: str, sim: CallerSimulator,
+                inject: list[tuple[float, str]]) -> bool:
+        """Drive the media stream; True when the service closed it (the normal end)."""
+        try:
+            ws = websocket.create_connection(url, timeout=self.http_timeout,
+                                             header=self.sign(url, {}))
+        except websocket.WebSocketBadStatusException as exc:
+            raise StandinError(f"the media stream {url} refused the handshake: "
+                               f"HTTP {exc.status_code}") from exc
+        except (OSError, websocket.WebSocketException) as exc:
+            raise StandinError(f"cannot open the media stream {url}: {exc}") from exc
+        try:
+            for _, text in [i for i in inject if i[0] < 0]:
+                ws.send(text)
+            pending = [i for i in inject if i[0] >= 0]
+            for text in sim.opening():
+                ws.send(text)
+            t0 = time.monotonic()
+
+            def clock() -> float:
+                return (time.monotonic() - t0) * self.speed
+
+            while True:
+                now = clock()
+                for text in sim.poll(now):
+                    ws.send(text)
+                while pending and pending[0][0] <= now:
+                    ws.send(pending.pop(0)[1])
+                if sim.done:
+                    for text in sim.closing(now):
+                        ws.send(text)
+                    return False
+                due = sim.next_due()
+                if pending:
+                    due = min(due, pending[0][0])
+                ws.settimeout(max(0.001, (due - clock()) / self.speed))
+                try:
+                    opcode, data = ws.recv_data(control_frame=True)
+                except websocket.WebSocketTimeoutException:
+                    continue
+                except (websocket.WebSocketConnectionClosedException, OSError):
+                    return True
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    return True
+                if opcode == websocket.ABNF.OPCODE_TEXT:
+                    sim.on_message(data.decode("utf-8", errors="replace"), clock())
+        except (websocket.WebSocketConnectionClosedException, BrokenPipeError,
+                ConnectionResetError):
+            return True
+        finally:
+            with contextlib.suppress(Exception):  # closing a dead socket
+                ws.close()
+
+
+def parse_connect_twiml(document: str) -> tuple[str | None, str, dict[str, str]]:
+    """(action URL, stream URL, custom parameters) from the webhook's <Connect><Stream>."""
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError as exc:
+        raise StandinError(f"the webhook did not answer TwiML: {exc}") from exc
+    connect = root.find("Connect")
+    stream = connect.find("Stream") if connect is not None else None
+    if stream is None or not stream.get("url"):
+        raise StandinError("the webhook's TwiML has no <Connect><Stream url=...>")
+    parameters = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+    return connect.get("action"), stream.get("url", ""), parameters
