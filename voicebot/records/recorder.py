@@ -1,0 +1,55 @@
+"""Where a call's transcript goes while the call runs.
+
+The driver calls `recorder.save(transcript, from_number=..., ended=...)` at the start,
+after each turn or prompt change, and at the end. The service's SQLite store implements it
+(hashing the caller number); offline replay uses NullRecorder or MemoryRecorder. A recorder
+that raises never breaks a call: the driver logs and carries on.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from voicebot.records.transcript import CallTranscript
+
+
+class Recorder(Protocol):
+    def save(self, transcript: CallTranscript, *, from_number: str | None = None,
+             ended: bool = False) -> None:
+        """Store the transcript as it is now (called repeatedly; last call wins)."""
+
+
+class NullRecorder:
+    """Keeps nothing (offline replay reads the transcript straight from the driver)."""
+
+    def save(self, transcript: CallTranscript, *, from_number: str | None = None,
+             ended: bool = False) -> None:
+        return None
+
+
+@dataclass
+class SavedCall:
+    transcript: CallTranscript
+    from_number: str | None
+    ended: bool
+    saves: int
+
+
+@dataclass
+class MemoryRecorder:
+    """Keeps a copy of each call's latest transcript in memory (tests, chat, replay)."""
+
+    calls: dict[str, SavedCall] = field(default_factory=dict)
+
+    def save(self, transcript: CallTranscript, *, from_number: str | None = None,
+             ended: bool = False) -> None:
+        previous = self.calls.get(transcript.call_sid)
+        self.calls[transcript.call_sid] = SavedCall(
+            transcript=copy.deepcopy(transcript),
+            from_number=from_number if from_number is not None else (
+                previous.from_number if previous else None),
+            ended=ended or bool(previous and previous.ended),
+            saves=(previous.saves if previous else 0) + 1,
+        )
