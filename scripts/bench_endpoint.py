@@ -41,6 +41,8 @@ def run(ep: Endpointer, pcm: bytes) -> list[tuple[str, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-digit", type=int, default=2, help="clips per speaker and digit")
+    ap.add_argument("--aggr", type=int, nargs="+", default=[0, 1, 2, 3])
+    ap.add_argument("--start", type=int, nargs="+", default=[60, 120, 200], help="start ms")
     args = ap.parse_args()
     rng = np.random.default_rng(1)
     clips = []
@@ -53,8 +55,8 @@ def main() -> None:
     print("noise  aggr start end  | one  miss split | onset->start med  end->speech_end med"
           " | false starts/60s noise | digits_16k utterances")
     for rms in (0, 30, 100):
-        for aggr in (0, 1, 2, 3):
-            for start_ms in (60, 120, 200):
+        for aggr in args.aggr:
+            for start_ms in args.start:
                 for end_ms in (400,):
                     s = EndpointSettings(aggr, start_ms, end_ms, 15.0)
                     one = miss = split = 0

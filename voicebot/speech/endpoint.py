@@ -6,9 +6,13 @@ No clock and no threads: time only moves when the caller says so, which makes th
 reproducible in tests and in replay.
 
 Why a window and not single frames: webrtcvad flags clicks, breaths and line noise as voiced
-now and then. Speech starts only when `speech_start_ms` worth of frames in a short window
-are voiced; the pre-roll (audio from just before that moment) is handed over with the start
-so the recognizer hears the onset of the first word.
+now and then, and it keeps saying "voiced" for about 80 ms after any sound stops (its
+hangover), so a 5 ms click reads as 100 ms of speech. A frame therefore counts towards speech
+start only when webrtcvad calls it voiced AND it is clearly louder than the line's noise floor
+(the quietest frame of the last second); speech starts when `speech_start_ms` worth of such
+frames fall in a short window, and ends after `speech_end_ms` without them. The pre-roll
+(audio from just before that moment) is handed over with the start so the recognizer hears
+the onset of the first word.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
 import webrtcvad
 
 from voicebot.settings import EndpointSettings
@@ -24,6 +29,9 @@ from voicebot.speech.types import FRAME_BYTES, FRAME_MS, PHONE_RATE, EndpointEve
 
 PRE_ROLL_MS = 300  # audio kept from before speech start (onsets are soft; VAD is late)
 START_SLACK_FRAMES = 2  # unvoiced frames tolerated inside the start window
+FLOOR_FRAMES = 50  # noise floor = quietest frame of the last second
+ONSET_OVER_FLOOR = 2.0  # a frame must be this many times the floor's RMS (6 dB) to count
+MIN_ONSET_RMS = 60.0  # ... and at least this loud (-55 dBFS) when the line is digitally silent
 FRAME_S = FRAME_MS / 1000
 
 
@@ -55,6 +63,7 @@ class Endpointer:
         self.in_speech = False
         self._voiced: deque[bool] = deque(maxlen=self._window)
         self._ring: deque[bytes] = deque(maxlen=self._pre_roll_frames)
+        self._levels: deque[float] = deque(maxlen=FLOOR_FRAMES)
         self._silence_run = 0
         self._last_voiced = False
         self._utterance_bytes = 0
@@ -100,17 +109,20 @@ class Endpointer:
 
     def _feed_one(self, frame: bytes, t: float, result: FeedResult, audio: list[bytes]) -> None:
         voiced = self._vad.is_speech(frame, PHONE_RATE)
+        level = float(np.sqrt(np.mean(np.frombuffer(frame, dtype="<i2").astype(np.float64) ** 2)))
+        self._levels.append(level)
+        loud = voiced and level >= max(MIN_ONSET_RMS, ONSET_OVER_FLOOR * min(self._levels))
         if self.in_speech:
             self._deadline = None
             audio.append(frame)
             self._utterance_bytes += len(frame)
             # A lone voiced frame in the trailing silence (a click, line noise) does not
             # restart the silence count; two voiced frames in a row do.
-            if voiced and self._last_voiced:
+            if loud and self._last_voiced:
                 self._silence_run = 0
-            elif not voiced or self._silence_run:
+            elif not loud or self._silence_run:
                 self._silence_run += 1
-            self._last_voiced = voiced
+            self._last_voiced = loud
             if self._utterance_bytes >= self._max_bytes:
                 self._end_utterance()
                 result.events.append(EndpointEvent("max_length", t))
@@ -120,7 +132,7 @@ class Endpointer:
             return
 
         self._ring.append(frame)
-        self._voiced.append(voiced)
+        self._voiced.append(loud)
         if sum(self._voiced) >= self._start_frames:
             pre_roll = b"".join(self._ring)
             self.utterance_start = t - (len(self._ring) - 1) * FRAME_S

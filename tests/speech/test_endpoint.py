@@ -1,0 +1,165 @@
+"""The endpointer on real speech (FSDD digits, the 16 kHz digit recording) padded with line
+noise or silence: speech start near the real onset, end after the trailing silence, no-input,
+maximum length, and clicks that must not count as speech."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.speech.io_fixtures import line_noise, run_endpointer, silence
+from voicebot.settings import EndpointSettings
+from voicebot.speech.audio import load_phone_audio
+from voicebot.speech.endpoint import PRE_ROLL_MS, Endpointer
+from voicebot.speech.types import FRAME_BYTES
+
+DEFAULTS = EndpointSettings()
+# one clip per speaker (six accents), fixed choice
+CLIPS = ("3_george_5", "7_jackson_12", "0_lucas_3", "9_nicolas_8", "2_theo_10", "6_yweweler_4")
+
+
+def kinds(events) -> list[str]:
+    return [e.kind for e in events]
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_padded_digit_gives_one_utterance_holding_the_whole_clip(
+        shared_data: Path, clip: str) -> None:
+    speech = load_phone_audio(shared_data / "fsdd" / f"{clip}.wav")
+    pad = 1.0
+    audio = line_noise(pad, seed=1) + speech + line_noise(1.5, seed=2)
+    ep = Endpointer(DEFAULTS)
+    events, utterances = run_endpointer(ep, audio)
+
+    assert kinds(events) == ["speech_start", "speech_end"]
+    start, end = events
+    speech_end_at = pad + len(speech) / 16000
+    # Start: after the padding, within the clip (FSDD clips are trimmed close to the voice).
+    assert pad <= start.t < speech_end_at
+    # End: once the trailing silence setting has passed after the clip, and not much later.
+    assert speech_end_at + DEFAULTS.speech_end_ms / 1000 - 0.2 <= end.t
+    assert end.t <= speech_end_at + DEFAULTS.speech_end_ms / 1000 + 0.4
+    # The speech_start event carries the pre-roll, and the utterance holds all of the digit.
+    assert len(start.audio) == PRE_ROLL_MS // 20 * FRAME_BYTES
+    assert utterances[0].startswith(start.audio)
+    assert speech in utterances[0]
+    assert not ep.in_speech
+
+
+def test_in_speech_and_feed_audio_follow_the_utterance(shared_data: Path) -> None:
+    speech = load_phone_audio(shared_data / "fsdd" / "4_george_0.wav")
+    audio = line_noise(0.6) + speech + line_noise(1.0, seed=3)
+    ep = Endpointer(DEFAULTS)
+    states = []
+    for i in range(0, len(audio), FRAME_BYTES):
+        result = ep.feed(audio[i:i + FRAME_BYTES], i / 16000)
+        states.append((ep.in_speech, bool(result.audio), kinds(result.events)))
+    # idle frames give no audio; frames in speech (and the one that ends it) do
+    for in_speech, has_audio, evs in states:
+        assert has_audio == (in_speech or "speech_end" in evs)
+    assert [s for s in states if s[2]][0][0] is True  # the start frame is already in speech
+
+
+def test_several_utterances_in_a_longer_recording(shared_data: Path) -> None:
+    """digits_16k.wav: 15 digits with a few pauses; each utterance ends before the next starts."""
+    speech = load_phone_audio(shared_data / "recordings" / "digits_16k.wav")
+    events, utterances = run_endpointer(Endpointer(DEFAULTS), line_noise(0.5) + speech
+                                        + line_noise(1.0))
+    assert len(utterances) >= 2
+    assert kinds(events) == ["speech_start", "speech_end"] * len(utterances)
+    total = sum(len(u) for u in utterances) / 16000
+    assert total <= len(speech) / 16000 + 1.5
+
+
+def test_no_input_fires_once_after_the_timeout() -> None:
+    ep = Endpointer(DEFAULTS)
+    events, _ = run_endpointer(ep, line_noise(6.0), t0=10.0, listen=(11.0, 3.0))
+    assert kinds(events) == ["no_input"]
+    assert events[0].t == pytest.approx(14.0, abs=0.021)
+    assert not ep.listening
+
+
+def test_speech_before_the_timeout_cancels_no_input(shared_data: Path) -> None:
+    speech = load_phone_audio(shared_data / "fsdd" / "5_jackson_2.wav")
+    audio = line_noise(1.0) + speech + line_noise(5.0, seed=4)
+    events, _ = run_endpointer(Endpointer(DEFAULTS), audio, listen=(0.0, 3.0))
+    assert kinds(events) == ["speech_start", "speech_end"]
+
+
+def test_listen_none_disarms_and_poll_reports_a_stalled_stream() -> None:
+    ep = Endpointer(DEFAULTS)
+    ep.listen(0.0, 2.0)
+    ep.listen(0.5, None)
+    events, _ = run_endpointer(ep, silence(4.0))
+    assert events == []
+    ep.listen(5.0, 1.0)
+    assert ep.poll(5.5) == []
+    assert kinds(ep.poll(6.0)) == ["no_input"]
+    assert ep.poll(7.0) == []  # reported once
+
+
+def test_max_length_cuts_and_speech_can_start_again(shared_data: Path) -> None:
+    speech = load_phone_audio(shared_data / "recordings" / "digits_16k.wav")
+    settings = EndpointSettings(speech_end_ms=3000, max_utterance_s=2.0)
+    events, utterances = run_endpointer(Endpointer(settings), line_noise(0.5) + speech)
+    assert kinds(events)[:4] == ["speech_start", "max_length", "speech_start", "max_length"]
+    for utterance in utterances[:2]:
+        assert len(utterance) == pytest.approx(2.0 * 16000, abs=FRAME_BYTES)
+
+
+@pytest.mark.parametrize("background", ["silence", "noise"])
+def test_clicks_and_a_short_burst_do_not_start_speech(background: str) -> None:
+    rng = np.random.default_rng(7)
+    base = silence(3.0) if background == "silence" else line_noise(3.0, seed=5)
+    x = np.frombuffer(base, dtype="<i2").astype(np.float64)
+    for at in (0.5, 1.0, 1.5):  # door-slam clicks: 5 ms loud impulses
+        x[int(at * 8000):int(at * 8000) + 40] += rng.normal(0, 12000, 40)
+    t = np.arange(480) / 8000  # a 60 ms voiced "mm" (110 Hz buzz with harmonics)
+    buzz = sum(np.sin(2 * np.pi * 110 * k * t) / k for k in range(1, 8)) * 6000
+    x[int(2.2 * 8000):int(2.2 * 8000) + 480] += buzz
+    audio = np.clip(x, -32768, 32767).astype("<i2").tobytes()
+    events, _ = run_endpointer(Endpointer(DEFAULTS), audio)
+    assert events == []
+    # the same buzz held for 200 ms is speech
+    t = np.arange(1600) / 8000
+    x[int(2.2 * 8000):int(2.2 * 8000) + 1600] += sum(
+        np.sin(2 * np.pi * 110 * k * t) / k for k in range(1, 8)) * 6000
+    audio = np.clip(x, -32768, 32767).astype("<i2").tobytes()
+    events, _ = run_endpointer(Endpointer(DEFAULTS), audio)
+    assert kinds(events) == ["speech_start", "speech_end"]
+    assert 2.2 < events[0].t < 2.45
+
+
+def test_same_audio_same_events_and_reset_forgets(shared_data: Path) -> None:
+    speech = load_phone_audio(shared_data / "fsdd" / "8_nicolas_1.wav")
+    audio = line_noise(0.8) + speech + line_noise(1.0)
+    ep = Endpointer(DEFAULTS)
+    first = run_endpointer(ep, audio)
+    ep.reset()
+    assert run_endpointer(ep, audio) == first
+    # reset in the middle of an utterance: no speech_end for it afterwards
+    ep.reset()
+    run_endpointer(ep, audio[: len(audio) // 2])
+    assert ep.in_speech
+    ep.reset()
+    assert not ep.in_speech and run_endpointer(ep, silence(1.0))[0] == []
+
+
+def test_long_input_is_processed_in_20ms_steps(shared_data: Path) -> None:
+    speech = load_phone_audio(shared_data / "fsdd" / "1_yweweler_6.wav")
+    audio = line_noise(0.8) + speech + line_noise(1.0)
+    by_frame, _ = run_endpointer(Endpointer(DEFAULTS), audio)
+    ep = Endpointer(DEFAULTS)
+    by_block = []
+    step = FRAME_BYTES * 5  # 100 ms blocks
+    for i in range(0, len(audio), step):
+        by_block += ep.feed(audio[i:i + step], i / 16000).events
+    assert [(e.kind, round(e.t, 3)) for e in by_block] == [
+        (e.kind, round(e.t, 3)) for e in by_frame]
+
+
+def test_invalid_aggressiveness_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Endpointer(EndpointSettings(aggressiveness=4))
