@@ -1,0 +1,128 @@
+"""Verdicts: does what happened on a call match what the scenario expects?
+
+Computed only from the CallTranscript (which offline replay reads from the driver and the
+live stand-in reads back from `GET /calls/<CallSid>`) and the simulated caller's own
+measurements, so offline and live runs of one scenario are judged by the same rules.
+Every check carries the expected and the actual value, as text a tester can read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from voicebot.records.transcript import CallTranscript
+from voicebot.replay.scenario import Expect
+
+_PUNCT = re.compile(r"[^\w\s']+")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    expected: str
+    actual: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        mark = "✓" if self.ok else "✗"
+        return f"{mark} {self.name}: expected {self.expected}, got {self.actual}"
+
+
+class CallerView(Protocol):
+    """What the verdict needs from the simulated caller (CallerSimulator has it)."""
+
+    turns: list
+    turn_log: list
+    timed_out: bool
+
+    @property
+    def turn_gaps_ms(self) -> list[float]: ...
+
+
+def normalize(text: str) -> str:
+    """Lower case, no punctuation, single spaces: how `heard` texts are compared."""
+    words = [w.strip("'") for w in _PUNCT.sub(" ", text.lower()).split()]
+    return " ".join(w for w in words if w)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def check(expect: Expect, transcript: CallTranscript, sim: CallerView | None = None
+          ) -> list[Check]:
+    """One Check per expectation, plus the call having ended and every turn performed."""
+    checks: list[Check] = []
+    if sim is not None:
+        checks.extend(_call_checks(transcript, sim))
+    elif transcript.outcome is None:
+        checks.append(Check("call ended", False, "transfer or hangup", "the call had not ended"))
+    for key in ("outcome", "reason", "queue"):
+        want = getattr(expect, key)
+        if want is not None:
+            got = getattr(transcript, key)
+            checks.append(Check(key, got == want, str(want), _show(got)))
+    if expect.path is not None:
+        checks.append(_path_check(expect.path, expect.path_exact, transcript.path))
+    if expect.heard is not None:
+        checks.extend(_heard_checks(expect.heard, transcript))
+    if expect.max_turn_gap_ms is not None:
+        checks.append(_gap_check(expect.max_turn_gap_ms, sim))
+    return checks
+
+
+def _call_checks(transcript: CallTranscript, sim: CallerView) -> list[Check]:
+    checks = []
+    if sim.timed_out or transcript.outcome is None:
+        checks.append(Check("call ended", False, "the service ends the call (transfer or hangup)",
+                            "still going when the caller gave up" if sim.timed_out
+                            else "the stream ended without an outcome"))
+    started = len(sim.turn_log)
+    unperformed = [i + 1 for i, t in enumerate(sim.turns)
+                   if i >= started and t.kind != "silence"]
+    if unperformed:
+        checks.append(Check("caller turns", False, f"all {len(sim.turns)} turns performed",
+                            f"the call ended before turn(s) {_show(unperformed)}"))
+    return checks
+
+
+def _path_check(want: tuple[str, ...], exact: bool, got: list[str]) -> Check:
+    if exact:
+        return Check("path", list(want) == list(got), f"exactly {_show(want)}", _show(got))
+    ok = list(got[:len(want)]) == list(want)
+    return Check("path", ok, f"starts with {_show(want)}", _show(got))
+
+
+def _heard_checks(want: tuple[str | None, ...], transcript: CallTranscript) -> list[Check]:
+    spoken = [t for t in transcript.turns if t.kind == "speech"]
+    checks = []
+    for i, text in enumerate(want):
+        if text is None:
+            continue
+        name = f"heard (spoken turn {i + 1})"
+        if i >= len(spoken):
+            checks.append(Check(name, False, repr(normalize(text)), "no speech turn recorded"))
+            continue
+        turn = spoken[i]
+        conf = f" (confidence {turn.confidence:.2f})" if turn.confidence is not None else ""
+        checks.append(Check(name, normalize(turn.heard) == normalize(text),
+                            repr(normalize(text)), repr(normalize(turn.heard)) + conf))
+    return checks
+
+
+def _gap_check(limit_ms: float, sim: CallerView | None) -> Check:
+    gaps = list(sim.turn_gaps_ms) if sim is not None else []
+    if not gaps:
+        return Check("max turn gap", False, f"≤ {limit_ms:g} ms", "no turn gap measured")
+    worst = max(gaps)
+    return Check("max turn gap", worst <= limit_ms, f"≤ {limit_ms:g} ms",
+                 f"{worst:.0f} ms (turns: {', '.join(f'{g:.0f}' for g in gaps)})")
