@@ -36,7 +36,8 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
                           "generated once into var/hash.key"),
     "VOICEBOT_API_TOKEN": ("Bearer token for GET /calls/<CallSid>/... (agent desktop)",
                            "(none: those routes answer 403)"),
-    "VOICEBOT_FALLBACK_QUEUE": ("Queue a call goes to when anything breaks", "support"),
+    "VOICEBOT_FALLBACK_QUEUE": ("Queue a call goes to when anything breaks",
+                                "(the flow's fallback_queue)"),
     "VOICEBOT_QUEUES": ("Comma-separated queue names the service may enqueue into",
                         "(every queue the flow names)"),
     "VOICEBOT_QUEUE_BACKUP_AFTER": ("Seconds in a queue before the backup channels are offered",
@@ -75,7 +76,7 @@ class Settings:
     db_path: Path = PROJECT_ROOT / "var" / "voicebot.sqlite3"
     hash_key: str | None = None
     api_token: str | None = None
-    fallback_queue: str = "support"
+    fallback_queue: str | None = None  # None: the flow's fallback_queue
     queues: tuple[str, ...] = ()
     queue_backup_after_s: float = 120.0
     host: str = "127.0.0.1"
@@ -147,7 +148,7 @@ class Settings:
             db_path=path("VOICEBOT_DB", cls.db_path),
             hash_key=get("VOICEBOT_HASH_KEY"),
             api_token=get("VOICEBOT_API_TOKEN"),
-            fallback_queue=get("VOICEBOT_FALLBACK_QUEUE") or "support",
+            fallback_queue=get("VOICEBOT_FALLBACK_QUEUE"),
             queues=queues,
             queue_backup_after_s=number("VOICEBOT_QUEUE_BACKUP_AFTER", 120, 0, 86400),
             host=get("VOICEBOT_HOST") or "127.0.0.1",

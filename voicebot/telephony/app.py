@@ -36,6 +36,7 @@ class Service:
     store: CallStore
     guard: SignatureGuard
     allowed_queues: frozenset[str] = field(default_factory=frozenset)
+    fallback_queue: str = "support"
 
     def deps(self) -> Any:
         from voicebot.flow.lookup import perform
@@ -48,7 +49,7 @@ class Service:
             lookup=perform,
             recorder=self.store,
             endpoint=self.settings.endpoint,
-            fallback_queue=self.settings.fallback_queue,
+            fallback_queue=self.fallback_queue,
         )
 
     def new_driver(self) -> Any:
@@ -57,9 +58,14 @@ class Service:
         return CallDriver(self.deps())
 
 
+def fallback_queue(settings: Settings, flow: Any) -> str:
+    """VOICEBOT_FALLBACK_QUEUE if set, else the flow's own fallback queue."""
+    return settings.fallback_queue or getattr(flow, "fallback_queue", None) or "support"
+
+
 def allowed_queues(settings: Settings, flow: Any) -> frozenset[str]:
     """Queues the service may enqueue into; a flow naming any other is a start-up error."""
-    flow_queues = set(flow.queues()) | {settings.fallback_queue}
+    flow_queues = set(flow.queues()) | {fallback_queue(settings, flow)}
     if not settings.queues:
         return frozenset(flow_queues)
     allowed = set(settings.queues)
@@ -102,7 +108,8 @@ def create_app(settings: Settings, *, engine: Any = None, flow: Any = None,
                   detail="Twilio signatures are NOT checked: local development only")
 
     svc = Service(settings=settings, flow=flow, engine=engine, renderer=renderer, store=store,
-                  guard=guard, allowed_queues=queues)
+                  guard=guard, allowed_queues=queues,
+                  fallback_queue=fallback_queue(settings, flow))
     app = Flask("voicebot")
     app.extensions["voicebot"] = svc
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -22,6 +23,36 @@ from voicebot.logs import log_event
 
 log = logging.getLogger("voicebot.media")
 RECEIVE_TIMEOUT_S = 0.01  # how often timers are ticked when Twilio sends nothing
+MAX_CLOCK_STEP_S = 1.0  # a media timestamp may move the stream clock at most this far at once
+_TIMESTAMP = re.compile(r'"timestamp"\s*:\s*"?(\d{1,10})')
+
+
+class StreamClock:
+    """Seconds since the stream began: real time, or the media timestamps if they run ahead.
+
+    Twilio sends media in real time, so this is time.monotonic(). A stand-in run with --speed
+    sends the caller's audio faster than real time; following the media timestamps then keeps
+    the session's view of time (endpointing, no-input timers, marks) consistent with the audio.
+    A timestamp may advance the clock by at most MAX_CLOCK_STEP_S per message, so a bogus one
+    cannot fire every timer at once.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._origin = clock()
+        self._ahead = 0.0  # how far media timestamps have run ahead of real time
+
+    def now(self) -> float:
+        return self._clock() - self._origin + self._ahead
+
+    def saw(self, text: str) -> None:
+        match = _TIMESTAMP.search(text) if '"media"' in text else None
+        if match is None:
+            return
+        media_end = int(match.group(1)) / 1000.0 + 0.02
+        lead = media_end - self.now()
+        if lead > 0:
+            self._ahead += min(lead, MAX_CLOCK_STEP_S)
 
 
 class Socket(Protocol):
@@ -37,8 +68,10 @@ def _call_sid(driver: Any) -> str | None:
         return None
 
 
-def run_stream(ws: Socket, driver: Any, clock: Callable[[], float] = time.monotonic) -> None:
+def run_stream(ws: Socket, driver: Any, clock: StreamClock | None = None) -> None:
     """Serve one media stream until the driver finishes or the socket goes away."""
+    stream_clock = clock or StreamClock()
+    clock_now = stream_clock.now
     stopped_cleanly = False
     try:
         while True:
@@ -46,13 +79,13 @@ def run_stream(ws: Socket, driver: Any, clock: Callable[[], float] = time.monoto
                 text = ws.receive(timeout=RECEIVE_TIMEOUT_S)
             except ConnectionClosed:
                 break
-            now = clock()
             if text is None:
-                out = driver.tick(now)
+                out = driver.tick(clock_now())
             else:
                 if isinstance(text, bytes):  # Twilio sends text; let the driver reject junk
                     text = text.decode("utf-8", errors="replace")
-                out = driver.receive(text, now)
+                stream_clock.saw(text)
+                out = driver.receive(text, clock_now())
             for message in out:
                 ws.send(message)
             if driver.finished:
@@ -65,7 +98,7 @@ def run_stream(ws: Socket, driver: Any, clock: Callable[[], float] = time.monoto
     finally:
         if not stopped_cleanly and not _finished(driver):
             try:
-                driver.stream_dropped(clock())
+                driver.stream_dropped(clock_now())
             except Exception:  # noqa: BLE001
                 log.exception("media.stream_dropped_error",
                               extra={"call_sid": _call_sid(driver)})

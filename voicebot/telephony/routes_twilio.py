@@ -47,7 +47,7 @@ def after_stream_decision(svc: Service, transcript: CallTranscript | None) -> tu
     if (transcript is not None and transcript.outcome == "transfer"
             and transcript.queue in svc.allowed_queues):
         return "enqueue", transcript.queue
-    return "enqueue", svc.settings.fallback_queue
+    return "enqueue", svc.fallback_queue
 
 
 def backup_offer(channels: dict[str, str]) -> str | None:
@@ -120,7 +120,7 @@ def make_blueprint(svc: Service) -> Blueprint:
 
     @bp.post("/agent")
     def agent() -> Response:
-        queue = (request.values.get("queue") or "").strip() or svc.settings.fallback_queue
+        queue = (request.values.get("queue") or "").strip() or svc.fallback_queue
         if queue not in svc.allowed_queues:
             log_event(log, "agent.unknown_queue", logging.WARNING,
                       call_sid=request.form.get("CallSid"), queue=queue)
