@@ -1,0 +1,523 @@
+"""FlowSession: one call's walk through a flow, as a pure state machine.
+
+Like h11, it is fed events (what the caller said or keyed, silence, a lookup result, a fault)
+and returns actions (say, listen, look up, transfer, hang up). It has no audio, network or
+clock, so the phone path, `voicebot chat` and offline replay all run exactly the same logic.
+
+Responsible-by-design rules live here, not in each flow: the disclosure comes first and
+cannot be skipped, the escape phrases and key work in every node, repeated failures hand the
+caller to a person with a reason, every hand-over tells the caller why and to whom, and no
+loop can keep a caller forever (node visit bounds, a step guard for say/branch chains).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from voicebot.flow import matching
+from voicebot.flow.events import (
+    Digits,
+    Fault,
+    FlowAction,
+    FlowEvent,
+    Hangup,
+    Listen,
+    LookupDone,
+    NoInput,
+    PerformLookup,
+    Recognized,
+    Say,
+    Transfer,
+)
+from voicebot.flow.model import DEFAULT_GOODBYE, TEMPLATE_RE, Flow, Node
+
+MAX_STEPS = 50  # nodes entered without waiting for the caller before we call it a fault
+RECENT_TURNS = 6  # turns the agent gets in the summary context
+
+DEFAULT_REPROMPTS: dict[str, tuple[str, ...]] = {
+    "no_match": ("Sorry, I didn't catch that.", "Sorry, I still didn't get that."),
+    "no_input": ("Sorry, I didn't hear anything.", "Are you still there?"),
+    "low_confidence": ("Sorry, I'm not sure I heard you right.",
+                       "Sorry, I still couldn't hear that clearly."),
+}
+RETRY_PREFIX = "Okay, let's try again."
+_REASON_TEXT = {
+    "keyword": "Caller asked for a person",
+    "dtmf": "Caller pressed the key for a person",
+    "low_confidence": "Caller could not be understood (low recognition confidence)",
+    "no_match": "Caller's request did not match the menu",
+    "no_input": "Caller did not answer",
+    "flow": "Flow handed over",
+    "error": "A fault ended the automated part",
+}
+_YES_NO_GRAMMAR = matching.YES_PHRASES + matching.NO_PHRASES
+
+
+class FlowSession:
+    """One caller's conversation with a flow. Feed events, perform the returned actions."""
+
+    def __init__(self, flow: Flow):
+        self.flow = flow
+        self.node: str = flow.start
+        self.ended = False
+        self.slots: dict[str, Any] = {}
+        self.intent: str | None = None
+        self.intents: list[str] = []
+        self.path: list[str] = []
+        self.outcome: str | None = None  # "transfer" | "hangup"
+        self.reason: str | None = None
+        self.queue: str | None = None
+        self._turns: list[dict[str, Any]] = []
+        self._started = False
+        self._awaiting: str | None = None  # "turn" | "confirm" | "lookup"
+        self._pending: Any = None  # value waiting for confirmation
+        self._fails: Counter[str] = Counter()
+        self._visits: Counter[str] = Counter()
+        self._slot_types: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ public API
+
+    def start(self) -> list[FlowAction]:
+        """The disclosure (never skippable), then the start node."""
+        if self._started:
+            return []
+        self._started = True
+        actions: list[FlowAction] = [
+            Say(self.flow.disclosure, self.flow.start, kind="disclosure", interruptible=False)]
+        return actions + self._goto(self.flow.start)
+
+    def handle(self, event: FlowEvent) -> list[FlowAction]:
+        if self.ended or not self._started:
+            return []
+        if isinstance(event, Fault):
+            return self._escalate("error", queue=self.flow.fallback_queue)
+        if isinstance(event, LookupDone):
+            return self._lookup_done(event)
+        if isinstance(event, Digits):
+            return self._digits(event.digits)
+        if isinstance(event, Recognized):
+            return self._recognized(event)
+        if isinstance(event, NoInput):
+            if self._awaiting not in ("turn", "confirm"):
+                return []
+            self._turn("no_input", "", None, "no_input")
+            return self._fail("no_input")
+        return []
+
+    def is_escape_text(self, text: str) -> bool:
+        """Would this (recognised or typed) text hand the call to a person right now?"""
+        if self.ended:
+            return False
+        return matching.find_phrase(text, self._node().policy.escape_phrases) is not None
+
+    def is_escape_digit(self, digit: str) -> bool:
+        """Would this key hand the call to a person right now? While the caller is keying an
+        order number a digit escape key is part of the number, so it does not count there."""
+        if self.ended:
+            return False
+        key = self._node().policy.escape_dtmf
+        if key is None or digit[:1] != key:
+            return False
+        return not (self._awaiting == "turn" and self._digits_collect() and key.isdigit())
+
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        """Every caller turn so far: node, kind, heard, confidence, intent, result."""
+        return [dict(t) for t in self._turns]
+
+    def summary_context(self) -> dict[str, Any]:
+        """What the agent learns at hand-over: intent, slots, path and the last turns."""
+        return {
+            "flow": self.flow.name,
+            "flow_version": self.flow.version,
+            "node": self.node,
+            "intent": self.intent,
+            "intents": list(self.intents),
+            "slots": {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.slots.items()},
+            "path": list(self.path),
+            "turns": [dict(t) for t in self._turns[-RECENT_TURNS:]],
+        }
+
+    # ------------------------------------------------------------------ moving through nodes
+
+    def _node(self) -> Node:
+        return self.flow.nodes[self.node]
+
+    def _digits_collect(self) -> bool:
+        node = self._node()
+        return node.kind == "collect" and node.slot_type == "digits"
+
+    def _goto(self, nid: str) -> list[FlowAction]:
+        """Enter nodes until one waits for the caller or a lookup, or the call ends."""
+        actions: list[FlowAction] = []
+        for _ in range(MAX_STEPS):
+            node = self.flow.nodes[nid]
+            self._visits[nid] += 1
+            if node.max_visits and self._visits[nid] > node.max_visits:
+                if node.overflow:
+                    nid = node.overflow
+                    continue
+                self.node = nid
+                return actions + self._escalate("flow")
+            self.node = nid
+            self.path.append(nid)
+            self._fails.clear()
+            self._awaiting = None
+            self._pending = None
+            kind = node.kind
+            if kind == "say":
+                actions.append(Say(self._render(node.prompt or ""), nid, kind="info"))
+                nid = node.next or ""
+            elif kind == "branch":
+                nid = self._branch(node)
+            elif kind in ("ask", "menu", "collect"):
+                self._awaiting = "turn"
+                return actions + [Say(self._render(node.prompt or ""), nid, kind="prompt"),
+                                  self._listen(node)]
+            elif kind == "lookup":
+                if node.prompt:
+                    actions.append(Say(self._render(node.prompt), nid, kind="info"))
+                key = node.source["key"]
+                value = self._render(node.value or "{" + key + "}", spoken=False)
+                self._awaiting = "lookup"
+                return actions + [PerformLookup(nid, dict(node.source), {key: value})]
+            elif kind == "transfer":
+                queue = node.queue or self.flow.fallback_queue
+                text = self._render(node.prompt) if node.prompt else \
+                    node.policy.handover["flow"].replace("{queue}", self.flow.queue_label(queue))
+                summary = self._render(node.summary, spoken=False) if node.summary else None
+                return actions + self._escalate("flow", queue=queue, text=text, summary=summary)
+            elif kind == "hangup":
+                self.ended = True
+                self.outcome, self.reason = "hangup", "completed"
+                text = self._render(node.prompt) if node.prompt else DEFAULT_GOODBYE
+                return actions + [Say(text, nid, kind="goodbye", interruptible=False),
+                                  Hangup("completed")]
+        # A say/branch chain that never waits: the validator forbids it, but never trap a caller.
+        return actions + self._escalate("error", queue=self.flow.fallback_queue)
+
+    def _branch(self, node: Node) -> str:
+        for br in node.branches:
+            if all(self._holds(c.slot, c.op, c.value) for c in br.when):
+                return br.next
+        return node.default or ""
+
+    def _holds(self, slot: str, op: str, want: Any) -> bool:
+        value = self._value(slot)
+        if op == "set":
+            return (value not in (None, "")) == bool(want)
+        if value is None:
+            return op in ("not_equals", "not_in")
+        if op in ("gt", "ge", "lt", "le"):
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                return False
+            return {"gt": v > want, "ge": v >= want, "lt": v < want, "le": v <= want}[op]
+        if op == "matches":
+            return re.fullmatch(str(want), str(value), re.IGNORECASE) is not None
+        same = _norm_value(value)
+        if op == "equals":
+            return same == _norm_value(want)
+        if op == "not_equals":
+            return same != _norm_value(want)
+        inside = same in {_norm_value(w) for w in want}
+        return inside if op == "in" else not inside
+
+    def _listen(self, node: Node, confirming: bool = False) -> Listen:
+        policy = node.policy
+        escape = tuple(policy.escape_phrases)
+        common = dict(node=node.id, no_input_timeout=policy.no_input_timeout,
+                      confidence_threshold=policy.confidence_threshold)
+        if confirming:
+            return Listen(grammar=_unique(_YES_NO_GRAMMAR + escape), dtmf_max=1, slot=node.slot,
+                          slot_kind="yes_no", **common)
+        if node.kind in ("ask", "menu"):
+            phrases: list[str] = []
+            for intent in node.intents:
+                phrases.extend(intent.phrases)
+                if intent.dtmf:
+                    phrases.extend(matching.digit_words(intent.dtmf))
+            return Listen(grammar=_unique(tuple(phrases) + escape), dtmf_max=1, **common)
+        kind = node.slot_type
+        if kind == "digits":
+            most = node.length or node.max_length or 16
+            return Listen(grammar=escape, dtmf_max=most, slot=node.slot, slot_kind="digits",
+                          **common)
+        if kind == "yes_no":
+            return Listen(grammar=_unique(_YES_NO_GRAMMAR + escape), dtmf_max=1, slot=node.slot,
+                          slot_kind="yes_no", **common)
+        if kind == "number":
+            return Listen(grammar=(), dtmf_max=12, slot=node.slot, slot_kind="number", **common)
+        return Listen(grammar=(), dtmf_max=0, slot=node.slot, slot_kind="free", **common)
+
+    # ------------------------------------------------------------------ caller turns
+
+    def _turn(self, kind: str, heard: str, confidence: float | None, result: str,
+              intent: str | None = None) -> None:
+        self._turns.append({"node": self.node, "kind": kind, "heard": heard,
+                            "confidence": confidence, "intent": intent, "result": result})
+
+    def _recognized(self, ev: Recognized) -> list[FlowAction]:
+        node = self._node()
+        policy = node.policy
+        text = matching.normalize(ev.text)
+        escape = matching.find_phrase(text, policy.escape_phrases)
+        if escape and ev.confidence >= policy.confidence_threshold:
+            self._turn("speech", text, ev.confidence, "escape")
+            return self._escalate("keyword")
+        if self._awaiting not in ("turn", "confirm"):
+            return []  # talking over a lookup: only the escape counts
+        if ev.confidence < policy.confidence_threshold:
+            self._turn("speech", text, ev.confidence, "low_confidence")
+            return self._fail("low_confidence")
+        if not text or not ev.in_grammar:
+            self._turn("speech", text, ev.confidence, "no_match")
+            return self._fail("no_match")
+        if self._awaiting == "confirm":
+            return self._confirm(matching.yes_no(text), "speech", text, ev.confidence)
+        if node.kind in ("ask", "menu"):
+            intents = {i.name: i.phrases for i in node.intents}
+            keys = {i.name: i.dtmf for i in node.intents if i.dtmf}
+            name = matching.match_intent(text, intents, keys)
+            return self._chose(name, "speech", text, ev.confidence)
+        return self._collected(self._parse_spoken(node, text), "speech", text, ev.confidence)
+
+    def _digits(self, digits: str) -> list[FlowAction]:
+        node = self._node()
+        key = node.policy.escape_dtmf
+        keys = digits if key == "#" else digits.rstrip("#")
+        if not keys:
+            return []
+        if key is not None:
+            if self._awaiting == "turn" and self._digits_collect() and key.isdigit():
+                # Keying a number: only the escape key alone (then # or a pause) is the way out.
+                escape = keys == key and not self._allows_length(node, 1)
+            else:
+                escape = keys[0] == key
+            if escape:
+                self._turn("dtmf", keys, None, "escape")
+                return self._escalate("dtmf")
+        if self._awaiting not in ("turn", "confirm"):
+            return []
+        if self._awaiting == "confirm":
+            answer = {"1": "yes", "2": "no"}.get(keys[0])
+            return self._confirm(answer, "dtmf", keys, None)
+        if node.kind in ("ask", "menu"):
+            name = next((i.name for i in node.intents if i.dtmf == keys[0]), None)
+            return self._chose(name, "dtmf", keys, None)
+        return self._collected(self._parse_keys(node, keys), "dtmf", keys, None)
+
+    def _chose(self, name: str | None, kind: str, heard: str,
+               confidence: float | None) -> list[FlowAction]:
+        if name is None:
+            self._turn(kind, heard, confidence, "no_match")
+            return self._fail("no_match")
+        self._turn(kind, heard, confidence, "matched", intent=name)
+        self.intent = name
+        self.intents.append(name)
+        target = next(i.next for i in self._node().intents if i.name == name)
+        return self._goto(target)
+
+    def _collected(self, value: Any, kind: str, heard: str,
+                   confidence: float | None) -> list[FlowAction]:
+        node = self._node()
+        if value is None:
+            self._turn(kind, heard, confidence, "no_match")
+            return self._fail("no_match")
+        if node.confirm:
+            self._turn(kind, heard, confidence, "to_confirm")
+            self._pending = value
+            self._awaiting = "confirm"
+            return [Say(self._confirm_text(node, value), node.id, kind="confirm"),
+                    self._listen(node, confirming=True)]
+        self._turn(kind, heard, confidence, "collected")
+        return self._store(node, value)
+
+    def _confirm(self, answer: str | None, kind: str, heard: str,
+                 confidence: float | None) -> list[FlowAction]:
+        node = self._node()
+        if answer == "yes":
+            self._turn(kind, heard, confidence, "confirmed")
+            return self._store(node, self._pending)
+        if answer == "no":
+            self._turn(kind, heard, confidence, "rejected")
+            self._pending = None
+            self._fails["no_match"] += 1
+            if self._fails["no_match"] >= node.policy.max_no_match:
+                return self._escalate("no_match")
+            self._awaiting = "turn"
+            text = f"{RETRY_PREFIX} {self._render(node.prompt or '')}"
+            return [Say(text, node.id, kind="reprompt"), self._listen(node)]
+        self._turn(kind, heard, confidence, "no_match")
+        return self._fail("no_match")
+
+    def _store(self, node: Node, value: Any) -> list[FlowAction]:
+        assert node.slot is not None
+        self.slots[node.slot] = value
+        self._slot_types[node.slot] = node.slot_type or "free"
+        return self._goto(node.next or "")
+
+    def _allows_length(self, node: Node, n: int) -> bool:
+        if node.length is not None:
+            return n == node.length
+        return (node.min_length or 1) <= n <= (node.max_length or 32)
+
+    def _parse_spoken(self, node: Node, text: str) -> Any:
+        kind = node.slot_type
+        if kind == "digits":
+            digits = matching.spoken_digits(text)
+            return digits if digits and self._allows_length(node, len(digits)) else None
+        if kind == "yes_no":
+            return matching.yes_no(text)
+        if kind == "number":
+            return self._in_range(node, matching.spoken_number(text))
+        return text or None
+
+    def _parse_keys(self, node: Node, keys: str) -> Any:
+        keys = keys.rstrip("#")
+        kind = node.slot_type
+        if kind == "digits":
+            return keys if keys.isdigit() and self._allows_length(node, len(keys)) else None
+        if kind == "yes_no":
+            return {"1": "yes", "2": "no"}.get(keys[:1])
+        if kind == "number":
+            return self._in_range(node, int(keys)) if keys.isdigit() else None
+        return None
+
+    @staticmethod
+    def _in_range(node: Node, number: int | None) -> int | None:
+        if number is None:
+            return None
+        if node.minimum is not None and number < node.minimum:
+            return None
+        if node.maximum is not None and number > node.maximum:
+            return None
+        return number
+
+    def _fail(self, kind: str) -> list[FlowAction]:
+        """A turn that did not work: reprompt (a different text each time) or hand over."""
+        node = self._node()
+        self._fails[kind] += 1
+        limit = getattr(node.policy, f"max_{kind}")
+        if self._fails[kind] >= limit:
+            return self._escalate(kind)  # type: ignore[arg-type]
+        retry = sum(self._fails.values())
+        confirming = self._awaiting == "confirm"
+        if confirming:
+            base = self._confirm_text(node, self._pending)
+        elif node.reprompts:
+            return [Say(self._render(node.reprompts[min(retry, len(node.reprompts)) - 1]),
+                        node.id, kind="reprompt"), self._listen(node)]
+        else:
+            base = self._render(node.prompt or "")
+        prefixes = DEFAULT_REPROMPTS[kind]
+        prefix = prefixes[min(self._fails[kind], len(prefixes)) - 1]
+        return [Say(f"{prefix} {base}", node.id, kind="reprompt"),
+                self._listen(node, confirming=confirming)]
+
+    def _lookup_done(self, ev: LookupDone) -> list[FlowAction]:
+        if self._awaiting != "lookup":
+            return []
+        node = self._node()
+        self._awaiting = None
+        if not ev.ok:
+            if node.on_error:
+                return self._goto(node.on_error)
+            return self._escalate("error")
+        if ev.record is None:
+            return self._goto(node.not_found or "")
+        self.slots[node.result] = dict(ev.record)
+        self._slot_types[node.result] = "record"
+        return self._goto(node.found or "")
+
+    # ------------------------------------------------------------------ hand-over
+
+    def _escalate(self, reason: str, *, queue: str | None = None, text: str | None = None,
+                  summary: str | None = None) -> list[FlowAction]:
+        node = self._node()
+        queue = queue or node.policy.escape_queue or self.flow.fallback_queue
+        if text is None:
+            template = node.policy.handover.get(reason) or node.policy.handover["flow"]
+            text = template.replace("{queue}", self.flow.queue_label(queue))
+        self.ended = True
+        self._awaiting = None
+        self.outcome, self.reason, self.queue = "transfer", reason, queue
+        context = self.summary_context()
+        context.update(reason=reason, queue=queue)
+        if summary is None:
+            summary = self._default_summary(reason)
+        return [Say(text, node.id, kind="handover", interruptible=False),
+                Transfer(queue=queue, reason=reason, summary=summary,  # type: ignore[arg-type]
+                         context=context)]
+
+    def _default_summary(self, reason: str) -> str:
+        parts = [f"{_REASON_TEXT.get(reason, reason)} at '{self.node}'."]
+        if self.intents:
+            parts.append("Intent: " + ", ".join(i.replace("_", " ") for i in self.intents) + ".")
+        for name, value in self.slots.items():
+            if isinstance(value, dict):
+                shown = ", ".join(f"{k}={v}" for k, v in value.items())
+                parts.append(f"{name}: {shown}.")
+            else:
+                parts.append(f"{name.replace('_', ' ')}: {value}.")
+        heard = [t["heard"] for t in self._turns if t["kind"] == "speech" and t["heard"]]
+        if heard:
+            parts.append(f"Last heard: \"{heard[-1]}\".")
+        return " ".join(parts)
+
+    # ------------------------------------------------------------------ templates
+
+    def _confirm_text(self, node: Node, value: Any) -> str:
+        template = node.confirm_prompt or "I heard {" + str(node.slot) + "}. Is that right?"
+        saved = self.slots.get(node.slot or "")
+        assert node.slot is not None
+        self.slots[node.slot] = value
+        self._slot_types[node.slot] = node.slot_type or "free"
+        try:
+            return self._render(template)
+        finally:
+            if saved is None:
+                self.slots.pop(node.slot, None)
+            else:
+                self.slots[node.slot] = saved
+
+    def _value(self, ref: str) -> Any:
+        name, _, field_name = ref.partition(".")
+        if name == "intent" and name not in self.slots:
+            return self.intent
+        value = self.slots.get(name)
+        if field_name:
+            return value.get(field_name) if isinstance(value, dict) else None
+        return value
+
+    def _render(self, template: str, spoken: bool = True) -> str:
+        """Fill {slot} and {result.field}; digit slots are read back one by one when spoken."""
+        def fill(m: re.Match[str]) -> str:
+            name, field_name = m.group(1), m.group(2)
+            value = self._value(f"{name}.{field_name}" if field_name else name)
+            if value is None:
+                return ""
+            if name == "intent":
+                return str(value).replace("_", " ")
+            text = str(value)
+            if spoken and not field_name and self._slot_types.get(name) == "digits":
+                return " ".join(text)
+            return text
+
+        return " ".join(TEMPLATE_RE.sub(fill, template).split())
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for item in items:
+        norm = matching.normalize(item)
+        if norm and norm not in seen:
+            seen[norm] = None
+    return tuple(seen)
+
+
+def _norm_value(value: Any) -> str:
+    return matching.normalize(str(value))

@@ -1,0 +1,331 @@
+"""Load a YAML call flow into the model, keeping where each element was written.
+
+An invalid flow never loads: YAML syntax, the JSON Schema and the flow checks
+(voicebot.flow.validator) all report `Problem`s with file:line:col, and any error raises
+FlowError carrying all of them at once, so a designer fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from voicebot.flow.model import (
+    Branch,
+    Condition,
+    Flow,
+    Intent,
+    Node,
+    Policy,
+)
+from voicebot.flow.problems import FlowError, Problem
+
+__all__ = ["FlowError", "Problem", "load_flow", "check_file", "SCHEMA_PATH"]
+
+SCHEMA_PATH = Path(__file__).with_name("flow.schema.json")
+Marks = dict[tuple, tuple[int, int]]
+
+
+@lru_cache(maxsize=1)
+def flow_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------------------------ YAML with positions
+
+
+class FlowYamlLoader(yaml.SafeLoader):
+    """SafeLoader where only true/false are booleans (YAML 1.2): a phrase list like
+    [yes, no] must stay words, not turn into booleans as YAML 1.1 would have it."""
+
+
+FlowYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+FlowYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, Marks, list[Problem]]:
+    """The YAML document as plain data, plus (line, col) of every key and list item."""
+    problems: list[Problem] = []
+    marks: Marks = {}
+    try:
+        root = yaml.compose(text, Loader=FlowYamlLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or str(exc)
+        if exc.context:
+            what = f"{exc.context}: {what}"
+        return None, marks, [Problem(file, line, col, "error", f"YAML syntax: {what}")]
+    except yaml.YAMLError as exc:
+        return None, marks, [Problem(file, 1, 1, "error", f"YAML: {exc}")]
+    if root is None:
+        return None, marks, [Problem(file, 1, 1, "error", "the file is empty")]
+    constructor = FlowYamlLoader("")
+
+    def build(node: yaml.Node, path: tuple) -> Any:
+        marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = constructor.construct_object(key_node, deep=True) \
+                    if isinstance(key_node, yaml.ScalarNode) else None
+                kline, kcol = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                if not isinstance(key, str | int | float | bool) or key is None:
+                    problems.append(Problem(file, kline, kcol, "error",
+                                            "keys must be plain names"))
+                    continue
+                key = str(key) if not isinstance(key, str) else key
+                if key in out:
+                    problems.append(Problem(file, kline, kcol, "error",
+                                            f"duplicate key '{key}'"))
+                marks[path + (key,)] = (kline, kcol)
+                out[key] = build(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [build(item, path + (i,)) for i, item in enumerate(node.value)]
+        try:
+            return constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            problems.append(Problem(file, line, col, "error", f"YAML: {exc}"))
+            return None
+
+    return build(root, ()), marks, problems
+
+
+# ------------------------------------------------------------------ schema
+
+
+def _where(path: tuple) -> str:
+    return ".".join(str(p) for p in path) or "the flow"
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false",
+            int: "a whole number", float: "a number", type(None): "empty"}.get(
+        type(value), type(value).__name__)
+
+
+def _schema_message(err: jsonschema.ValidationError) -> list[tuple[tuple, str]]:
+    """(path, message) for one schema error, worded for designers."""
+    path = tuple(err.absolute_path)
+    v = err.validator
+    if v == "required":
+        missing = [k for k in err.validator_value if k not in (err.instance or {})]
+        out = []
+        for key in missing:
+            if key == "disclosure" and not path:
+                msg = ("missing 'disclosure': every flow must first tell callers they are talking "
+                       "to an automated assistant, what it can do and how to reach a person")
+            else:
+                msg = f"{_where(path)}: missing required key '{key}'"
+            out.append((path, msg))
+        return out
+    if v == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = set(err.schema.get("properties", {}))
+        out = []
+        for key in err.instance:
+            if key in allowed:
+                continue
+            hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            msg = f"unknown key '{key}' in {_where(path)}"
+            msg += f" (did you mean '{hint[0]}'?)" if hint else (
+                f" (allowed: {', '.join(sorted(allowed))})" if allowed else "")
+            out.append((path + (key,), msg))
+        return out
+    if v == "type":
+        want = err.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        return [(path, f"{_where(path)} must be {want}, not {_type_name(err.instance)}")]
+    if v == "enum":
+        return [(path, f"{_where(path)} must be one of: "
+                       f"{', '.join(map(str, err.validator_value))} (got {err.instance!r})")]
+    if v == "pattern":
+        return [(path, f"{_where(path)}: {err.instance!r} is not a valid value here")]
+    if v in ("anyOf", "oneOf"):
+        if path and path[-1] in ("dtmf", "escape_dtmf"):
+            return [(path, f"{_where(path)} must be one phone key: 0-9, * or #")]
+        if len(path) >= 2 and path[-2] == "intents":
+            return [(path, f"intent '{path[-1]}' needs phrases or a dtmf key")]
+        if path and path[-1] == "source":
+            return [(path, f"{_where(path)} needs exactly one of 'file' or 'url'")]
+        best = jsonschema.exceptions.best_match(err.context) if err.context else None
+        if best is not None:
+            return _schema_message(best)
+    if v == "minProperties" and not err.instance:
+        return [(path, f"{_where(path)} must not be empty")]
+    if v in ("minimum", "maximum", "exclusiveMinimum", "minItems", "minLength"):
+        return [(path, f"{_where(path)}: {err.message}")]
+    return [(path, f"{_where(path)}: {err.message}")]
+
+
+def schema_problems(data: Any, marks: Marks, file: str) -> list[Problem]:
+    validator = jsonschema.Draft202012Validator(flow_schema())
+    problems: list[Problem] = []
+    seen: set[tuple] = set()
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        for path, msg in _schema_message(err):
+            if (path, msg) in seen:
+                continue
+            seen.add((path, msg))
+            line, col = _mark(marks, path)
+            problems.append(Problem(file, line, col, "error", msg))
+    return problems
+
+
+def _mark(marks: Marks, path: tuple) -> tuple[int, int]:
+    p = tuple(path)
+    while p and p not in marks:
+        p = p[:-1]
+    return marks.get(p, (1, 1))
+
+
+# ------------------------------------------------------------------ model
+
+
+def _key(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _conditions(when: Any) -> tuple[Condition, ...]:
+    items = when if isinstance(when, list) else [when]
+    out = []
+    for item in items:
+        op = next(k for k in item if k != "slot")
+        out.append(Condition(slot=item["slot"], op=op, value=item[op]))
+    return tuple(out)
+
+
+def _policy_overrides(raw: dict[str, Any]) -> dict[str, Any]:
+    raw = dict(raw or {})
+    if "handover" in raw:
+        raw["handover"] = {k: _text(v) for k, v in raw["handover"].items()}
+    if "escape_dtmf" in raw:
+        raw["escape_dtmf"] = _key(raw["escape_dtmf"])
+    for key in ("no_input_timeout", "confidence_threshold"):
+        if key in raw:
+            raw[key] = float(raw[key])
+    return raw
+
+
+def _text(value: Any) -> Any:
+    """Prompt text as it will be spoken: single spaces (folded YAML leaves newlines)."""
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+def build_flow(data: dict[str, Any], marks: Marks, path: Path, text: str) -> Flow:
+    """The model from schema-valid data (no further checks here)."""
+    policy = Policy().merged(_policy_overrides(data.get("policy", {})))
+    queue_names: dict[str, str] = {}
+    for qid, spec in data["queues"].items():
+        label = spec.get("name") if isinstance(spec, dict) else spec
+        queue_names[qid] = label or f"the {qid} team"
+    nodes: dict[str, Node] = {}
+    for nid, raw in data["nodes"].items():
+        node = Node(id=nid, kind=raw["kind"],
+                    policy=policy.merged(_policy_overrides(raw.get("policy", {}))))
+        node.prompt = _text(raw.get("prompt"))
+        node.reprompts = tuple(_text(t) for t in raw.get("reprompts", ()))
+        node.next = raw.get("next")
+        node.intents = tuple(
+            Intent(name=name, phrases=tuple(spec.get("phrases", ())), dtmf=_key(spec.get("dtmf")),
+                   next=spec["next"])
+            for name, spec in (raw.get("intents") or {}).items())
+        node.slot = raw.get("slot")
+        node.slot_type = raw.get("type")
+        node.length = raw.get("length")
+        node.min_length = raw.get("min_length")
+        node.max_length = raw.get("max_length")
+        node.minimum = raw.get("min")
+        node.maximum = raw.get("max")
+        confirm = raw.get("confirm", False)
+        node.confirm = bool(confirm)
+        node.confirm_prompt = _text(confirm) if isinstance(confirm, str) else None
+        node.branches = tuple(Branch(when=_conditions(b["when"]), next=b["next"])
+                              for b in raw.get("branches", ()))
+        node.default = raw.get("default")
+        source = dict(raw.get("source") or {})
+        if "file" in source:
+            source["file"] = str((path.parent / source["file"]).resolve())
+        node.source = source
+        node.value = raw.get("value")
+        node.result = raw.get("result", "result")
+        node.found = raw.get("found")
+        node.not_found = raw.get("not_found")
+        node.on_error = raw.get("on_error")
+        node.queue = raw.get("queue")
+        node.summary = _text(raw.get("summary"))
+        node.max_visits = raw.get("max_visits")
+        node.overflow = raw.get("overflow")
+        nodes[nid] = node
+    version = data.get("version")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return Flow(
+        name=str(data.get("name") or path.stem),
+        version=str(version) if version is not None else digest,
+        path=path,
+        start=data["start"],
+        disclosure=" ".join(str(data["disclosure"]).split()),
+        nodes=nodes,
+        policy=policy,
+        queue_names=queue_names,
+        fallback_queue=data.get("fallback_queue") or next(iter(queue_names)),
+        backup_channels={k: str(v) for k, v in (data.get("backup_channels") or {}).items()},
+        voice=data.get("voice"),
+        rate=data.get("rate"),
+        description=str(data.get("description") or ""),
+        marks=marks,
+    )
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def check_file(path: str | Path) -> tuple[Flow | None, list[Problem]]:
+    """Every problem of a flow file, and the flow when it has no errors (warnings allowed)."""
+    from voicebot.flow.validator import check_flow  # the checks need the model, not vice versa
+
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [Problem(file, 1, 1, "error", "no such file")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(file, 1, 1, "error", f"cannot read the file: {exc}")]
+    data, marks, problems = parse_yaml(text, file)
+    if data is None or any(p.severity == "error" for p in problems):
+        return None, problems
+    if not isinstance(data, dict):
+        return None, [Problem(file, 1, 1, "error", "a flow must be a mapping of keys "
+                                                   "(start, disclosure, queues, nodes, ...)")]
+    problems += schema_problems(data, marks, file)
+    if problems:
+        return None, sorted(problems, key=lambda p: (p.line, p.col))
+    flow = build_flow(data, marks, path.resolve(), text)
+    problems += check_flow(flow, file)
+    problems.sort(key=lambda p: (p.line, p.col))
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return flow, problems
+
+
+def load_flow(path: str | Path) -> Flow:
+    """The flow at `path`; raises FlowError (with every problem) if it has any error."""
+    flow, problems = check_file(path)
+    if flow is None:
+        raise FlowError([p for p in problems if p.severity == "error"] or problems)
+    return flow

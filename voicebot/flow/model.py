@@ -1,0 +1,246 @@
+"""The call-flow model: what a loaded, checked YAML flow is, as plain dataclasses.
+
+The loader builds these from YAML; the interpreter, validator, diagram and chat only read
+them. Source positions stay attached (`marks`) so every later check can name file:line:col.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+NODE_KINDS: tuple[str, ...] = ("say", "ask", "menu", "collect", "branch", "lookup", "transfer",
+                               "hangup")
+LISTENING_KINDS = ("ask", "menu", "collect")
+TERMINAL_KINDS = ("transfer", "hangup")
+SLOT_TYPES = ("digits", "yes_no", "number", "free")
+CONDITION_OPS = ("equals", "not_equals", "in", "not_in", "set", "gt", "ge", "lt", "le",
+                 "matches")
+
+DEFAULT_ESCAPE_PHRASES: tuple[str, ...] = (
+    "agent", "representative", "operator", "human", "person", "speak to someone",
+)
+
+# What the bot says when it hands over, per escalation reason: why, and to whom ({queue}).
+DEFAULT_HANDOVER: dict[str, str] = {
+    "keyword": "Sure, you asked for a person. I'm connecting you to {queue} now. Please hold.",
+    "dtmf": "Sure, you pressed the key for a person. I'm connecting you to {queue} now. "
+            "Please hold.",
+    "low_confidence": "I'm having trouble understanding you, so I'm connecting you to {queue}. "
+                      "Please hold.",
+    "no_match": "Sorry, I couldn't work out what you need, so I'm connecting you to {queue}. "
+                "Please hold.",
+    "no_input": "I didn't hear anything, so I'm connecting you to {queue}. Please hold.",
+    "flow": "I'm connecting you to {queue}. Please hold.",
+    "error": "Sorry, something went wrong on our side, so I'm connecting you to {queue}. "
+             "Please hold.",
+}
+DEFAULT_GOODBYE = "Thank you for calling. Goodbye."
+
+TEMPLATE_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z0-9_]+))?\}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Escalation policy: flow level, and per node with the node's overrides merged in."""
+
+    escape_phrases: tuple[str, ...] = DEFAULT_ESCAPE_PHRASES
+    escape_dtmf: str | None = "0"
+    escape_queue: str | None = None  # None: the flow's fallback queue
+    confidence_threshold: float = 0.5
+    max_low_confidence: int = 2
+    max_no_match: int = 2
+    max_no_input: int = 2
+    no_input_timeout: float = 5.0
+    handover: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HANDOVER))
+
+    def merged(self, overrides: dict[str, Any]) -> Policy:
+        """This policy with the keys a node (or flow) sets replaced; handover merges per reason."""
+        known = {f.name for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if key not in known:
+                continue
+            if key == "escape_phrases":
+                value = tuple(value or ())
+            elif key == "handover":
+                value = {**self.handover, **(value or {})}
+            elif key == "escape_dtmf" and value is not None:
+                value = str(value)
+            changes[key] = value
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Intent:
+    name: str
+    phrases: tuple[str, ...]
+    dtmf: str | None
+    next: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    slot: str  # "order_number" or "order.status"
+    op: str  # one of CONDITION_OPS
+    value: Any
+
+    def describe(self) -> str:
+        symbols = {"equals": "==", "not_equals": "!=", "gt": ">", "ge": ">=", "lt": "<",
+                   "le": "<="}
+        if self.op in symbols:
+            return f"{self.slot} {symbols[self.op]} {self.value}"
+        if self.op == "set":
+            return f"{self.slot} is set" if self.value else f"{self.slot} is not set"
+        if self.op in ("in", "not_in"):
+            return f"{self.slot} {self.op.replace('_', ' ')} {list(self.value)}"
+        return f"{self.slot} matches {self.value}"
+
+
+@dataclass(frozen=True)
+class Branch:
+    when: tuple[Condition, ...]  # all must hold
+    next: str
+
+    def describe(self) -> str:
+        return " and ".join(c.describe() for c in self.when)
+
+
+@dataclass
+class Node:
+    """One node of any kind; fields not used by a kind keep their defaults."""
+
+    id: str
+    kind: str
+    policy: Policy
+    prompt: str | None = None
+    reprompts: tuple[str, ...] = ()
+    next: str | None = None
+    intents: tuple[Intent, ...] = ()
+    # collect
+    slot: str | None = None
+    slot_type: str | None = None
+    length: int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    confirm: bool = False
+    confirm_prompt: str | None = None
+    # branch
+    branches: tuple[Branch, ...] = ()
+    default: str | None = None
+    # lookup
+    source: dict[str, Any] = field(default_factory=dict)
+    value: str | None = None  # template of the key value, default "{<key>}"
+    result: str = "result"
+    found: str | None = None
+    not_found: str | None = None
+    on_error: str | None = None
+    # transfer
+    queue: str | None = None
+    summary: str | None = None
+    # loops
+    max_visits: int | None = None
+    overflow: str | None = None
+
+    @property
+    def listens(self) -> bool:
+        return self.kind in LISTENING_KINDS
+
+    def edges(self) -> list[tuple[str, str]]:
+        """(label, target) for every way this node can go on (escalation not included)."""
+        out: list[tuple[str, str]] = []
+        for intent in self.intents:
+            label = intent.name + (f" [{intent.dtmf}]" if intent.dtmf else "")
+            out.append((label, intent.next))
+        for br in self.branches:
+            out.append((br.describe(), br.next))
+        if self.default:
+            out.append(("otherwise", self.default))
+        if self.next:
+            out.append(("", self.next))
+        if self.found:
+            out.append(("found", self.found))
+        if self.not_found:
+            out.append(("not found", self.not_found))
+        if self.on_error:
+            out.append(("lookup failed", self.on_error))
+        if self.overflow:
+            out.append((f"after {self.max_visits} visits", self.overflow))
+        return out
+
+    def texts(self) -> list[str]:
+        """Every prompt text written on this node."""
+        out = [t for t in (self.prompt, self.confirm_prompt) if t]
+        out.extend(self.reprompts)
+        return out
+
+
+@dataclass
+class Flow:
+    name: str
+    version: str
+    path: Path
+    start: str
+    disclosure: str
+    nodes: dict[str, Node]
+    policy: Policy
+    queue_names: dict[str, str]  # queue id -> how the bot names it ("our billing team")
+    fallback_queue: str
+    backup_channels: dict[str, str] = field(default_factory=dict)
+    voice: str | None = None
+    rate: int | None = None
+    description: str = ""
+    marks: dict[tuple, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    def queues(self) -> set[str]:
+        """Every queue a call on this flow can end up in."""
+        out = {self.fallback_queue, *self.queue_names}
+        for node in self.nodes.values():
+            if node.queue:
+                out.add(node.queue)
+            if node.policy.escape_queue:
+                out.add(node.policy.escape_queue)
+        if self.policy.escape_queue:
+            out.add(self.policy.escape_queue)
+        return out
+
+    def queue_label(self, queue: str) -> str:
+        return self.queue_names.get(queue) or f"the {queue.replace('_', ' ')} team"
+
+    def static_prompts(self) -> set[str]:
+        """Prompt texts with no slot template, so TTS can render them before the first call
+        (including the default reprompts and hand-over texts the interpreter composes)."""
+        from voicebot.flow.interpreter import DEFAULT_REPROMPTS, RETRY_PREFIX
+
+        texts = {self.disclosure}
+        for node in self.nodes.values():
+            texts.update(node.texts())
+            queue = node.policy.escape_queue or self.fallback_queue
+            for q in {queue, self.fallback_queue}:
+                for template in node.policy.handover.values():
+                    texts.add(template.replace("{queue}", self.queue_label(q)))
+            if node.kind == "transfer" and not node.prompt:
+                texts.add(node.policy.handover["flow"].replace(
+                    "{queue}", self.queue_label(node.queue or self.fallback_queue)))
+            if node.kind == "hangup" and not node.prompt:
+                texts.add(DEFAULT_GOODBYE)
+            if node.listens and node.prompt:
+                if node.confirm:
+                    texts.add(f"{RETRY_PREFIX} {node.prompt}")
+                if not node.reprompts:
+                    for prefixes in DEFAULT_REPROMPTS.values():
+                        texts.update(f"{p} {node.prompt}" for p in prefixes)
+        return {t for t in texts if t and not TEMPLATE_RE.search(t)}
+
+    def mark(self, *path: Any) -> tuple[int, int]:
+        """(line, col) of the YAML element at `path`, or of its nearest parent (1-based)."""
+        p = tuple(path)
+        while p:
+            if p in self.marks:
+                return self.marks[p]
+            p = p[:-1]
+        return self.marks.get((), (1, 1))

@@ -1,0 +1,366 @@
+"""Checks a flow's graph and content beyond what the JSON Schema can say.
+
+Why these: a designer's mistake here strands a real caller (a `next` that goes nowhere, a loop
+with no way out, a menu where two options share a key), so each is reported at its
+file:line:col before the flow can ever take a call. Warnings (unreachable nodes, unbounded
+loops) do not stop a flow from loading.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from voicebot.flow.matching import contains_phrase, normalize
+from voicebot.flow.model import TEMPLATE_RE, Flow, Node
+from voicebot.flow.problems import Problem
+
+# Template names every prompt may use besides collected slots and lookup results.
+BUILTIN_NAMES = {"intent"}
+_AUTOMATED_WORDS = ("automated", "assistant", "virtual", "bot", "voicebot", "computer",
+                    "machine", "recorded", "ai")
+
+
+class _Checker:
+    def __init__(self, flow: Flow, file: str):
+        self.flow = flow
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(self, severity: str, message: str, *path: object) -> None:
+        line, col = self.flow.mark(*path)
+        self.problems.append(Problem(self.file, line, col, severity, message))  # type: ignore
+
+    # -------------------------------------------------------------- graph
+
+    def targets(self) -> None:
+        flow = self.flow
+        if flow.start not in flow.nodes:
+            self.add("error", f"start node '{flow.start}' is not defined", "start")
+        for node in flow.nodes.values():
+            base = ("nodes", node.id)
+            refs: list[tuple[str, tuple]] = []
+            for key in ("next", "default", "found", "not_found", "on_error", "overflow"):
+                value = getattr(node, key)
+                if value:
+                    refs.append((value, base + (key,)))
+            for intent in node.intents:
+                refs.append((intent.next, base + ("intents", intent.name, "next")))
+            for i, br in enumerate(node.branches):
+                refs.append((br.next, base + ("branches", i, "next")))
+            for target, path in refs:
+                if target not in flow.nodes:
+                    hint = _close(target, flow.nodes)
+                    self.add("error", f"'{path[-1]}' goes to unknown node '{target}'{hint}", *path)
+            if node.overflow and not node.max_visits:
+                self.add("error", "'overflow' needs 'max_visits'", *base, "overflow")
+
+    def reachability(self) -> None:
+        flow = self.flow
+        if flow.start not in flow.nodes:
+            return
+        seen = _reach(flow, [flow.start])
+        for nid in flow.nodes:
+            if nid not in seen:
+                self.add("warning", f"node '{nid}' is unreachable from start '{flow.start}'",
+                         "nodes", nid)
+        # Backwards: which nodes can still end the call or hand it to a person?
+        can_finish = {nid for nid, n in flow.nodes.items() if n.kind in ("transfer", "hangup")}
+        changed = True
+        while changed:
+            changed = False
+            for nid, node in flow.nodes.items():
+                if nid in can_finish:
+                    continue
+                outs = [t for _, t in node.edges()]
+                # A lookup with no on_error hands failures to a person by default, and a node
+                # with max_visits but no overflow hands over when the bound is hit.
+                if (node.kind == "lookup" and not node.on_error) or \
+                        (node.max_visits and not node.overflow) or \
+                        any(t in can_finish for t in outs):
+                    can_finish.add(nid)
+                    changed = True
+        for nid in flow.nodes:
+            if nid in can_finish or nid not in seen:
+                continue
+            escapable = [m for m in _reach(flow, [nid])
+                         if flow.nodes[m].listens and _has_escape(flow.nodes[m])]
+            if escapable:
+                self.add("warning", f"no path from node '{nid}' ends the call or reaches a "
+                                    "person, except the escape phrase or key", "nodes", nid)
+            else:
+                self.add("error", f"node '{nid}' has no way to end the call or reach a person",
+                         "nodes", nid)
+
+    def loops(self) -> None:
+        flow = self.flow
+        for comp in _cycles(flow, lambda n: True):
+            quiet = all(not flow.nodes[m].listens for m in comp)
+            if quiet:
+                names = ", ".join(sorted(comp))
+                self.add("error", f"loop without waiting for the caller: {names}",
+                         "nodes", sorted(comp)[0])
+        unbounded = _cycles(flow, lambda n: not n.max_visits)
+        for comp in unbounded:
+            if all(not flow.nodes[m].listens for m in comp):
+                continue  # reported above
+            names = ", ".join(sorted(comp))
+            self.add("warning", f"loop through {names} has no bound: set max_visits on one of "
+                                "its nodes so no caller goes round forever", "nodes",
+                     sorted(comp)[0])
+
+    # -------------------------------------------------------------- nodes
+
+    def nodes(self) -> None:
+        flow = self.flow
+        queues = set(flow.queue_names)
+        if flow.fallback_queue not in queues:
+            self.add("error", f"fallback_queue '{flow.fallback_queue}' is not one of the queues",
+                     "fallback_queue")
+        if flow.policy.escape_queue and flow.policy.escape_queue not in queues:
+            self.add("error", f"escape_queue '{flow.policy.escape_queue}' is not one of the "
+                              "queues", "policy", "escape_queue")
+        for node in flow.nodes.values():
+            base = ("nodes", node.id)
+            if node.queue and node.queue not in queues:
+                self.add("error", f"queue '{node.queue}' is not declared under 'queues'"
+                                  f"{_close(node.queue, queues)}", *base, "queue")
+            eq = node.policy.escape_queue
+            if eq and eq not in queues and eq != flow.policy.escape_queue:
+                self.add("error", f"escape_queue '{eq}' is not one of the queues",
+                         *base, "policy", "escape_queue")
+            if node.listens and not _has_escape(node):
+                self.add("error", "no way to reach a person here: keep an escape phrase or "
+                                  "escape key", *base, "policy")
+            if node.kind in ("ask", "menu"):
+                self.intents(node)
+            elif node.kind == "collect":
+                self.collect(node)
+            elif node.kind == "lookup":
+                self.lookup(node)
+
+    def intents(self, node: Node) -> None:
+        base = ("nodes", node.id, "intents")
+        phrase_owner: dict[str, str] = {}
+        key_owner: dict[str, str] = {}
+        for intent in node.intents:
+            for i, phrase in enumerate(intent.phrases):
+                norm = normalize(phrase)
+                where = (*base, intent.name, "phrases", i)
+                if not norm:
+                    self.add("error", "empty phrase", *where)
+                    continue
+                other = phrase_owner.get(norm)
+                if other and other != intent.name:
+                    self.add("error", f"phrase '{phrase}' is in two intents: '{other}' and "
+                                      f"'{intent.name}'", *where)
+                phrase_owner.setdefault(norm, intent.name)
+                esc = [e for e in node.policy.escape_phrases if contains_phrase(phrase, e)]
+                if esc:
+                    self.add("warning", f"phrase '{phrase}' contains the escape phrase "
+                                        f"'{esc[0]}': saying it hands the call to a person", *where)
+            if intent.dtmf:
+                where = (*base, intent.name, "dtmf")
+                other = key_owner.get(intent.dtmf)
+                if other:
+                    self.add("error", f"DTMF key {intent.dtmf} is in two intents: '{other}' and "
+                                      f"'{intent.name}'", *where)
+                key_owner.setdefault(intent.dtmf, intent.name)
+                if intent.dtmf == node.policy.escape_dtmf:
+                    self.add("error", f"DTMF key {intent.dtmf} is the escape key (a person); "
+                                      "choose another key", *where)
+
+    def collect(self, node: Node) -> None:
+        base = ("nodes", node.id)
+        if node.slot_type == "digits":
+            if node.length is None and node.min_length is None and node.max_length is None:
+                self.add("error", "a digits collect needs 'length' (or min_length/max_length)",
+                         *base)
+            if node.length is not None and (node.min_length or node.max_length):
+                self.add("error", "use either 'length' or min_length/max_length", *base)
+            if node.min_length and node.max_length and node.min_length > node.max_length:
+                self.add("error", "min_length is greater than max_length", *base, "min_length")
+        else:
+            for key in ("length", "min_length", "max_length"):
+                if getattr(node, key) is not None:
+                    self.add("error", f"'{key}' only applies to type digits", *base, key)
+        if node.slot_type != "number":
+            for key, attr in (("min", "minimum"), ("max", "maximum")):
+                if getattr(node, attr) is not None:
+                    self.add("error", f"'{key}' only applies to type number", *base, key)
+        elif node.minimum is not None and node.maximum is not None and \
+                node.minimum > node.maximum:
+            self.add("error", "min is greater than max", *base, "min")
+
+    def lookup(self, node: Node) -> None:
+        base = ("nodes", node.id, "source")
+        file = node.source.get("file")
+        if not file:
+            return
+        p = Path(file)
+        if not p.is_file():
+            self.add("error", f"lookup file not found: {p}", *base, "file")
+            return
+        if p.suffix.lower() not in (".csv", ".json"):
+            self.add("error", "lookup file must be .csv or .json", *base, "file")
+            return
+        fields = _file_fields(p)
+        if fields is None:
+            self.add("error", f"lookup file cannot be read as {p.suffix[1:].upper()}", *base,
+                     "file")
+        elif "*" not in fields and node.source["key"] not in fields:
+            self.add("error", f"lookup key '{node.source['key']}' is not a field of {p.name} "
+                              f"(fields: {', '.join(sorted(fields))})", *base, "key")
+
+    # -------------------------------------------------------------- templates
+
+    def templates(self) -> None:
+        flow = self.flow
+        if TEMPLATE_RE.search(flow.disclosure):
+            self.add("error", "the disclosure cannot use templates (it is said before anything "
+                              "is known)", "disclosure")
+        slots = {n.slot for n in flow.nodes.values() if n.kind == "collect" and n.slot}
+        results = {n.result: n for n in flow.nodes.values() if n.kind == "lookup"}
+        known = slots | set(results) | BUILTIN_NAMES
+        for node in flow.nodes.values():
+            base = ("nodes", node.id)
+            texts: list[tuple[str, tuple]] = [
+                (node.prompt or "", (*base, "prompt")),
+                (node.confirm_prompt or "", (*base, "confirm")),
+                (node.summary or "", (*base, "summary")),
+                (node.value or "", (*base, "value")),
+                (node.source.get("url", ""), (*base, "source", "url")),
+            ]
+            texts += [(t, (*base, "reprompts", i)) for i, t in enumerate(node.reprompts)]
+            if node.kind == "lookup" and not node.value:
+                texts.append(("{" + node.source.get("key", "") + "}", (*base, "source", "key")))
+            for text, path in texts:
+                for m in TEMPLATE_RE.finditer(text):
+                    name, field_name = m.group(1), m.group(2)
+                    if name not in known:
+                        self.add("error", f"template '{{{m.group(0)[1:-1]}}}' names a slot that "
+                                          f"is never collected{_close(name, known)}", *path)
+                    elif name in slots and field_name:
+                        self.add("error", f"slot '{name}' has no fields ('{m.group(0)}')", *path)
+                    elif name in results and field_name:
+                        src = results[name].source.get("file")
+                        fields = _file_fields(Path(src)) if src else None
+                        if fields is not None and field_name not in fields:
+                            self.add("warning", f"'{field_name}' is not a field of "
+                                                f"{Path(src).name}", *path)
+        for reason, template in flow.policy.handover.items():
+            for m in TEMPLATE_RE.finditer(template):
+                if m.group(1) != "queue":
+                    self.add("error", f"handover text may only use {{queue}}, not {m.group(0)}",
+                             "policy", "handover", reason)
+
+    def disclosure(self) -> None:
+        text = self.flow.disclosure
+        words = normalize(text).split()
+        if not any(w in words for w in _AUTOMATED_WORDS):
+            self.add("warning", "the disclosure should say the caller is talking to an automated "
+                                "assistant", "disclosure")
+        policy = self.flow.policy
+        names_way_out = any(contains_phrase(text, p) for p in policy.escape_phrases) or (
+            policy.escape_dtmf is not None and (policy.escape_dtmf in text or
+                                                "zero" in words))
+        if not names_way_out:
+            self.add("warning", "the disclosure should tell callers how to reach a person (an "
+                                "escape phrase or key)", "disclosure")
+
+
+def _has_escape(node: Node) -> bool:
+    return bool(node.policy.escape_phrases) or node.policy.escape_dtmf is not None
+
+
+def _close(name: str, options: Iterable[str]) -> str:
+    import difflib
+
+    hint = difflib.get_close_matches(name, sorted(options), n=1)
+    return f" (did you mean '{hint[0]}'?)" if hint else ""
+
+
+def _reach(flow: Flow, starts: list[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = [s for s in starts if s in flow.nodes]
+    while todo:
+        nid = todo.pop()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        todo.extend(t for _, t in flow.nodes[nid].edges() if t in flow.nodes)
+    return seen
+
+
+def _cycles(flow: Flow, keep) -> list[set[str]]:
+    """Strongly connected components (with a cycle) of the nodes for which keep(node)."""
+    graph = {nid: [t for _, t in n.edges() if t in flow.nodes and keep(flow.nodes[t])]
+             for nid, n in flow.nodes.items() if keep(n)}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[set[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp: set[str] = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.add(w)
+                if w == v:
+                    break
+            if len(comp) > 1 or v in graph[v]:
+                out.append(comp)
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def _file_fields(path: Path) -> set[str] | None:
+    """Field names of a CSV header or of the records of a JSON file (None: unreadable)."""
+    try:
+        if path.suffix.lower() == ".csv":
+            with path.open(newline="", encoding="utf-8") as fh:
+                return set(next(csv.reader(fh), []))
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, csv.Error):
+        return None
+    records = data if isinstance(data, list) else (
+        list(data.values()) if isinstance(data, dict) else [])
+    fields: set[str] = set()
+    for rec in records:
+        if isinstance(rec, dict):
+            fields.update(rec)
+    if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
+        return fields | {"*"}  # keyed object: the key itself matches any key name
+    return fields
+
+
+def check_flow(flow: Flow, file: str) -> list[Problem]:
+    """Every graph and content problem of a built flow."""
+    c = _Checker(flow, file)
+    c.targets()
+    c.nodes()
+    c.templates()
+    c.disclosure()
+    if not any(p.severity == "error" and "unknown node" in p.message for p in c.problems):
+        c.reachability()
+        c.loops()
+    return c.problems
