@@ -368,7 +368,9 @@ class CallerSimulator:
         self._active = None
         self._turns_ended += 1
         self._turn_index += 1
-        self._ready_since = t
+        # the bot's answer to a say/dtmf comes after it; a no-input reprompt may come during
+        # a silence turn
+        self._ready_since = turn.t_start if turn.kind == "silence" else t
         self._start_at = None
         if turn.kind == "say" and turn.t_last_voiced is not None:
             self._awaiting_reply = turn
@@ -395,7 +397,7 @@ class CallerSimulator:
     def _answer_start(self, t: float) -> float | None:
         """After the bot's reply has finished playing, plus a natural pause."""
         seen = self._bot_audio_seen_at
-        replied = seen is not None and seen > self._ready_since
+        replied = seen is not None and seen >= self._ready_since
         if not replied or not self.playback_idle:
             return None
         return max(self._play_end, self._last_mark_echo) + self.natural_pause_s
@@ -403,7 +405,7 @@ class CallerSimulator:
     def _barge_in_start(self, spec: CallerTurn) -> float | None:
         """`barge_in_after` seconds into the latest prompt queued since the previous turn."""
         fresh = [s for s in self._segments if s.after_turn >= self._turns_ended
-                 and s.t_queued > self._ready_since]
+                 and s.t_queued >= self._ready_since]
         if not fresh:
             return None
         return fresh[-1].play_start + spec.barge_in_after
