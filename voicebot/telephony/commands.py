@@ -214,10 +214,20 @@ def print_result(result: Any) -> None:
 
 
 def report_scenario(scenario: Any, result: Any, *, as_json: bool) -> int:
-    """Verdicts for a scenario run live, with the offline replay's report."""
-    from voicebot.replay import report, verdict
+    """Verdicts for a scenario run live, with the same report as offline replay."""
+    from voicebot.replay.report import summary_line, timeline
+    from voicebot.replay.result import evaluate
 
     if result.transcript is None:
         raise VoicebotError(f"no call record to check: {result.record_error}")
-    checks = verdict.check(scenario.expect, result.transcript, result.sim)
-    return report.print_live(scenario, result, checks, as_json=as_json)
+    replay = evaluate(scenario, result.transcript, result.sim, mode="live",
+                      call_s=result.call_s,
+                      wall_s=result.wall_s)
+    if as_json:
+        out = replay.to_dict()
+        out["twiml_after"] = result.twiml_after
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        print(timeline(replay), end="\n\n")
+        print(summary_line([replay]))
+    return 0 if replay.passed else 1

@@ -52,6 +52,7 @@ class StandinResult:
     transcript: CallTranscript | None
     sim: CallerSimulator = field(repr=False)
     wall_s: float = 0.0
+    call_s: float = 0.0  # stream time when the stream ended
     record_error: str | None = None
 
     @property
@@ -160,7 +161,7 @@ class TwilioStandin:
         sim = CallerSimulator(list(turns), call_sid=call_sid, stream_sid=new_sid("MZ"),
                               account_sid=self.account_sid, custom_parameters=parameters,
                               from_number=self.from_number, max_call_s=self.max_call_s)
-        closed_by_service = self._stream(stream_url, sim, sorted(inject or []))
+        closed_by_service, call_s = self._stream(stream_url, sim, sorted(inject or []))
         twiml_after = None
         if closed_by_service and action_url:
             params = self.call_params(call_sid, "in-progress")
@@ -177,11 +178,12 @@ class TwilioStandin:
         return StandinResult(call_sid=call_sid, twiml=body, stream_url=stream_url,
                              action_url=action_url, closed_by_service=closed_by_service,
                              twiml_after=twiml_after, transcript=transcript, sim=sim,
-                             wall_s=time.monotonic() - started, record_error=record_error)
+                             wall_s=time.monotonic() - started, call_s=call_s,
+                             record_error=record_error)
 
     def _stream(self, url: str, sim: CallerSimulator,
-                inject: list[tuple[float, str]]) -> bool:
-        """Drive the media stream; True when the service closed it (the normal end)."""
+                inject: list[tuple[float, str]]) -> tuple[bool, float]:
+        """Drive the media stream: (closed by the service (the normal end), stream time)."""
         try:
             ws = websocket.create_connection(url, timeout=self.http_timeout,
                                              header=self.sign(url, {}))
@@ -190,6 +192,7 @@ class TwilioStandin:
                                f"HTTP {exc.status_code}") from exc
         except (OSError, websocket.WebSocketException) as exc:
             raise StandinError(f"cannot open the media stream {url}: {exc}") from exc
+        t0 = time.monotonic()
         try:
             for _, text in [i for i in inject if i[0] < 0]:
                 ws.send(text)
@@ -210,7 +213,7 @@ class TwilioStandin:
                 if sim.done:
                     for text in sim.closing(now):
                         ws.send(text)
-                    return False
+                    return False, now
                 due = sim.next_due()
                 if pending:
                     due = min(due, pending[0][0])
@@ -220,14 +223,14 @@ class TwilioStandin:
                 except websocket.WebSocketTimeoutException:
                     continue
                 except (websocket.WebSocketConnectionClosedException, OSError):
-                    return True
+                    return True, clock()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    return True
+                    return True, clock()
                 if opcode == websocket.ABNF.OPCODE_TEXT:
                     sim.on_message(data.decode("utf-8", errors="replace"), clock())
         except (websocket.WebSocketConnectionClosedException, BrokenPipeError,
                 ConnectionResetError):
-            return True
+            return True, (time.monotonic() - t0) * self.speed
         finally:
             with contextlib.suppress(Exception):  # closing a dead socket
                 ws.close()

@@ -1,0 +1,183 @@
+"""N simultaneous calls against a real `voicebot serve` over loopback, with real recordings.
+
+Starts the service as a subprocess, places N stand-in calls at once (each in its own thread,
+in real time) and prints: the turn gap (the caller's last voiced frame -> the bot's first audio
+back, which includes the endpointer's trailing-silence wait) p50/p95/max, gaps in the bot's
+outgoing audio, errors, outcomes, and the service process's CPU time and peak memory (from
+/proc). Each call: "one" (FSDD) at the main menu, a four-digit order number spoken digit by
+digit (FSDD, a different speaker per call), key 1 to confirm, key 9 to finish.
+
+    python scripts/bench_calls.py --calls 20 [--engine pocketsphinx] [--speed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from voicebot.replay.caller import CallerTurn  # noqa: E402
+from voicebot.speech.audio import load_phone_audio  # noqa: E402
+from voicebot.telephony.standin import TwilioStandin  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+TOKEN = "bench-token"
+ORDERS = ["4512", "1234", "2468", "3079"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def speakers() -> list[str]:
+    with open(DATA / "fsdd" / "speakers.csv") as f:
+        return [row["speaker"] for row in csv.DictReader(f)]
+
+
+def digits_audio(digits: str, speaker: str, index: int) -> bytes:
+    gap = b"\x00" * 3200  # 200 ms between spoken digits
+    pad = b"\x00" * 4800
+    clips = [load_phone_audio(DATA / "fsdd" / f"{d}_{speaker}_{index}.wav") for d in digits]
+    return pad + gap.join(clips) + pad
+
+
+def call_turns(i: int, people: list[str]) -> list[CallerTurn]:
+    speaker = people[i % len(people)]
+    index = i // len(people) % 25
+    order = ORDERS[i % len(ORDERS)]
+    return [
+        CallerTurn("say", audio=digits_audio("1", speaker, index), label=f"one ({speaker})"),
+        CallerTurn("say", audio=digits_audio(order, speaker, index), label=f"{order}"),
+        CallerTurn("dtmf", digits="1", label="yes"),
+        CallerTurn("dtmf", digits="9", label="done"),
+    ]
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--calls", type=int, default=20)
+    ap.add_argument("--engine", default="pocketsphinx")
+    ap.add_argument("--speed", type=float, default=1.0)
+    ap.add_argument("--stagger", type=float, default=0.05,
+                    help="seconds between call starts (default 0.05)")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_calls_"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "VOICEBOT_API_TOKEN": TOKEN,
+           "VOICEBOT_PUBLIC_URL": base, "VOICEBOT_PORT": str(port),
+           "VOICEBOT_DB": str(tmp / "calls.sqlite3"), "VOICEBOT_ENGINE": args.engine,
+           "VOICEBOT_LOG_LEVEL": "warning"}
+    log = open(tmp / "service.log", "w")  # noqa: SIM115 - lives as long as the service
+    service = subprocess.Popen([sys.executable, "-m", "voicebot", "serve"], env=env,
+                               stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                if service.poll() is not None or time.monotonic() > deadline:
+                    print(f"the service did not start; see {tmp / 'service.log'}")
+                    return 1
+                time.sleep(0.2)
+        people = speakers()
+        plans = [call_turns(i, people) for i in range(args.calls)]
+        results: list = [None] * args.calls
+        errors: list[str] = []
+
+        def one(i: int) -> None:
+            standin = TwilioStandin(base + "/voice", auth_token=TOKEN, api_token=TOKEN,
+                                    speed=args.speed, max_call_s=120)
+            try:
+                results[i] = standin.run(plans[i])
+            except Exception as exc:  # noqa: BLE001 - counted and printed
+                errors.append(f"call {i}: {type(exc).__name__}: {exc}")
+
+        cpu0 = proc_cpu_s(service.pid)
+        t0 = time.monotonic()
+        threads = []
+        for i in range(args.calls):
+            threads.append(threading.Thread(target=one, args=(i,)))
+            threads[-1].start()
+            time.sleep(args.stagger)
+        for t in threads:
+            t.join()
+        wall = time.monotonic() - t0
+        cpu = proc_cpu_s(service.pid) - cpu0
+        peak = proc_peak_mb(service.pid)
+    finally:
+        service.terminate()
+        try:
+            service.wait(10)
+        except subprocess.TimeoutExpired:
+            service.kill()
+        log.close()
+
+    done = [r for r in results if r is not None]
+    gaps = [g for r in done for g in r.sim.turn_gaps_ms]
+    audio_gaps = sum(r.sim.audio_gaps for r in done)
+    outcomes: dict[str, int] = {}
+    for r in done:
+        t = r.transcript
+        key = f"{t.outcome}/{t.reason}" if t else "no record"
+        outcomes[key] = outcomes.get(key, 0) + 1
+        if t is None or t.outcome is None or t.reason == "error" or r.sim.timed_out:
+            errors.append(f"{r.call_sid}: outcome {key}, timed out {r.sim.timed_out}")
+    service_errors = [line for line in (tmp / "service.log").read_text().splitlines()
+                      if '"level": "error"' in line or "Traceback" in line]
+    print(f"calls: {args.calls} simultaneous, speed {args.speed:g}x, engine {args.engine}, "
+          f"wall {wall:.1f} s")
+    print(f"turn gap (last voiced caller frame -> first bot audio), {len(gaps)} turns: "
+          f"p50 {pct(gaps, 0.5):.0f} ms, p95 {pct(gaps, 0.95):.0f} ms, "
+          f"max {max(gaps) if gaps else float('nan'):.0f} ms"
+          + (f", mean {statistics.mean(gaps):.0f} ms" if gaps else ""))
+    print(f"gaps in bot audio: {audio_gaps}")
+    print(f"outcomes: {', '.join(f'{k} x{v}' for k, v in sorted(outcomes.items()))}")
+    print(f"errors: {len(errors)} (stand-in/outcome), {len(service_errors)} error log lines "
+          "in the service")
+    for e in errors[:10]:
+        print(f"  {e}")
+    print(f"service CPU: {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core "
+          f"({os.cpu_count()} cores); peak memory (VmHWM) {peak:.0f} MB")
+    print(f"service log: {tmp / 'service.log'}")
+    return 0 if not errors else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

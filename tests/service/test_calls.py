@@ -1,0 +1,146 @@
+"""Whole calls through the real service: webhook, real WebSocket, pocketsphinx, SQLite.
+
+The stand-in plays Twilio; caller speech is real recordings (FSDD digits) or espeak-ng
+phrases for words no recording has ("agent", "yes").
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from tests.service.conftest import API_TOKEN, dtmf
+from voicebot.flow.matching import normalize
+from voicebot.records.hashing import hash_number
+from voicebot.speech.types import Grammar
+
+
+def _first_prompt_is_disclosure(result, flow) -> None:
+    prompts = result.transcript.prompts
+    assert prompts, "the bot said nothing"
+    assert prompts[0].kind == "disclosure"
+    assert normalize(prompts[0].text) == normalize(flow.disclosure)
+
+
+def test_agent_in_first_menu_transfers_with_keyword(shared_service, say, flow):
+    result = shared_service.standin().run([say("agent")])
+    _first_prompt_is_disclosure(result, flow)
+    t = result.transcript
+    assert (t.outcome, t.reason, t.queue) == ("transfer", "keyword", "support")
+    assert t.turns[0].node == "main_menu"
+    assert t.prompts[-1].kind == "handover"
+    assert "<Enqueue" in result.twiml_after and ">support</Enqueue>" in result.twiml_after
+    assert "/queue/wait" in result.twiml_after
+
+
+def test_zero_key_transfers_with_dtmf(shared_service, flow):
+    result = shared_service.standin().run([dtmf("0")])
+    _first_prompt_is_disclosure(result, flow)
+    t = result.transcript
+    assert (t.outcome, t.reason) == ("transfer", "dtmf")
+    assert t.turns[0].kind == "dtmf" and t.turns[0].heard == "0"
+
+
+def test_two_unintelligible_answers_transfer(shared_service, say):
+    mumble = [say("purple umbrellas dance quietly under the bridge"),
+              say("seventeen bananas and a trombone", voice="en-gb")]
+    result = shared_service.standin().run(mumble)
+    t = result.transcript
+    assert t.outcome == "transfer"
+    assert t.reason in ("low_confidence", "no_match")
+    assert len([r for r in t.turns if r.kind == "speech"]) == 2
+
+
+def test_silence_transfers_after_no_input_retries(shared_service, flow):
+    result = shared_service.standin(speed=4.0).run([])
+    t = result.transcript
+    assert (t.outcome, t.reason) == ("transfer", "no_input")
+    no_inputs = [r for r in t.turns if r.kind == "no_input"]
+    assert len(no_inputs) >= flow.policy.max_no_input
+    assert result.sim.summary()["turns_performed"] == 0
+
+
+def test_order_status_completes_and_hangs_up(shared_service, say):
+    turns = [
+        say("order status"),
+        say(fsdd=["4_jackson_1", "5_jackson_1", "1_jackson_1", "2_jackson_1"]),
+        say("yes"),
+        dtmf("9"),  # "nothing else" on the anything-else menu
+    ]
+    result = shared_service.standin().run(turns)
+    t = result.transcript
+    assert (t.outcome, t.reason) == ("hangup", "completed"), t.path
+    assert "order_status" in t.path
+    assert any("4512" in p.text or "shipped" in p.text for p in t.prompts)
+    assert t.prompts[-1].kind == "goodbye"
+    assert "<Hangup" in result.twiml_after
+
+
+class _BrokenRecognizer:
+    def accept(self, pcm: bytes):
+        raise RuntimeError("fault injection: the decoder crashed")
+
+    def finish(self):
+        raise RuntimeError("fault injection: the decoder crashed")
+
+
+class FaultInjectionEngine:
+    """Fault injection: the real engine's name, but every recognizer it makes raises."""
+
+    def __init__(self, real) -> None:
+        self.name = real.name
+        self.model = real.model
+
+    def recognizer(self, grammar: Grammar) -> _BrokenRecognizer:
+        return _BrokenRecognizer()
+
+
+def test_engine_exception_still_ends_in_a_transfer(start_service, engine, say):
+    service = start_service(engine_override=FaultInjectionEngine(engine))
+    result = service.standin().run([say("order status")])
+    t = result.transcript
+    assert (t.outcome, t.reason) == ("transfer", "error")
+    assert t.queue == "support"
+    assert "<Enqueue" in result.twiml_after
+
+
+def test_malformed_stream_messages_are_skipped(shared_service, say):
+    sid = "MZ" + "0" * 32
+    odd = base64.b64encode(b"\xff" * 159).decode()
+    garbage = [
+        (-1.0, json.dumps({"event": "media", "streamSid": sid,
+                           "media": {"payload": base64.b64encode(b"\xff" * 160).decode()}})),
+        (0.1, "{not json"),
+        (0.2, json.dumps({"event": "teleport", "streamSid": sid})),
+        (0.3, json.dumps({"event": "media", "media": {"payload": "%%%not-base64%%%"}})),
+        (0.4, json.dumps({"event": "media", "media": {"payload": odd, "timestamp": "400"}})),
+        (0.5, "[1, 2, 3]"),
+    ]
+    result = shared_service.standin().run([say("agent")], inject=garbage)
+    t = result.transcript
+    assert (t.outcome, t.reason) == ("transfer", "keyword")
+
+
+def test_records_survive_a_restart(start_service, tmp_path, say):
+    db = tmp_path / "restart.sqlite3"
+    first = start_service(db)
+    result = first.standin(from_number="+15550100777").run([dtmf("0")])
+    key = first.store._key
+    first.stop()
+
+    second = start_service(db)
+    again = second.standin().fetch_transcript(result.call_sid)
+    assert (again.outcome, again.reason) == ("transfer", "dtmf")
+    assert again.prompts[0].kind == "disclosure"
+    row = second.store.call_row(result.call_sid)
+    assert row["caller_hash"] == hash_number(key, "+15550100777")
+    assert row["status"] == "completed" and row["ended"]
+    assert b"5550100777" not in db.read_bytes()
+    # the agent desktop's view of the same call
+    import urllib.request
+
+    req = urllib.request.Request(f"{second.base_url}/calls/{result.call_sid}/context",
+                                 headers={"Authorization": f"Bearer {API_TOKEN}"})
+    with urllib.request.urlopen(req) as resp:
+        context = json.loads(resp.read())
+    assert context["reason"] == "dtmf" and context["queue"] == "support"

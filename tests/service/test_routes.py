@@ -1,0 +1,144 @@
+"""Twilio routes and the API over real HTTP: signatures, TwiML answers, bearer token, start-up.
+
+Requests are signed exactly as Twilio signs them (the stand-in's signer); forged ones must be
+refused with 403 and start no call.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+
+import pytest
+import websocket
+
+from tests.service.conftest import API_TOKEN, dtmf
+from voicebot.telephony.standin import StandinError, TwilioStandin
+
+
+def _forger(service) -> TwilioStandin:
+    return TwilioStandin(service.webhook_url, auth_token="not-the-real-token",
+                         api_token=API_TOKEN)
+
+
+def test_forged_or_unsigned_webhook_gets_403_and_starts_no_call(shared_service):
+    forged = _forger(shared_service)
+    status, _ = forged.post(shared_service.webhook_url, forged.call_params("CAforged1", "ringing"))
+    assert status == 403
+    unsigned = TwilioStandin(shared_service.webhook_url, auth_token=None, api_token=API_TOKEN)
+    status, _ = unsigned.post(shared_service.webhook_url,
+                              unsigned.call_params("CAforged2", "ringing"))
+    assert status == 403
+    assert shared_service.store.get("CAforged1") is None
+    assert shared_service.store.get("CAforged2") is None
+    with pytest.raises(StandinError, match="403"):
+        forged.run([dtmf("0")])
+
+
+def test_signed_webhook_answers_connect_stream_with_parameters(shared_service):
+    standin = shared_service.standin(from_number="+15550100555")
+    status, body = standin.post(shared_service.webhook_url,
+                                standin.call_params("CAtwiml", "ringing"))
+    assert status == 200
+    root = ET.fromstring(body)
+    connect = root.find("Connect")
+    stream = connect.find("Stream")
+    assert connect.get("action") == shared_service.base_url + "/voice/after-stream"
+    assert stream.get("url") == "ws://" + shared_service.base_url.split("://")[1] + "/media"
+    assert "?" not in stream.get("url")
+    params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert params == {"from": "+15550100555", "flow": "support"}
+
+
+def test_forged_websocket_handshake_gets_403(shared_service):
+    url = "ws://" + shared_service.base_url.split("://")[1] + "/media"
+    for headers in ({}, {"X-Twilio-Signature": "Zm9yZ2Vk"}):
+        with pytest.raises(websocket.WebSocketBadStatusException) as err:
+            websocket.create_connection(url, header=headers, timeout=5)
+        assert err.value.status_code == 403
+
+
+def test_after_stream_without_a_record_fails_safe_to_the_fallback_queue(shared_service):
+    standin = shared_service.standin()
+    status, body = standin.post(shared_service.base_url + "/voice/after-stream",
+                                standin.call_params("CAunknown", "in-progress"))
+    assert status == 200
+    enqueue = ET.fromstring(body).find("Enqueue")
+    assert enqueue.text == "support"
+    assert enqueue.get("waitUrl") == shared_service.base_url + "/queue/wait"
+
+
+def test_queue_wait_says_position_then_offers_backup_channels(shared_service):
+    standin = shared_service.standin()
+    url = shared_service.base_url + "/queue/wait"
+    early = {**standin.call_params("CAq", "in-progress"), "QueuePosition": "3",
+             "QueueTime": "10", "QueueSid": "QU1", "CurrentQueueSize": "4"}
+    status, body = standin.post(url, early)
+    assert status == 200
+    says = " ".join(s.text for s in ET.fromstring(body).iter("Say"))
+    assert "number 3" in says
+    assert "help@acme.example" not in says
+    assert ET.fromstring(body).find("Redirect").text == url
+    late = {**early, "QueueTime": str(int(shared_service.settings.queue_backup_after_s) + 5)}
+    _, body = standin.post(url, late)
+    says = " ".join(s.text for s in ET.fromstring(body).iter("Say"))
+    assert "help@acme.example" in says and "555 0100" in says
+
+
+def test_agent_dials_the_chosen_queue_and_whisper_speaks_the_summary(shared_service):
+    standin = shared_service.standin()
+    result = standin.run([dtmf("0")])
+    base = shared_service.base_url
+    status, body = standin.post(base + "/agent?queue=billing",
+                                standin.call_params("CAagent", "in-progress"))
+    assert status == 200
+    queue = ET.fromstring(body).find("Dial").find("Queue")
+    assert queue.text == "billing" and queue.get("url") == base + "/agent/whisper"
+    status, body = standin.post(base + "/agent?queue=nosuchqueue",
+                                standin.call_params("CAagent", "in-progress"))
+    assert ET.fromstring(body).find("Dial") is None
+    whisper = {**standin.call_params(result.call_sid, "in-progress"),
+               "DequeingCallSid": "CAagent", "QueueSid": "QU1", "QueueTime": "30"}
+    status, body = standin.post(base + "/agent/whisper", whisper)
+    text = ET.fromstring(body).find("Say").text
+    assert "pressed the key for a person" in text
+    assert result.transcript.summary in text
+
+
+def test_call_records_need_the_bearer_token(shared_service):
+    result = shared_service.standin().run([dtmf("0")])
+    url = f"{shared_service.base_url}/calls/{result.call_sid}"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": API_TOKEN}):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(url, headers=headers))
+        assert err.value.code == 403
+    with urllib.request.urlopen(shared_service.base_url + "/healthz") as resp:
+        assert resp.status == 200
+
+
+def _serve(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("VOICEBOT_", "TWILIO_"))}
+    return subprocess.run([sys.executable, "-m", "voicebot", "serve", *args],
+                          env={**clean, **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_serve_refuses_to_start_without_an_auth_token(tmp_path):
+    done = _serve(["--port", "0"], {"VOICEBOT_DB": str(tmp_path / "x.sqlite3")})
+    assert done.returncode == 2
+    assert "TWILIO_AUTH_TOKEN" in done.stderr and "--insecure-no-signature" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_reports_a_bad_flow_with_its_location(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("start: nowhere\ndisclosure: hi\nqueues: {support: people}\nnodes: {}\n")
+    done = _serve(["--flow", str(bad), "--port", "0"],
+                  {"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_DB": str(tmp_path / "x.sqlite3")})
+    assert done.returncode == 2
+    assert f"{bad}:" in done.stderr
+    assert "Traceback" not in done.stderr
