@@ -40,6 +40,7 @@ turns:
   - silence: 2.5
   - say: recordings/four.wav
     barge_in: 1.2
+  - say: [recordings/four.wav, recordings/four.wav]
 expect:
   outcome: transfer
   reason: keyword
@@ -54,16 +55,20 @@ expect:
     assert sc.flow == (scenario_dir / "flow.yaml").resolve()
     assert sc.from_number == "+15550100"
     kinds = [(t.kind, t.barge_in) for t in sc.turns]
-    assert kinds == [("say", True), ("dtmf", False), ("silence", False), ("say", True)]
+    assert kinds == [("say", True), ("dtmf", False), ("silence", False), ("say", True),
+                     ("say", False)]
     say = sc.turns[0]
     assert len(say.audio) > 0 and len(say.audio) % 2 == 0  # 8 kHz 16-bit PCM
     assert sc.turns[1].digits == "012#"  # unquoted keys keep their leading 0
     assert sc.turns[2].seconds == 2.5
     assert sc.turns[3].barge_in_after == 1.2
+    # a list is one utterance: both recordings with a short silence between
+    assert len(sc.turns[4].audio) == 2 * len(say.audio) + int(8000 * 0.12) * 2
+    assert sc.turns[4].label == "recordings/four.wav + recordings/four.wav"
     assert sc.expect == Expect(outcome="transfer", reason="keyword", queue="support",
                                path=("main_menu", "order_number"), path_exact=True,
                                heard=("four", None), max_turn_gap_ms=800.0)
-    assert sc.turn_lines == (5, 7, 8, 9)
+    assert sc.turn_lines == (5, 7, 8, 9, 11)
 
 
 def problems_of(path: Path) -> list[str]:
@@ -120,12 +125,25 @@ expect:
     ("turns: {say: x.wav}\n", "1:8: turns must be a list"),
     ("turns:\n  - silence: 1\nexpect:\n  path_exact: true\n",
      "4:15: expect.path_exact needs expect.path"),
-    ("turns:\n  - say: [a, b]\n", "2:10: turn 1: say must be text"),
+    ("turns:\n  - say: {a: 1}\n", "2:10: turn 1: say must be text"),
+    ("turns:\n  - say: []\n", "2:10: turn 1: say lists no recordings"),
+    ("turns:\n  - say: [x.wav]\n", "2:11: turn 1: no recording at"),
 ])
 def test_structural_mistakes(tmp_path: Path, text: str, message: str):
     path = write(tmp_path, "s.yaml", text)
     problems = problems_of(path)
     assert any(p.startswith(f"{path}:{message}") for p in problems), problems
+
+
+def test_recordings_are_also_found_in_audio_dirs(tmp_path: Path, shared_data: Path):
+    """Caller recordings may live outside the repository, e.g. generated or private."""
+    scenarios, audio = tmp_path / "scenarios", tmp_path / "audio"
+    (audio / "recordings").mkdir(parents=True)
+    scenarios.mkdir()
+    shutil.copy(shared_data / "fsdd" / "7_theo_1.wav", audio / "recordings" / "seven.wav")
+    path = write(scenarios, "s.yaml", "turns:\n  - say: recordings/seven.wav\n")
+    assert "no recording at" in problems_of(path)[0]
+    assert load_scenario(path, audio_dirs=[audio]).turns[0].label == "recordings/seven.wav"
 
 
 def test_missing_scenario_file(tmp_path: Path):

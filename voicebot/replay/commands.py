@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="speech engine (default: VOICEBOT_ENGINE or auto)")
     p.add_argument("--flow", type=Path, default=None,
                    help="flow for scenarios that name none (default: VOICEBOT_FLOW)")
+    p.add_argument("--audio-dir", type=Path, action="append", default=[], metavar="DIR",
+                   help="also look for a scenario's relative recordings in DIR (repeatable)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--junit", type=Path, default=None, metavar="FILE",
                    help="also write a JUnit XML report to FILE")
@@ -67,7 +69,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     scenarios = []
     for path in args.scenarios:  # check every file before any call runs
         try:
-            scenarios.append(load_scenario(path))
+            scenarios.append(load_scenario(path, audio_dirs=args.audio_dir))
         except ScenarioError as exc:
             problems.extend(exc.problems)
     if problems:

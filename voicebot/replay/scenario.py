@@ -5,7 +5,9 @@ recording that is missing or unreadable) is reported as `file:line:col: message`
 marks of the YAML node it came from. Recordings are read here, once, so a bad file fails
 before any call starts, and the same loaded turns drive offline replay and the live stand-in.
 
-Format (paths relative to the scenario file):
+Format (paths relative to the scenario file; a recording not found there is also looked for
+in the `audio_dirs` given to load_scenario, e.g. `voicebot replay --audio-dir DIR`, so caller
+recordings can be kept outside the repository):
 
     name: transfer by keyword          # optional; default: the file name
     description: ...                   # optional
@@ -14,6 +16,7 @@ Format (paths relative to the scenario file):
     turns:
       - say: recordings/agent.wav      # spoken after the bot's prompt has finished playing
         barge_in: true                 # ... or spoken over it (true, or seconds into it)
+      - say: [4.wav, 5.wav, 1.wav]     # several recordings as one utterance (0.12 s apart)
       - dtmf: "2"                      # keys pressed (0-9 * #)
       - silence: 8                     # say nothing for 8 s after the prompt ends
     expect:                            # every key optional
@@ -23,6 +26,7 @@ Format (paths relative to the scenario file):
       path: [main_menu, order_number]  # nodes visited: a prefix of the visited path ...
       path_exact: true                 # ... or, with this, the whole path
       heard: ["order status", null]    # per spoken turn, normalised; null skips a turn
+      barged_in: [main_menu]           # nodes whose prompt was cut by the caller ([]: none)
       max_turn_gap_ms: 800             # each caller turn -> first bot audio back
 """
 
@@ -43,8 +47,10 @@ from voicebot.replay.caller import BARGE_IN_AFTER_S, CallerTurn
 OUTCOMES = ("transfer", "hangup")
 TOP_KEYS = ("name", "description", "flow", "from", "turns", "expect")
 TURN_KEYS = ("say", "dtmf", "silence", "barge_in")
-EXPECT_KEYS = ("outcome", "reason", "queue", "path", "path_exact", "heard", "max_turn_gap_ms")
+EXPECT_KEYS = ("outcome", "reason", "queue", "path", "path_exact", "heard", "barged_in",
+               "max_turn_gap_ms")
 DTMF_RE = re.compile(r"^[0-9*#]+$")
+JOIN_GAP_S = 0.12  # silence between recordings listed in one say (well under speech end)
 
 
 class ScenarioError(VoicebotError):
@@ -65,6 +71,7 @@ class Expect:
     path: tuple[str, ...] | None = None
     path_exact: bool = False
     heard: tuple[str | None, ...] | None = None
+    barged_in: tuple[str, ...] | None = None  # nodes whose prompts the caller barged in on
     max_turn_gap_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,9 +173,11 @@ class _Reader:
         return items
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, audio_dirs: list[Path] | tuple[Path, ...] = ()
+                  ) -> Scenario:
     """Read and check a scenario file, loading its recordings as phone audio."""
     path = Path(path)
+    bases = (path.parent, *(Path(d) for d in audio_dirs))
     try:
         source = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -214,7 +223,7 @@ def load_scenario(path: str | Path) -> Scenario:
         reader.fail(top["turns"], "turns must be a list of say/dtmf/silence entries")
     else:
         for i, node in enumerate(top["turns"].value, start=1):
-            turn = _turn(reader, node, i, path.parent)
+            turn = _turn(reader, node, i, bases)
             if turn is not None:
                 turns.append(turn)
                 lines.append(node.start_mark.line + 1)
@@ -232,7 +241,8 @@ def load_scenario(path: str | Path) -> Scenario:
                     from_number=from_number, description=description, turn_lines=tuple(lines))
 
 
-def _turn(reader: _Reader, node: Node, index: int, base: Path) -> CallerTurn | None:
+def _turn(reader: _Reader, node: Node, index: int, bases: tuple[Path, ...]
+          ) -> CallerTurn | None:
     what = f"turn {index}"
     keys = reader.mapping(node, what, TURN_KEYS)
     if not keys:
@@ -257,25 +267,25 @@ def _turn(reader: _Reader, node: Node, index: int, base: Path) -> CallerTurn | N
                 reader.fail(keys["barge_in"], f"{what}: barge_in must be true, false or the "
                                               "seconds into the prompt to start speaking")
     if kind == "say":
-        rel = reader.text(keys["say"], f"{what}: say")
-        if rel is None:
-            return None
-        audio_path = (base / rel).resolve()
-        if not audio_path.is_file():
-            reader.fail(keys["say"], f"{what}: no recording at {audio_path}")
-            return None
-        from voicebot.speech.audio import load_phone_audio  # scipy import: only when needed
-
-        try:
-            audio = load_phone_audio(audio_path)
-        except VoicebotError as exc:
-            reader.fail(keys["say"], f"{what}: cannot use recording {rel}: {exc}")
-            return None
-        if not audio:
-            reader.fail(keys["say"], f"{what}: recording {rel} is empty")
-            return None
-        return CallerTurn("say", audio=audio, barge_in=barge_in, barge_in_after=barge_after,
-                          label=rel)
+        say = keys["say"]
+        if isinstance(say, SequenceNode):  # several recordings spoken as one utterance
+            parts = [(item, reader.text(item, f"{what}: each recording of say"))
+                     for item in say.value]
+            if not parts:
+                reader.fail(say, f"{what}: say lists no recordings")
+                return None
+        else:
+            parts = [(say, reader.text(say, f"{what}: say"))]
+        pieces: list[bytes] = []
+        for item, rel in parts:
+            audio = _recording(reader, item, rel, what, bases) if rel is not None else None
+            if audio is None:
+                return None
+            pieces.append(audio)
+        joiner = b"\x00" * int(8000 * JOIN_GAP_S) * 2
+        label = " + ".join(rel for _, rel in parts if rel)
+        return CallerTurn("say", audio=joiner.join(pieces), barge_in=barge_in,
+                          barge_in_after=barge_after, label=label)
     if kind == "dtmf":
         # the raw scalar text, so that an unquoted 012 keeps its 0 (YAML would read octal)
         digits = str(keys["dtmf"].value) if isinstance(keys["dtmf"], ScalarNode) else ""
@@ -288,6 +298,27 @@ def _turn(reader: _Reader, node: Node, index: int, base: Path) -> CallerTurn | N
     if seconds is None:
         return None
     return CallerTurn("silence", seconds=seconds, label=f"silence {seconds:g}s")
+
+
+def _recording(reader: _Reader, node: Node, rel: str, what: str,
+               bases: tuple[Path, ...]) -> bytes | None:
+    """One recording as phone audio, looked for beside the scenario and in the audio dirs."""
+    candidates = [(base / rel).resolve() for base in bases]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        reader.fail(node, f"{what}: no recording at " + " or ".join(str(c) for c in candidates))
+        return None
+    from voicebot.speech.audio import load_phone_audio  # scipy import: only when needed
+
+    try:
+        audio = load_phone_audio(found)
+    except VoicebotError as exc:
+        reader.fail(node, f"{what}: cannot use recording {rel}: {exc}")
+        return None
+    if not audio:
+        reader.fail(node, f"{what}: recording {rel} is empty")
+        return None
+    return audio
 
 
 def _expect(reader: _Reader, node: Node) -> Expect:
@@ -311,6 +342,9 @@ def _expect(reader: _Reader, node: Node) -> Expect:
     if "heard" in keys:
         heard = reader.text_list(keys["heard"], "expect.heard", allow_null=True)
         values["heard"] = tuple(heard) if heard is not None else None
+    if "barged_in" in keys:
+        nodes = reader.text_list(keys["barged_in"], "expect.barged_in")
+        values["barged_in"] = tuple(nodes) if nodes is not None else None
     if "max_turn_gap_ms" in keys:
         values["max_turn_gap_ms"] = reader.number(keys["max_turn_gap_ms"],
                                                   "expect.max_turn_gap_ms", minimum=1)

@@ -75,6 +75,10 @@ def check(expect: Expect, transcript: CallTranscript, sim: CallerView | None = N
         checks.append(_path_check(expect.path, expect.path_exact, transcript.path))
     if expect.heard is not None:
         checks.extend(_heard_checks(expect.heard, transcript))
+    if expect.barged_in is not None:
+        got = [p.node for p in transcript.prompts if p.barged_in]
+        checks.append(Check("barged in", got == list(expect.barged_in),
+                            f"prompts cut at {_show(expect.barged_in)}", _show(got)))
     if expect.max_turn_gap_ms is not None:
         checks.append(_gap_check(expect.max_turn_gap_ms, sim))
     return checks
