@@ -87,9 +87,11 @@ def to_mermaid(flow: Flow) -> str:
             arrow = f"-->|{q(label)}|" if label else "-->"
             lines.append(f"  {node.id} {arrow} {target}")
         escape_queue = node.policy.escape_queue or flow.fallback_queue
-        for label in _escalations(flow, node):
+        escalations = _escalations(flow, node)
+        if escalations:
             people.add(escape_queue)
-            lines.append(f'  {node.id} -.->|"{q(label)}"| _person_{escape_queue}')
+            label = q("<br/>".join(escalations))
+            lines.append(f'  {node.id} -.->|"{label}"| _person_{escape_queue}')
         if node.kind == "transfer":
             queue = node.queue or flow.fallback_queue
             people.add(queue)
@@ -98,7 +100,7 @@ def to_mermaid(flow: Flow) -> str:
         lines.append(f'  _person_{queue}(("person<br/>queue {q(queue)}"))')
         lines.append(f"  class _person_{queue} person")
     if people:
-        lines.append("  classDef person fill:#fde,stroke:#c36")
+        lines.append("  classDef person fill:#fde,stroke:#cc3366")
     return "\n".join(lines) + "\n"
 
 
@@ -124,17 +126,19 @@ def to_dot(flow: Flow) -> str:
         for label, target in node.edges():
             lines.append(f"  {q(node.id)} -> {q(target)} [label={q(label)}];")
         escape_queue = node.policy.escape_queue or flow.fallback_queue
-        for label in _escalations(flow, node):
+        escalations = _escalations(flow, node)
+        if escalations:
             people.add(escape_queue)
+            label = q("; ".join(escalations)).replace("; ", "\\n")
             lines.append(f"  {q(node.id)} -> {q('_person_' + escape_queue)} [style=dashed, "
-                         f"color=\"#c36\", label={q(label)}];")
+                         f"color=\"#cc3366\", fontcolor=\"#cc3366\", label={label}];")
         if node.kind == "transfer":
             queue = node.queue or flow.fallback_queue
             people.add(queue)
             lines.append(f"  {q(node.id)} -> {q('_person_' + queue)} [style=bold, "
-                         "color=\"#c36\"];")
+                         "color=\"#cc3366\"];")
     for queue in sorted(people):
-        lines.append(f"  {q('_person_' + queue)} [shape=doublecircle, color=\"#c36\", "
+        lines.append(f"  {q('_person_' + queue)} [shape=doublecircle, color=\"#cc3366\", "
                      f"label={q('person (queue ' + queue + ')')}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
