@@ -565,8 +565,9 @@ class CallSession:
         log_event(logger, "call.turn", call_sid=self.call_sid, node=record.node,
                   kind=record.kind, confidence=record.confidence,
                   in_grammar=record.in_grammar, during_prompt=record.during_prompt)
+        before = self._flow_turn_count()
         actions = self._flow("handle", event)
-        record.intent = getattr(self.flow_session, "intent", None)
+        record.intent = self._turn_intent(before)
         return self._apply(actions, t)
 
     def _apply(self, actions: list[FlowAction], t: float) -> list[SessionAction]:
@@ -730,6 +731,18 @@ class CallSession:
             return bool(self.flow_session.is_escape_digit(digit))
         except Exception as exc:
             raise _Failure("flow.is_escape_digit", exc) from exc
+
+    def _flow_turn_count(self) -> int | None:
+        turns = getattr(self.flow_session, "turns", None)
+        return len(turns) if isinstance(turns, list) else None
+
+    def _turn_intent(self, before: int | None) -> str | None:
+        """The intent this turn matched (not one left over from an earlier turn)."""
+        turns = getattr(self.flow_session, "turns", None)
+        if before is not None and isinstance(turns, list) and len(turns) > before:
+            intent = turns[-1].get("intent") if isinstance(turns[-1], dict) else None
+            return str(intent) if intent else None
+        return getattr(self.flow_session, "intent", None)
 
     def _flow_node(self) -> str:
         try:
