@@ -197,11 +197,13 @@ def print_result(result: Any) -> None:
     if t is None:
         print(f"  no call record: {result.record_error}", file=out)
     else:
-        for p in t.prompts:
-            print(f"  bot [{p.node}] {p.kind}: {p.text}", file=out)
+        lines = [(p.t_sent, 1, f"bot    [{p.node}] {p.kind}: {p.text}") for p in t.prompts]
         for r in t.turns:
-            conf = "" if r.confidence is None else f" ({r.confidence:.2f})"
-            print(f"  caller [{r.node}] {r.kind}: {r.heard!r}{conf}", file=out)
+            conf = "" if r.confidence is None else f" (confidence {r.confidence:.2f})"
+            when = r.t_start if r.t_start is not None else (r.t_end or 0.0)
+            lines.append((when, 0, f"caller [{r.node}] {r.kind}: {r.heard!r}{conf}"))
+        for when, _, line in sorted(lines, key=lambda item: item[:2]):
+            print(f"  {when:6.2f}s {line}", file=out)
         queue = f" -> queue {t.queue}" if t.queue else ""
         print(f"  outcome: {t.outcome} ({t.reason}){queue}", file=out)
     summary = result.sim.summary()
