@@ -270,12 +270,13 @@ class CallerSimulator:
         self._play_end = (now if idle else self._play_end) + len(audio) / 8000.0
         self.bot_audio_bytes += len(audio)
         self._bot_audio_seen_at = now
-        waiting = self._awaiting_reply
-        if waiting is not None and waiting.t_last_voiced is not None \
-                and now >= waiting.t_last_voiced:
-            waiting.t_bot_reply = now
-            waiting.gap_ms = round((now - waiting.t_last_voiced) * 1000.0, 1)
-            self._awaiting_reply = None
+        # the reply may come while the recording's trailing silence is still being sent
+        for turn in (self._awaiting_reply, self._active):
+            if turn is not None and turn.kind == "say" and turn.t_last_voiced is not None \
+                    and turn.t_bot_reply is None and now >= turn.t_last_voiced:
+                turn.t_bot_reply = now
+                turn.gap_ms = round((now - turn.t_last_voiced) * 1000.0, 1)
+        self._awaiting_reply = None
 
     # ------------------------------------------------------------------ state
 
@@ -356,6 +357,8 @@ class CallerSimulator:
             frame = frame + b"\x00" * (FRAME_PCM_BYTES - len(frame))
         if _voiced(frame):
             turn.t_last_voiced = t  # the frame is sent (fully captured) at t
+            if turn.t_bot_reply is not None:  # the bot spoke before the caller had finished:
+                turn.t_bot_reply = turn.gap_ms = None  # measure from this later frame
         if not self._audio:
             self._end_turn(t)
         return pcm16_to_ulaw(frame)
@@ -372,7 +375,7 @@ class CallerSimulator:
         # a silence turn
         self._ready_since = turn.t_start if turn.kind == "silence" else t
         self._start_at = None
-        if turn.kind == "say" and turn.t_last_voiced is not None:
+        if turn.kind == "say" and turn.t_last_voiced is not None and turn.t_bot_reply is None:
             self._awaiting_reply = turn
 
     def _advance_turns(self, t: float) -> None:

@@ -52,13 +52,13 @@ def timeline(result: ReplayResult) -> str:
             end = f"played by {p.t_played:.2f}"
         else:
             end = "not finished"
-        events.append((p.t_sent, 1, f"bot     [{p.kind}] {p.node}: \"{_clip(p.text)}\" ({end})"))
+        events.append((p.t_sent, 3, f"bot     [{p.kind}] {p.node}: \"{_clip(p.text)}\" ({end})"))
     for log in result.caller.get("turns", []):
         what = log["label"] or log["kind"]
         extra = " (barge-in)" if log.get("barge_in") else ""
         if log.get("gap_ms") is not None:
             extra += f", bot answered {log['gap_ms']:.0f} ms after the last voiced frame"
-        events.append((log["t_start"], 2, f"caller  {what}{extra}"))
+        events.append((log["t_start"], 1, f"caller  {what}{extra}"))
     for turn in tr.turns:
         t = turn.t_end if turn.t_end is not None else turn.t_start
         if turn.kind == "no_input":
@@ -70,7 +70,7 @@ def timeline(result: ReplayResult) -> str:
             over = " over a prompt" if turn.during_prompt else ""
             text = (f"heard   {turn.node}: {turn.kind} \"{_clip(turn.heard, 60)}\""
                     f"{conf}{grammar}{intent}{over}")
-        events.append((t if t is not None else 0.0, 3, text))
+        events.append((t if t is not None else 0.0, 2, text))
     # node changes: the first time each step of the path shows up on a prompt or turn
     node_times: list[tuple[float, str]] = sorted(
         [(p.t_sent, p.node) for p in tr.prompts]
