@@ -31,6 +31,7 @@ from voicebot.flow.problems import FlowError, Problem
 __all__ = ["FlowError", "Problem", "load_flow", "check_file", "SCHEMA_PATH"]
 
 SCHEMA_PATH = Path(__file__).with_name("flow.schema.json")
+VALUE = "$value"  # marks[path + (VALUE,)]: where a key's value starts (path alone: the key)
 Marks = dict[tuple, tuple[int, int]]
 
 
@@ -92,6 +93,8 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Marks, list[Problem]]:
                     problems.append(Problem(file, kline, kcol, "error",
                                             f"duplicate key '{key}'"))
                 marks[path + (key,)] = (kline, kcol)
+                marks[path + (key, VALUE)] = (value_node.start_mark.line + 1,
+                                              value_node.start_mark.column + 1)
                 out[key] = build(value_node, path + (key,))
             return out
         if isinstance(node, yaml.SequenceNode):

@@ -17,6 +17,8 @@ from voicebot.flow.matching import contains_phrase, normalize
 from voicebot.flow.model import TEMPLATE_RE, Flow, Node
 from voicebot.flow.problems import Problem
 
+VALUE = "$value"  # same marker as voicebot.flow.loader.VALUE
+
 # Template names every prompt may use besides collected slots and lookup results.
 BUILTIN_NAMES = {"intent"}
 _AUTOMATED_WORDS = ("automated", "assistant", "virtual", "bot", "voicebot", "computer",
@@ -53,7 +55,8 @@ class _Checker:
             for target, path in refs:
                 if target not in flow.nodes:
                     hint = _close(target, flow.nodes)
-                    self.add("error", f"'{path[-1]}' goes to unknown node '{target}'{hint}", *path)
+                    self.add("error", f"'{path[-1]}' goes to unknown node '{target}'{hint}", *path,
+                             VALUE)
             if node.overflow and not node.max_visits:
                 self.add("error", "'overflow' needs 'max_visits'", *base, "overflow")
 
@@ -126,7 +129,7 @@ class _Checker:
             base = ("nodes", node.id)
             if node.queue and node.queue not in queues:
                 self.add("error", f"queue '{node.queue}' is not declared under 'queues'"
-                                  f"{_close(node.queue, queues)}", *base, "queue")
+                                  f"{_close(node.queue, queues)}", *base, "queue", VALUE)
             eq = node.policy.escape_queue
             if eq and eq not in queues and eq != flow.policy.escape_queue:
                 self.add("error", f"escape_queue '{eq}' is not one of the queues",
@@ -241,7 +244,7 @@ class _Checker:
                     name, field_name = m.group(1), m.group(2)
                     if name not in known:
                         self.add("error", f"template '{{{m.group(0)[1:-1]}}}' names a slot that "
-                                          f"is never collected{_close(name, known)}", *path)
+                                          f"is never collected{_close(name, known)}", *path, VALUE)
                     elif name in slots and field_name:
                         self.add("error", f"slot '{name}' has no fields ('{m.group(0)}')", *path)
                     elif name in results and field_name:
