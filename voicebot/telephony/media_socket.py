@@ -22,7 +22,7 @@ from simple_websocket import ConnectionClosed
 from voicebot.logs import log_event
 
 log = logging.getLogger("voicebot.media")
-RECEIVE_TIMEOUT_S = 0.01  # how often timers are ticked when Twilio sends nothing
+RECEIVE_TIMEOUT_S = 0.02  # how often timers are ticked when Twilio sends nothing
 MAX_CLOCK_STEP_S = 1.0  # a media timestamp may move the stream clock at most this far at once
 _TIMESTAMP = re.compile(r'"timestamp"\s*:\s*"?(\d{1,10})')
 
