@@ -78,14 +78,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     logs.configure("warning", "text")  # the timeline is the output; logs only for trouble
     env = ReplayEnv.create(args.engine or settings.engine, settings=settings,
                            default_flow=args.flow)
-    for scenario in scenarios:
-        env.flow_for(scenario)  # a bad flow is a bad input: fail before running anything
     results = []
-    for scenario in progress(scenarios, len(scenarios)):
-        result = env.run(scenario, max_call_s=args.max_call)
-        results.append(result)
-        if not args.json and (result.failures or not args.failures_only):
-            print(timeline(result), end="\n\n", flush=True)
+    with env:
+        for scenario in scenarios:
+            env.flow_for(scenario)  # a bad flow is a bad input: fail before running anything
+        for scenario in progress(scenarios, len(scenarios)):
+            result = env.run(scenario, max_call_s=args.max_call)
+            results.append(result)
+            if not args.json and (result.failures or not args.failures_only):
+                print(timeline(result), end="\n\n", flush=True)
     if args.junit:
         write_junit(results, args.junit)
     if args.json:

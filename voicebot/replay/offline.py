@@ -97,6 +97,7 @@ class ReplayEnv:
     tts_cache: Path
     settings: Settings = field(default_factory=Settings)
     default_flow: Path | None = None
+    recorder: Any = None  # None: keep nothing (a CallStore writes the calls to SQLite)
     _flows: dict[Path, Any] = field(default_factory=dict)
     _renderers: dict[tuple[Any, Any], Any] = field(default_factory=dict)
 
@@ -137,9 +138,21 @@ class ReplayEnv:
 
         flow = self.flow_for(scenario)
         return CallDeps.create(flow, self.engine, self.renderer_for(flow),
-                               recorder=NullRecorder(),
+                               recorder=self.recorder or NullRecorder(),
                                endpoint=self.settings.endpoint,
                                fallback_queue=self.settings.fallback_queue)
+
+    def close(self) -> None:
+        """Stop the renderers' TTS workers."""
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
+
+    def __enter__(self) -> ReplayEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def run(self, scenario: Scenario, *, max_call_s: float = DEFAULT_MAX_CALL_S
             ) -> ReplayResult:

@@ -1,0 +1,96 @@
+"""export-scenario: a finished call in the SQLite call records becomes a scenario skeleton
+that, once its recordings are supplied, replays to the same outcome (a regression test)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.replay.conftest import SUITE
+from voicebot.cli import main
+from voicebot.records.store import CallStore
+from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
+from voicebot.replay.offline import ReplayEnv
+from voicebot.replay.scenario import ScenarioError, load_scenario
+from voicebot.settings import DEFAULT_FLOW, Settings
+
+
+def test_a_replayed_call_exported_from_sqlite_replays_the_same(
+        tmp_path: Path, replay_engine, tts_cache: Path, suite_audio: Path, shared_data: Path,
+        capsys: pytest.CaptureFixture[str]):
+    db = tmp_path / "calls.sqlite3"
+    store = CallStore(db, "test-hash-key")
+    original = load_scenario(SUITE / "order_not_found.yaml", audio_dirs=[suite_audio])
+    with ReplayEnv(engine=replay_engine, tts_cache=tts_cache, settings=Settings(),
+                   recorder=store) as env:
+        first = env.run(original)
+    store.close()
+    sid = first.transcript.call_sid
+
+    out = tmp_path / "exported" / "regression.yaml"
+    code = main(["export-scenario", sid, "--db", str(db), "-o", str(out),
+                 "--flow", str(DEFAULT_FLOW)])
+    assert code == 0
+    text = out.read_text()
+    data = yaml.safe_load(text)
+    assert data["turns"][0] == {"dtmf": "1"}
+    assert data["turns"][1]["say"] == f"recordings/{sid}-turn-2.wav"
+    assert "supply this recording (audio not kept)" in text
+    assert f"the bot heard \"{first.transcript.turns[1].heard}\"" in text
+    assert data["expect"] == {
+        "outcome": first.transcript.outcome, "reason": first.transcript.reason,
+        "queue": first.transcript.queue, "path": first.transcript.path, "path_exact": True,
+    }
+
+    # until the recordings are supplied, the skeleton says which ones are missing
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(out)
+    assert "regression.yaml:8:11: turn 2: no recording at" in str(err.value)
+    assert f"{sid}-turn-2.wav" in str(err.value)
+
+    # supply them (the same audio the caller spoke) and the regression test passes
+    rec = out.parent / "recordings"
+    rec.mkdir()
+    digits = [shared_data / "fsdd" / f"{d}_theo_2.wav" for d in "9876"]
+    joined = tmp_path / "digits.wav"
+
+    subprocess.run(["sox", *map(str, digits), str(joined)], check=True)
+    spoken = {2: joined, 3: suite_audio / "recordings" / "yes.wav",
+              4: suite_audio / "recordings" / "no-thanks.wav"}
+    for turn, source in spoken.items():
+        shutil.copy(source, rec / f"{sid}-turn-{turn}.wav")
+    regression = load_scenario(out)
+    with ReplayEnv(engine=replay_engine, tts_cache=tts_cache, settings=Settings()) as env:
+        again = env.run(regression)
+    assert again.passed, [c.line() for c in again.checks]
+
+
+def test_export_of_a_hand_written_record_and_errors(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]):
+    db = tmp_path / "calls.sqlite3"
+    store = CallStore(db, "k")
+    store.save(CallTranscript(
+        call_sid="CA42", flow_name="support", flow_version="1.0", engine="vosk",
+        prompts=[PromptRecord("Hello", "main_menu", "disclosure", 0.0, 3.0)],
+        turns=[TurnRecord("main_menu", "speech", "agent", 0.42, True, None, 4.0, 4.8,
+                          5.0, during_prompt=True),
+               TurnRecord("main_menu", "no_input", "", None, None, None, 10.0, 16.0)],
+        path=["main_menu"], outcome="transfer", reason="keyword", queue="support",
+    ), ended=True)
+    store.close()
+    assert main(["export-scenario", "CA42", "--db", str(db)]) == 0
+    text = capsys.readouterr().out
+    data = yaml.safe_load(text)
+    assert data["turns"] == [{"say": "recordings/CA42-turn-1.wav", "barge_in": True},
+                             {"silence": 6.0}]
+    assert "confidence 0.42" in text
+    assert data["expect"]["reason"] == "keyword"
+
+    assert main(["export-scenario", "CA404", "--db", str(db)]) == 2
+    assert f"no call CA404 in {db}" in capsys.readouterr().err
+    assert main(["export-scenario", "CA42", "--db", str(tmp_path / "none.sqlite3")]) == 2
+    assert "no call records at" in capsys.readouterr().err
