@@ -1,0 +1,96 @@
+"""lookup.perform against real files and a real local HTTP server; it never raises."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from voicebot.flow.events import LookupDone, PerformLookup
+from voicebot.flow.lookup import perform
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDERS = ROOT / "call_flows" / "data" / "orders.csv"
+
+
+def req(source, value, key="order_number"):
+    return PerformLookup(node="find", source={"key": key, **source}, params={key: value})
+
+
+def test_csv_found_and_not_found():
+    done = perform(req({"file": str(ORDERS)}, "4512"))
+    assert done.ok and done.record["status"] == "shipped"
+    assert perform(req({"file": str(ORDERS)}, "9999")) == LookupDone(ok=True, record=None)
+
+
+def test_json_list_and_keyed_object(tmp_path):
+    lst = tmp_path / "a.json"
+    lst.write_text(json.dumps([{"order_number": 4512, "status": "shipped"}]))
+    assert perform(req({"file": str(lst)}, "4512")).record["status"] == "shipped"
+    keyed = tmp_path / "b.json"
+    keyed.write_text(json.dumps({"4512": {"status": "late"}}))
+    rec = perform(req({"file": str(keyed)}, "4512")).record
+    assert rec == {"order_number": "4512", "status": "late"}
+
+
+def test_missing_or_broken_file_is_a_failure_not_an_exception(tmp_path):
+    done = perform(req({"file": str(tmp_path / "gone.csv")}, "1"))
+    assert not done.ok and "FileNotFoundError" in done.error
+    broken = tmp_path / "x.json"
+    broken.write_text("{nope")
+    assert not perform(req({"file": str(broken)}, "1")).ok
+    assert not perform(PerformLookup("n", {"key": "k"}, {"k": "1"})).ok
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        if self.path.startswith("/slow"):
+            time.sleep(1.5)
+        if self.path.startswith("/orders/4512") or self.path.startswith("/slow"):
+            body = json.dumps({"order_number": "4512", "status": "shipped"}).encode()
+            self.send_response(200)
+        elif self.path.startswith("/orders/"):
+            body = b'{"error": "not found"}'
+            self.send_response(404)
+        else:
+            body = b"oops"
+            self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+        except BrokenPipeError:  # the client gave up (the timeout test)
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_http_found_not_found_error_timeout(server):
+    url = server + "/orders/{order_number}"
+    assert perform(req({"url": url}, "4512")).record["status"] == "shipped"
+    assert perform(req({"url": url}, "9999")) == LookupDone(ok=True, record=None)
+    failed = perform(req({"url": server + "/broken/{order_number}"}, "1"))
+    assert not failed.ok and failed.error == "HTTP 500"
+    slow = perform(req({"url": server + "/slow/{order_number}", "timeout": 0.3}, "4512"))
+    assert not slow.ok and "timeout" in slow.error
+
+
+def test_http_unreachable_is_a_failure():
+    done = perform(req({"url": "http://127.0.0.1:9/orders/{order_number}", "timeout": 1}, "1"))
+    assert not done.ok and done.error
