@@ -248,3 +248,24 @@ def test_real_recording_frames_are_voiced(shared_data):
     assert len(voiced) == -(-len(audio) // 320)
     log = sim.turn_log[0]
     assert log.t_start <= log.t_last_voiced <= log.t_end
+
+
+def test_turn_gap_counts_a_reply_during_the_recordings_trailing_silence():
+    """Recordings end with silence; the bot may answer before it has all been sent."""
+    speech = tone(0.5) + b"\x00\x00" * 8000  # 0.5 s voiced, then 1 s of silence
+    sim = CallerSimulator([CallerTurn("say", audio=speech)], stream_sid="MZ1")
+    sim.opening()
+    bot = Bot(sim)
+    bot.prompt(0.5, 0.0)
+    answered = []
+
+    def react(t, msgs):
+        log = sim.turn_log[0] if sim.turn_log else None
+        if log and log.t_last_voiced and not answered and t >= log.t_last_voiced + 0.46:
+            answered.append(t)
+            bot.prompt(1.0, t)
+
+    run(sim, 4.0, react)
+    log = sim.turn_log[0]
+    assert log.t_end > answered[0]  # the reply came while the silence was still being sent
+    assert sim.turn_gaps_ms == [pytest.approx(460, abs=21)]
