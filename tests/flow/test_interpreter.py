@@ -372,3 +372,48 @@ def test_handover_text_is_configurable_per_reason(write_flow, reason):
     flow = load_flow(write_flow(text))
     assert flow.policy.handover[reason] == f"Custom {reason} hand-over to {{queue}}."
     assert f"Custom {reason} hand-over to our support team." in flow.static_prompts()
+
+
+def test_node_policy_overrides_flow_policy(write_flow):
+    text = KITCHEN_SINK.replace(
+        "    prompt: Say or key your four digit order number.\n",
+        "    prompt: Say or key your four digit order number.\n"
+        "    policy: {max_no_match: 1, escape_queue: sales, no_input_timeout: 9,"
+        " escape_phrases: [help me]}\n")
+    flow = load_flow(write_flow(text))
+    s = FlowSession(flow)
+    s.start()
+    listen = of(s.handle(Digits("1")), Listen)
+    assert listen.no_input_timeout == 9.0 and "help me" in listen.grammar
+    assert "agent" not in listen.grammar
+    acts = s.handle(Recognized("purple", 0.9))  # one no-match is enough here
+    t = of(acts, Transfer)
+    assert t.reason == "no_match" and t.queue == "sales" and "our sales team" in acts[0].text
+    s = FlowSession(flow)
+    s.start()
+    assert s.is_escape_text("agent")  # the flow's phrases still work at the menu
+    s.handle(Digits("1"))
+    assert not s.is_escape_text("agent") and s.is_escape_text("please help me")
+
+
+def test_default_reprompts_change_on_each_retry(write_flow):
+    flow = load_flow(write_flow(KITCHEN_SINK.replace("  max_no_match: 2\n", "  max_no_match: 3\n")))
+    s = FlowSession(flow)
+    s.start()
+    first = said(s.handle(Recognized("purple", 0.9)))[0]
+    second = said(s.handle(Recognized("green", 0.9)))[0]
+    assert first.startswith("Sorry, I didn't catch that. Say order or press 1.")
+    assert second.startswith("Sorry, I still didn't get that. Say order or press 1.")
+    assert first in flow.static_prompts() and second in flow.static_prompts()
+
+
+def test_hangup_without_prompt_says_default_goodbye(sink):
+    s = FlowSession(sink)
+    s.start()
+    s.handle(Digits("3"))
+    s.handle(Recognized("five", 0.9))
+    s.handle(Recognized("great service", 0.9))
+    acts = s.handle(Recognized("yes", 0.9))
+    assert [(a.kind, a.text) for a in acts if isinstance(a, Say)][-1] == \
+        ("goodbye", "Thank you for calling. Goodbye.")
+    assert acts[-1] == Hangup("completed") and s.slots["contact_ok"] == "yes"

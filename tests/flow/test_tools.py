@@ -171,3 +171,17 @@ def test_chat_reads_stdin_script():
 def test_chat_missing_script_is_one_clear_error(capsys, tmp_path):
     code, _, err = run_cli(capsys, "chat", str(SUPPORT), "--script", str(tmp_path / "no.txt"))
     assert code == 2 and "cannot read script" in err and "Traceback" not in err
+
+
+def test_graph_labels_branch_conditions_and_lookup_outcomes(sink):
+    from voicebot.flow.graph import to_dot, to_mermaid
+
+    mermaid = to_mermaid(sink)
+    assert "  check_status -->|order.status == delivered| delivered" in mermaid
+    assert "  check_status -->|order.status in ['shipped', 'delayed'] and order_number is set|" \
+           " on_the_way" in mermaid
+    assert "  check_status -->|otherwise| other_status" in mermaid
+    assert '  find -.->|"lookup failed"| _person_support' in mermaid
+    dot = to_dot(sink)
+    assert '"check_status" [shape=diamond, label="branch: check_status"];' in dot
+    assert '"menu" -> "_person_support" [style=dashed' in dot and "after 3 visits" in dot

@@ -276,3 +276,11 @@ def test_validate_cli_warnings_do_not_fail_unless_strict(write_flow, capsys):
     assert cli.main(["validate", str(path)]) == 0
     assert ": warning: node 'orphan' is unreachable" in capsys.readouterr().out
     assert cli.main(["validate", "--strict", str(path)]) == 1
+
+
+def test_unknown_node_kind_lists_the_kinds(write_flow):
+    text = BASE.replace("    kind: hangup", "    kind: goodbye")
+    _, problems, _ = problems_of(write_flow, text)
+    p = only(problems)[0]
+    assert p.message.startswith("nodes.bye.kind must be one of: say, ask, menu, collect, branch,")
+    assert p.line == line_of(text, "kind: goodbye")
