@@ -31,7 +31,7 @@ from voicebot.flow.events import (
     Say,
     Transfer,
 )
-from voicebot.flow.model import DEFAULT_GOODBYE, TEMPLATE_RE, Flow, Node
+from voicebot.flow.model import DEFAULT_GOODBYE, LOOP_HANDOVER, TEMPLATE_RE, Flow, Node
 
 MAX_STEPS = 50  # nodes entered without waiting for the caller before we call it a fault
 RECENT_TURNS = 6  # turns the agent gets in the summary context
@@ -160,7 +160,11 @@ class FlowSession:
                     nid = node.overflow
                     continue
                 self.node = nid
-                return actions + self._escalate("flow")
+                queue = node.policy.escape_queue or self.flow.fallback_queue
+                text = LOOP_HANDOVER.replace("{queue}", self.flow.queue_label(queue))
+                lead = f"Caller came back to '{nid}' more than {node.max_visits} times."
+                return actions + self._escalate("flow", queue=queue, text=text,
+                                                summary=self._default_summary("flow", lead))
             self.node = nid
             self.path.append(nid)
             self._fails.clear()
@@ -453,8 +457,8 @@ class FlowSession:
                 Transfer(queue=queue, reason=reason, summary=summary,  # type: ignore[arg-type]
                          context=context)]
 
-    def _default_summary(self, reason: str) -> str:
-        parts = [f"{_REASON_TEXT.get(reason, reason)} at '{self.node}'."]
+    def _default_summary(self, reason: str, lead: str | None = None) -> str:
+        parts = [lead or f"{_REASON_TEXT.get(reason, reason)} at '{self.node}'."]
         if self.intents:
             parts.append("Intent: " + ", ".join(i.replace("_", " ") for i in self.intents) + ".")
         for name, value in self.slots.items():

@@ -38,6 +38,9 @@ DEFAULT_HANDOVER: dict[str, str] = {
              "Please hold.",
 }
 DEFAULT_GOODBYE = "Thank you for calling. Goodbye."
+# Said when a node's max_visits is reached and it names no overflow node (reason "flow").
+LOOP_HANDOVER = ("We seem to be going round in circles, so I'm connecting you to {queue}. "
+                 "Please hold.")
 
 TEMPLATE_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z0-9_]+))?\}")
 
@@ -226,6 +229,8 @@ class Flow:
             if node.kind == "transfer" and not node.prompt:
                 texts.add(node.policy.handover["flow"].replace(
                     "{queue}", self.queue_label(node.queue or self.fallback_queue)))
+            if node.max_visits and not node.overflow:
+                texts.add(LOOP_HANDOVER.replace("{queue}", self.queue_label(queue)))
             if node.kind == "hangup" and not node.prompt:
                 texts.add(DEFAULT_GOODBYE)
             if node.listens and node.prompt:
