@@ -199,6 +199,8 @@ class CallDriver:
                           call_sid=self.call_sid, wanted=wanted, serving=flow_name)
             return self._run([StreamStarted(now, event.call_sid)], now)
         if not self.session.started:
+            if isinstance(event, ms.Stop):  # the call ended before it began
+                self.finished = True
             return self._skip(f"'{type(event).__name__.lower()}' before 'start'")
         if event.stream_sid != self._stream_sid:
             return self._skip("message for another streamSid")

@@ -359,7 +359,10 @@ class CallSession:
             self._utt = _Utterance(False, t, node, False, None)  # heard, ignored
             return []
         if current is not None and not current.interruptible:
-            grammar = Grammar(phrases=tuple(self._escape_phrases()))
+            # Recognise against the escape phrases plus what the caller may answer next, so
+            # an early answer matches itself instead of being forced onto "agent".
+            phrases = self._escape_phrases() + (self._listen.grammar if self._listen else ())
+            grammar = Grammar(phrases=tuple(dict.fromkeys(phrases)))
             self._utt = _Utterance(True, t, node, True, self._recognizer(grammar))
             log_event(logger, "speech.during_disclosure", call_sid=self.call_sid, node=node)
             return []
@@ -480,6 +483,8 @@ class CallSession:
                 previous_end = max(previous_end, p.expected_end)
 
     def _on_prompt_failed(self, mark: str, detail: str, t: float) -> list[SessionAction]:
+        if not any(p.mark == mark for p in self._playing):
+            return []  # already cleared by an earlier fault: nothing more to hand over
         self._playing = [p for p in self._playing if p.mark != mark]
         return self._fault(t, "tts", detail)
 
