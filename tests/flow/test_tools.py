@@ -27,15 +27,16 @@ def test_graph_mermaid(capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "flowchart TD"
-    assert "  _disclosure --> main_menu" in lines
-    assert any(line.startswith('  main_menu["menu: main_menu<br/>How can I help?')
+    assert "  disclosure --> n_main_menu" in lines
+    assert any(line.startswith('  n_main_menu["menu: main_menu<br/>How can I help?')
                for line in lines)
-    assert "  main_menu -->|order_status [1]| ask_order_number" in lines
-    assert "  find_order -->|not found| order_not_found" in lines
+    assert '  n_main_menu -->|"order_status [1]"| n_ask_order_number' in lines
+    assert '  n_find_order -->|"not found"| n_order_not_found' in lines
     # escalation edges are dashed and go to a person node of the queue
-    assert any(line.startswith("  main_menu -.->") and "agent / [0]" in line
-               and line.endswith("_person_support") for line in lines)
-    assert "  to_billing ==> _person_billing" in lines
+    assert any(line.startswith("  n_main_menu -.->") and "agent / [0]" in line
+               and line.endswith("person_support") for line in lines)
+    assert "  n_to_billing ==> person_billing" in lines
+    assert '  person_billing(("person<br/>queue billing"))' in lines
 
 
 def test_graph_dot_to_file(capsys, tmp_path):
@@ -177,11 +178,11 @@ def test_graph_labels_branch_conditions_and_lookup_outcomes(sink):
     from voicebot.flow.graph import to_dot, to_mermaid
 
     mermaid = to_mermaid(sink)
-    assert "  check_status -->|order.status == delivered| delivered" in mermaid
-    assert "  check_status -->|order.status in ['shipped', 'delayed'] and order_number is set|" \
-           " on_the_way" in mermaid
-    assert "  check_status -->|otherwise| other_status" in mermaid
-    assert '  find -.->|"lookup failed"| _person_support' in mermaid
+    assert '  n_check_status -->|"order.status == delivered"| n_delivered' in mermaid
+    assert "  n_check_status -->|\"order.status in ['shipped', 'delayed'] and order_number is " \
+           "set\"| n_on_the_way" in mermaid
+    assert '  n_check_status -->|"otherwise"| n_other_status' in mermaid
+    assert '  n_find -.->|"lookup failed"| person_support' in mermaid
     dot = to_dot(sink)
     assert '"check_status" [shape=diamond, label="branch: check_status"];' in dot
     assert '"menu" -> "_person_support" [style=dashed' in dot and "after 3 visits" in dot

@@ -72,33 +72,36 @@ def to_mermaid(flow: Flow) -> str:
     def q(text: str) -> str:
         return text.replace('"', "#quot;")
 
+    def nid(node_id: str) -> str:
+        return "n_" + node_id  # flow ids like "end" are Mermaid keywords
+
     lines = ["flowchart TD",
-             f'  _disclosure(["disclosure: {q(_short(flow.disclosure))}"])',
-             f"  _disclosure --> {flow.start}"]
+             f'  disclosure(["disclosure: {q(_short(flow.disclosure))}"])',
+             f"  disclosure --> {nid(flow.start)}"]
     for node in flow.nodes.values():
         title, detail = _label(flow, node)
         text = q(f"{title}<br/>{detail}" if detail else title)
         shape = {"hangup": ('(["', '"])'), "transfer": ('[/"', '"/]'),
                  "branch": ('{"', '"}'), "lookup": ('[("', '")]')}.get(node.kind, ('["', '"]'))
-        lines.append(f"  {node.id}{shape[0]}{text}{shape[1]}")
+        lines.append(f"  {nid(node.id)}{shape[0]}{text}{shape[1]}")
     people: set[str] = set()
     for node in flow.nodes.values():
         for label, target in node.edges():
-            arrow = f"-->|{q(label)}|" if label else "-->"
-            lines.append(f"  {node.id} {arrow} {target}")
+            arrow = f'-->|"{q(label)}"|' if label else "-->"
+            lines.append(f"  {nid(node.id)} {arrow} {nid(target)}")
         escape_queue = node.policy.escape_queue or flow.fallback_queue
         escalations = _escalations(flow, node)
         if escalations:
             people.add(escape_queue)
             label = q("<br/>".join(escalations))
-            lines.append(f'  {node.id} -.->|"{label}"| _person_{escape_queue}')
+            lines.append(f'  {nid(node.id)} -.->|"{label}"| person_{escape_queue}')
         if node.kind == "transfer":
             queue = node.queue or flow.fallback_queue
             people.add(queue)
-            lines.append(f"  {node.id} ==> _person_{queue}")
+            lines.append(f"  {nid(node.id)} ==> person_{queue}")
     for queue in sorted(people):
-        lines.append(f'  _person_{queue}(("person<br/>queue {q(queue)}"))')
-        lines.append(f"  class _person_{queue} person")
+        lines.append(f'  person_{queue}(("person<br/>queue {q(queue)}"))')
+        lines.append(f"  class person_{queue} person")
     if people:
         lines.append("  classDef person fill:#fde,stroke:#cc3366")
     return "\n".join(lines) + "\n"

@@ -76,6 +76,9 @@ class Policy:
         return replace(self, **changes)
 
 
+EscalationPolicy = Policy  # the name the issue uses
+
+
 @dataclass(frozen=True)
 class Intent:
     name: str
