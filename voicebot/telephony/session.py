@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 MARK_GRACE_S = 5.0  # a mark this late after its audio should have ended counts as played
 INTER_DIGIT_S = 5.0  # a keyed answer ends this long after the last key
+STUCK_S = 3.0  # silent with nothing expected this long: a bug; hand over to a person
 FALLBACK_HANDOVER = ("Sorry, the automated assistant has a problem, so I'm connecting you "
                      "to a person. Please hold.")
 
@@ -252,6 +253,7 @@ class CallSession:
         self._closing = False
         self._faulted = False
         self._reply_turn: TurnRecord | None = None
+        self._idle_since: float | None = None
 
     # ------------------------------------------------------------------------ public
 
@@ -531,11 +533,26 @@ class CallSession:
                 log_event(logger, "mark.missing", logging.WARNING, call_sid=self.call_sid,
                           mark=late[-1].mark)
                 out += self._on_mark(late[-1].mark, t)
+        if self._stuck(t):
+            self._idle_since = None
+            return out + self._fault(t, "session.stuck", "NothingToDo")
         if not self._closing and self._armed and not self.endpointer.in_speech:
             for ev in self.endpointer.poll(t):
                 if ev.kind == "no_input":
                     out += self._no_input(t)
         return out
+
+    def _stuck(self, t: float) -> bool:
+        """Nothing playing, nothing expected from the caller, no lookup, not closing: silence.
+        Never leave a caller there (a flow or session bug); hand over after STUCK_S."""
+        idle = not (self._playing or self._listen or self._awaiting_lookup or self._closing
+                    or self._utt or self._keys)
+        if not idle:
+            self._idle_since = None
+            return False
+        if self._idle_since is None:
+            self._idle_since = t
+        return t - self._idle_since >= STUCK_S
 
     def _after_playback(self, t: float) -> list[SessionAction]:
         if self._playing:
@@ -562,6 +579,7 @@ class CallSession:
     def _turn(self, event: Recognized | Digits | NoInput, record: TurnRecord,
               t: float) -> list[SessionAction]:
         """Give the caller's turn to the flow and do what it says."""
+        previous, was_armed = self._listen, self._armed
         self._disarm(t)
         self._listen = None
         self.transcript.turns.append(record)
@@ -573,6 +591,14 @@ class CallSession:
         before = self._flow_turn_count()
         actions = self._flow("handle", event)
         record.intent = self._turn_intent(before)
+        if not actions and previous is not None:
+            # The flow let the turn pass (a lone '#', speech over a lookup): it still waits
+            # for the same answer, so keep listening instead of falling silent.
+            self._listen = previous
+            if was_armed or not self._playing:
+                self.endpointer.listen(t, previous.no_input_timeout)
+                self._armed = True
+            return []
         return self._apply(actions, t)
 
     def _apply(self, actions: list[FlowAction], t: float) -> list[SessionAction]:
