@@ -1,0 +1,166 @@
+"""Speech out: real pyttsx3/espeak-ng renders, the disk cache and concurrent callers."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.speech.io_fixtures import line_noise, run_endpointer
+from voicebot.errors import VoicebotError
+from voicebot.speech.audio import ulaw_to_pcm16
+from voicebot.speech.endpoint import Endpointer
+from voicebot.speech.tts import PromptRenderer, TtsError, cache_key, ulaw_duration
+
+DISCLOSURE = "You are talking to an automated assistant. Say agent at any time to reach a person."
+
+
+def cache_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tts-cache")
+
+
+@pytest.fixture(scope="module")
+def renderer(cache_dir: Path):
+    with PromptRenderer(cache_dir, voice="en-us", rate=170) as r:
+        yield r
+
+
+def test_render_gives_8k_mulaw_speech(renderer: PromptRenderer) -> None:
+    audio = renderer.render(DISCLOSURE)
+    assert 2.0 < ulaw_duration(audio) < 12.0
+    # It is speech: our own endpointer, fed it as a caller's line would carry it, hears it.
+    pcm = line_noise(0.5) + ulaw_to_pcm16(audio) + line_noise(1.0)
+    events, _ = run_endpointer(Endpointer(), pcm)
+    assert [e.kind for e in events][:1] == ["speech_start"]
+    assert events[0].t < 1.0
+
+
+def test_second_render_comes_from_the_cache(renderer: PromptRenderer, cache_dir: Path) -> None:
+    first = renderer.render("Please say your order number.")
+    renders, hits, files = renderer.renders, renderer.cache_hits, cache_files(cache_dir)
+    again = renderer.render("Please say your order number.")
+    assert again == first
+    assert renderer.renders == renders
+    assert renderer.cache_hits == hits + 1
+    assert cache_files(cache_dir) == files
+    assert renderer.is_cached("Please say your order number.")
+    # Whitespace differences are the same prompt.
+    assert renderer.render("  Please say your  order number. ") == first
+
+
+def test_cache_survives_a_restart(renderer: PromptRenderer, cache_dir: Path) -> None:
+    audio = renderer.render("Thank you for calling.")
+    with PromptRenderer(cache_dir, voice="en-us", rate=170) as fresh:
+        assert fresh.render("Thank you for calling.") == audio
+        assert fresh.renders == 0 and fresh.cache_hits == 1
+
+
+def test_voice_and_rate_are_part_of_the_key(cache_dir: Path) -> None:
+    text = "One moment please."
+    keys = {cache_key(text, v, r) for v in (None, "en-us", "en-gb") for r in (None, 120, 200)}
+    assert len(keys) == 9
+    assert cache_key(text, "en-us", 120) != cache_key(text + "!", "en-us", 120)
+    with PromptRenderer(cache_dir, voice="en-gb", rate=120) as slow, \
+            PromptRenderer(cache_dir, voice="en-gb", rate=240) as fast:
+        slow_audio, fast_audio = slow.render(text), fast.render(text)
+        assert slow.path_for(text) != fast.path_for(text)
+        assert slow.renders == 1 and fast.renders == 1
+    assert ulaw_duration(slow_audio) > 1.4 * ulaw_duration(fast_audio)
+
+
+def test_concurrent_renders_of_one_text_share_one_render(renderer: PromptRenderer) -> None:
+    text = "Your parcel will arrive on Tuesday."
+    before = renderer.renders
+    results: list[bytes] = []
+    barrier = threading.Barrier(8)
+
+    def call() -> None:
+        barrier.wait()
+        results.append(renderer.render(text))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 8 and len(set(results)) == 1 and results[0]
+    assert renderer.renders == before + 1
+
+
+def test_many_threads_many_texts(renderer: PromptRenderer, cache_dir: Path) -> None:
+    texts = [f"Your ticket number is {n}." for n in range(12)]
+    out: dict[str, bytes] = {}
+    errors: list[BaseException] = []
+
+    def call(text: str) -> None:
+        try:
+            out[text] = renderer.render(text)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(t,)) for t in texts * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert all(out[t] == renderer.path_for(t).read_bytes() for t in texts)
+    assert not [n for n in cache_files(cache_dir) if not n.endswith(".ulaw")]  # no temp files
+
+
+def test_prewarm_renders_only_what_is_missing(cache_dir: Path) -> None:
+    with PromptRenderer(cache_dir, rate=150) as r:
+        prompts = ["Welcome to support.", "Goodbye.", "Welcome to support.", "Sorry?"]
+        assert r.prewarm(prompts) == 3
+        assert r.prewarm(prompts) == 0
+        assert all(r.is_cached(p) for p in prompts)
+
+
+def test_empty_prompt_is_silence(renderer: PromptRenderer) -> None:
+    assert renderer.render("   ") == b""
+
+
+def test_worker_crash_is_survived(cache_dir: Path) -> None:
+    with PromptRenderer(cache_dir, rate=210) as r:
+        r.render("First prompt.")
+        r._speaker._proc.kill()  # the espeak worker dies (fault injection)
+        assert ulaw_duration(r.render("Second prompt.")) > 0.3
+        assert r.renders == 2
+
+
+@pytest.mark.parametrize(("voice", "rate", "message"), [
+    ("no-such-voice", None, "unknown voice 'no-such-voice'"),
+    ("en-us+zz9", None, "variant"),
+    (None, 5, "out of range"),
+])
+def test_bad_voice_or_rate_fails_at_start_up(
+        tmp_path: Path, voice: str | None, rate: int | None, message: str) -> None:
+    with pytest.raises(TtsError, match=message) as info:
+        PromptRenderer(tmp_path / "c", voice=voice, rate=rate)
+    assert isinstance(info.value, VoicebotError)
+
+
+def test_voice_names_in_several_spellings(tmp_path: Path) -> None:
+    for voice in ("en-gb", "English (America)", "gmw/en-us", "en-us+f2"):
+        with PromptRenderer(tmp_path, voice=voice) as r:
+            assert ulaw_duration(r.render("Hello.")) > 0.2
+
+
+def test_closed_renderer_refuses(tmp_path: Path) -> None:
+    r = PromptRenderer(tmp_path)
+    r.close()
+    with pytest.raises(TtsError, match="closed"):
+        r.render("Hello there.")
+
+
+def test_unwritable_cache_dir_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(TtsError, match="cannot create the prompt cache"):
+        PromptRenderer(blocker / "cache")
