@@ -94,11 +94,13 @@ class Endpointer:
         """Feed one 20 ms frame (320 bytes of 8 kHz PCM) starting at stream time `t`.
 
         Shorter frames are zero-padded; longer input is processed 20 ms at a time with
-        times t, t + 0.02, ...
+        times t, t + 0.02, ...; empty input only checks the no-input timeout.
         """
+        if not frame:
+            return FeedResult(events=self.poll(t))
         result = FeedResult()
         chunks: list[bytes] = []
-        for i in range(0, max(len(frame), 1), FRAME_BYTES):
+        for i in range(0, len(frame), FRAME_BYTES):
             part = frame[i:i + FRAME_BYTES]
             chunks.append(part + b"\x00" * (FRAME_BYTES - len(part)))
         audio: list[bytes] = []

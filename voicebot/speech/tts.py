@@ -86,6 +86,7 @@ class PromptRenderer:
         self._lock = threading.Lock()
         self._pending: dict[str, Future[bytes]] = {}
         self._jobs: queue.Queue[tuple[str, str, Future[bytes]] | None] = queue.Queue()
+        resample(b"\x00\x00" * 441, 22050, PHONE_RATE)  # imports scipy now, not in a call
         self._speaker = _Speaker(self.voice, self.rate, render_timeout)
         self._speaker.start()  # raises TtsError when pyttsx3/espeak-ng cannot start
         self._thread = threading.Thread(target=self._run, name="tts-worker", daemon=True)
@@ -401,6 +402,15 @@ def worker_main() -> None:
                     voice = _resolve_voice(engine, request["voice"])
                 request_rate = int(request["rate"]) if request.get("rate") else None
                 _apply_voice_and_rate(voice, request_rate)
+                # One real synthesis now: proves espeak-ng works and loads its data (the first
+                # render costs ~0.5 s), so neither surprise happens in the middle of a call.
+                with tempfile.TemporaryDirectory() as tmp:
+                    probe = Path(tmp) / "probe.wav"
+                    engine.save_to_file("Hello.", str(probe))
+                    engine.runAndWait()
+                    if not probe.is_file() or probe.stat().st_size <= 44:
+                        raise ValueError("espeak-ng produced no audio for a test phrase; check "
+                                         "the espeak-ng installation (espeak-ng 'hello')")
                 reply(ok=True, voice=voice)
             elif request["op"] == "render":
                 assert engine is not None
