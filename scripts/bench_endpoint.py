@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,14 @@ def main() -> None:
         if int(index) < args.per_digit:
             clips.append(load_phone_audio(wav))
     long_pcm = load_phone_audio(DATA / "recordings" / "digits_16k.wav")
+    ep = Endpointer(EndpointSettings())
+    fr = list(frames(long_pcm))
+    t = time.perf_counter()
+    for _ in range(5):
+        for i, f in enumerate(fr):
+            ep.feed(f, i * 0.02)
+    cost = (time.perf_counter() - t) / (5 * len(fr))
+    print(f"cost: {cost * 1e6:.0f} us per 20 ms frame ({0.02 / cost:.0f} calls per core)")
     print(f"{len(clips)} FSDD clips, padded {PAD_S}s each side")
     print("noise  aggr start end  | one  miss split | onset->start med  end->speech_end med"
           " | false starts/60s noise | digits_16k utterances")

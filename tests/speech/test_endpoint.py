@@ -163,3 +163,20 @@ def test_long_input_is_processed_in_20ms_steps(shared_data: Path) -> None:
 def test_invalid_aggressiveness_is_refused() -> None:
     with pytest.raises(ValueError):
         Endpointer(EndpointSettings(aggressiveness=4))
+
+
+def test_a_noisy_line_alone_never_starts_speech() -> None:
+    for rms in (30.0, 300.0):  # quiet line, and hiss at -40 dBFS
+        events, _ = run_endpointer(Endpointer(DEFAULTS), line_noise(20.0, rms=rms, seed=9))
+        assert events == []
+
+
+def test_speech_before_listening_is_reported_for_barge_in(shared_data: Path) -> None:
+    """Speech starts are reported whether or not no-input is armed (the prompt still plays)."""
+    speech = load_phone_audio(shared_data / "fsdd" / "2_jackson_7.wav")
+    ep = Endpointer(DEFAULTS)
+    events, _ = run_endpointer(ep, line_noise(0.4) + speech + line_noise(1.0))
+    assert kinds(events) == ["speech_start", "speech_end"]
+    assert ep.feed(b"", 9.0).events == [] and ep.feed(b"", 9.0).audio == b""
+    ep.listen(9.0, 0.5)
+    assert kinds(ep.feed(b"", 9.6).events) == ["no_input"]
