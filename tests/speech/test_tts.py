@@ -164,3 +164,25 @@ def test_unwritable_cache_dir_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(TtsError, match="cannot create the prompt cache"):
         PromptRenderer(blocker / "cache")
+
+
+def test_missing_espeak_is_a_clear_error_at_start_up(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without espeak-ng: pyttsx3 cannot load the library (simulated by a pyttsx3
+    that fails the way it does there, first on the worker's import path)."""
+    fake = tmp_path / "fake" / "pyttsx3"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "def init(*args, **kwargs):\n"
+        "    raise OSError('libespeak-ng.so.1: cannot open shared object file')\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    with pytest.raises(TtsError, match=r"cannot start espeak-ng.*apt-get install espeak-ng"):
+        PromptRenderer(tmp_path / "cache")
+
+
+def test_a_render_that_takes_too_long_fails_and_the_worker_is_replaced(tmp_path: Path) -> None:
+    with PromptRenderer(tmp_path, render_timeout=0.001) as r:
+        with pytest.raises(TtsError, match="took longer"):
+            r.render(" ".join(["This prompt is far too long to render in a millisecond."] * 50))
+        assert r._speaker._proc is None  # killed; the next render starts a fresh one
+        assert list(tmp_path.iterdir()) == []  # no cache entry, no temp file
