@@ -180,3 +180,20 @@ def test_speech_before_listening_is_reported_for_barge_in(shared_data: Path) -> 
     assert ep.feed(b"", 9.0).events == [] and ep.feed(b"", 9.0).audio == b""
     ep.listen(9.0, 0.5)
     assert kinds(ep.feed(b"", 9.6).events) == ["no_input"]
+
+
+def test_a_longer_end_silence_for_one_turn_keeps_a_read_out_number_together(
+        shared_data: Path) -> None:
+    """digits_16k.wav is a number read out in three groups with ~1.1 s pauses."""
+    speech = load_phone_audio(shared_data / "recordings" / "digits_16k.wav")
+    audio = line_noise(0.5) + speech + line_noise(2.0)
+    ep = Endpointer(DEFAULTS)
+    events, _ = run_endpointer(ep, audio, listen=(0.0, 5.0))
+    assert kinds(events).count("speech_start") >= 2
+    ep.listen(40.0, 5.0, speech_end_ms=1500)
+    events, utterances = run_endpointer(ep, audio, t0=40.0)
+    assert kinds(events) == ["speech_start", "speech_end"]
+    assert speech[16000:] in utterances[0]  # all of it from the first digit (~1 s in) on
+    ep.listen(60.0, None)  # back to the default for the next turn
+    events, _ = run_endpointer(ep, audio, t0=60.0)
+    assert kinds(events).count("speech_start") >= 2

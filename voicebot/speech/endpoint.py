@@ -70,13 +70,18 @@ class Endpointer:
         self._deadline: float | None = None
         self.utterance_start: float | None = None  # stream time of the first pre-roll frame
 
-    def listen(self, t: float, no_input_timeout: float | None) -> None:
+    def listen(self, t: float, no_input_timeout: float | None, *,
+               speech_end_ms: int | None = None) -> None:
         """Arm no-input: if no speech starts within the timeout from `t`, report no_input.
 
         Call it when the prompt has finished playing. None disarms. Speech already in
-        progress counts as input.
+        progress counts as input. `speech_end_ms` overrides the trailing silence until the
+        next `listen` (callers reading out a number pause ~1 s between digit groups, so a
+        digit-collecting turn wants ~1500 ms where a menu answer wants the default).
         """
         self._deadline = None if no_input_timeout is None else t + no_input_timeout
+        end_ms = self.settings.speech_end_ms if speech_end_ms is None else speech_end_ms
+        self._end_frames = max(1, math.ceil(end_ms / FRAME_MS))
 
     @property
     def listening(self) -> bool:
