@@ -52,6 +52,7 @@ def test_second_render_comes_from_the_cache(renderer: PromptRenderer, cache_dir:
     assert renderer.is_cached("Please say your order number.")
     # Whitespace differences are the same prompt.
     assert renderer.render("  Please say your  order number. ") == first
+    assert renderer.is_cached("Please say your\norder number.")
 
 
 def test_cache_survives_a_restart(renderer: PromptRenderer, cache_dir: Path) -> None:

@@ -98,7 +98,8 @@ class PromptRenderer:
     # ------------------------------------------------------------------ public
 
     def path_for(self, text: str) -> Path:
-        return self.cache_dir / f"{cache_key(text, self.voice, self.rate)}.ulaw"
+        """The cache file of a prompt (whitespace-normalised, as `render` keys it)."""
+        return self.cache_dir / f"{cache_key(_normalise(text), self.voice, self.rate)}.ulaw"
 
     def is_cached(self, text: str) -> bool:
         return self.path_for(text).is_file()
@@ -109,7 +110,7 @@ class PromptRenderer:
 
     def submit(self, text: str) -> Future[bytes]:
         """Start rendering `text` if needed; the Future gives the mu-law bytes or a TtsError."""
-        text = " ".join(text.split())
+        text = _normalise(text)
         if not text:
             done: Future[bytes] = Future()
             done.set_result(b"")
@@ -213,6 +214,10 @@ class PromptRenderer:
         log_event(log, "tts.rendered", audio_s=round(ulaw_duration(ulaw), 2),
                   render_ms=round(elapsed * 1000), chars=len(text))
         return ulaw
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _read_cache(path: Path) -> bytes | None:
