@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 MARK_GRACE_S = 5.0  # a mark this late after its audio should have ended counts as played
 INTER_DIGIT_S = 5.0  # a keyed answer ends this long after the last key
+DIGITS_SPEECH_END_MS = 1500  # trailing silence that ends a spoken number (default: settings)
 STUCK_S = 3.0  # silent with nothing expected this long: a bug; hand over to a person
 FALLBACK_HANDOVER = ("Sorry, the automated assistant has a problem, so I'm connecting you "
                      "to a person. Please hold.")
@@ -560,18 +561,26 @@ class CallSession:
         if self._closing:
             return self._close(t)
         if self._listen is not None and not self._awaiting_lookup and not self._armed:
-            self.endpointer.listen(t, self._listen.no_input_timeout)
+            self._arm(t, self._listen)
             self._armed = True
         return []
 
+    def _arm(self, t: float, listen: Listen) -> None:
+        self.endpointer.listen(t, listen.no_input_timeout, speech_end_ms=self._end_ms(listen))
+
+    @staticmethod
+    def _end_ms(listen: Listen | None) -> int | None:
+        """Callers read a number out in groups with ~1 s pauses: wait longer for the end."""
+        return DIGITS_SPEECH_END_MS if listen and listen.slot_kind == "digits" else None
+
     def _disarm(self, t: float) -> None:
-        self.endpointer.listen(t, None)
+        self.endpointer.listen(t, None, speech_end_ms=self._end_ms(self._listen))
         self._armed = False
 
     def _rearm(self, t: float) -> list[SessionAction]:
         """An utterance that was not a turn: keep the no-input timer honest."""
         if self._armed and self._listen is not None:
-            self.endpointer.listen(t, self._listen.no_input_timeout)
+            self._arm(t, self._listen)
         return []
 
     # ------------------------------------------------------------------ flow actions
@@ -596,7 +605,7 @@ class CallSession:
             # for the same answer, so keep listening instead of falling silent.
             self._listen = previous
             if was_armed or not self._playing:
-                self.endpointer.listen(t, previous.no_input_timeout)
+                self._arm(t, previous)
                 self._armed = True
             return []
         return self._apply(actions, t)
