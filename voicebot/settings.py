@@ -48,7 +48,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
                                 "(none: silence between hold messages)"),
     "VOICEBOT_TTS_CACHE": ("Directory of rendered prompts", "var/tts-cache"),
     "VOICEBOT_VAD_AGGRESSIVENESS": ("webrtcvad aggressiveness 0..3", "2"),
-    "VOICEBOT_SPEECH_START_MS": ("Voiced time before speech counts as started", "120"),
+    "VOICEBOT_SPEECH_START_MS": ("Voiced time before speech counts as started", "100"),
     "VOICEBOT_SPEECH_END_MS": ("Trailing silence that ends an utterance", "400"),
     "VOICEBOT_MAX_UTTERANCE_S": ("Longest utterance before it is cut", "15"),
     "VOICEBOT_LOG_LEVEL": ("debug | info | warning | error", "info"),
@@ -59,7 +59,7 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
 @dataclass(frozen=True)
 class EndpointSettings:
     aggressiveness: int = 2
-    speech_start_ms: int = 120
+    speech_start_ms: int = 100
     speech_end_ms: int = 400
     max_utterance_s: float = 15.0
 
@@ -157,7 +157,7 @@ class Settings:
             tts_cache=path("VOICEBOT_TTS_CACHE", cls.tts_cache),
             endpoint=EndpointSettings(
                 aggressiveness=number("VOICEBOT_VAD_AGGRESSIVENESS", 2, 0, 3, int),
-                speech_start_ms=number("VOICEBOT_SPEECH_START_MS", 120, 20, 2000, int),
+                speech_start_ms=number("VOICEBOT_SPEECH_START_MS", 100, 20, 2000, int),
                 speech_end_ms=number("VOICEBOT_SPEECH_END_MS", 400, 100, 5000, int),
                 max_utterance_s=number("VOICEBOT_MAX_UTTERANCE_S", 15, 1, 120),
             ),
