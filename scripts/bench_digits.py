@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Digit accuracy of the default engine on the FSDD recordings, per accent, through the phone
+path (8 kHz, mu-law, line noise, endpointing, engine) with a digit grammar (zero..nine, oh).
+
+Honest tuning: every choice in the engine was made on the TUNING split (clip indices 0-9 of
+each speaker and digit); the HELD-OUT split (indices 10-24) is only reported. Run:
+
+    python scripts/bench_digits.py                 # both splits, per-accent table, RTF
+    python scripts/bench_digits.py --split tune    # what the tuning looked at
+    python scripts/bench_digits.py --calibrate     # confidence: correct vs out-of-grammar
+    python scripts/bench_digits.py --set level=None --set pad_noise=0   # try an option
+
+The grammar is single digit words (each FSDD clip is one digit); --loop uses the digit loop
+(allow_digits) that a number-collecting turn uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import os
+import re
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS  # noqa: E402
+
+SPLITS = {"tune": range(0, 10), "held-out": range(10, 25)}
+_engine = None
+_grammars: dict = {}
+
+
+def find_fsdd() -> Path:
+    for cand in (os.environ.get("FSDD_DIR"), "/work/shared/data/fsdd",
+                 ROOT.parent / "shared" / "data" / "fsdd"):
+        if cand and (Path(cand) / "speakers.csv").is_file():
+            return Path(cand)
+    sys.exit("FSDD not found: set FSDD_DIR or put shared/data beside the checkout")
+
+
+def clips(fsdd: Path, indices) -> list[tuple[Path, int, str, str, int]]:
+    """(path, digit, speaker, accent, index) for the wanted clip indices."""
+    with open(fsdd / "speakers.csv", newline="") as fh:
+        accent = {r["speaker"]: r["accent"] for r in csv.DictReader(fh)}
+    out = []
+    for path in sorted(fsdd.glob("*.wav")):
+        m = re.match(r"(\d)_(\w+?)_(\d+)\.wav$", path.name)
+        if m and int(m[3]) in indices and m[2] in accent:
+            out.append((path, int(m[1]), m[2], accent[m[2]], int(m[3])))
+    return out
+
+
+def _init(overrides: dict) -> None:
+    global _engine
+    from voicebot.speech.engines.pocketsphinx_engine import (
+        PocketsphinxEngine,
+        PocketsphinxOptions,
+    )
+    opts = replace(PocketsphinxOptions(), **overrides)
+    _engine = PocketsphinxEngine(opts)
+
+
+def _grammar(kind: str, exclude: int | None = None):
+    from voicebot.speech.types import Grammar
+    key = (kind, exclude)
+    if key not in _grammars:
+        words = [w for i, w in enumerate(DIGIT_WORDS) if i != exclude] + list(DIGIT_ALIASES)
+        _grammars[key] = (Grammar(allow_digits=True) if kind == "loop"
+                          else Grammar(phrases=tuple(words)))
+    return _grammars[key]
+
+
+def _run(job):
+    from voicebot.speech.audio import load_phone_audio
+    from voicebot.speech.evaluate import line_audio, recognize_turn
+    path, digit, speaker, accent, index, kind, exclude = job
+    pcm = load_phone_audio(path)
+    hyp, spent = recognize_turn(_engine, _grammar(kind, exclude),
+                                line_audio(pcm, seed=hash(path.name) & 0xFFFF))
+    return (speaker, accent, index, digit, hyp.text, hyp.confidence, hyp.in_grammar,
+            spent, len(pcm) / 16000)
+
+
+def run(jobs, overrides, workers):
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(overrides,)) as ex:
+        return list(ex.map(_run, jobs, chunksize=16))
+
+
+def table(results, title: str) -> None:
+    by = defaultdict(list)
+    for r in results:
+        by[r[1]].append(r[4] == DIGIT_WORDS[r[3]])
+    n = len(results)
+    acc = sum(r[4] == DIGIT_WORDS[r[3]] for r in results) / n
+    rtf = sum(r[7] for r in results) / sum(r[8] for r in results)
+    print(f"\n{title}: {n} clips")
+    print(f"  {'accent':22} {'n':>5} {'accuracy':>9}")
+    for name, oks in sorted(by.items()):
+        print(f"  {name:22} {len(oks):5d} {sum(oks) / len(oks) * 100:8.1f}%")
+    accs = [sum(v) / len(v) for v in by.values()]
+    print(f"  {'overall':22} {n:5d} {acc * 100:8.1f}%   worst accent {min(accs) * 100:.1f}%, "
+          f"gap {(max(accs) - min(accs)) * 100:.1f} points")
+    low = sum(r[5] < 0.5 for r in results) / n
+    print(f"  real-time factor {rtf:.3f}; confidence < 0.5 on {low * 100:.1f}% of clips")
+
+
+def calibrate(results_in, results_out) -> None:
+    """Confidence of correct in-grammar answers vs out-of-grammar (spoken digit excluded)."""
+    import numpy as np
+    good = np.array([r[5] for r in results_in if r[4] == DIGIT_WORDS[r[3]]])
+    wrong = np.array([r[5] for r in results_in if r[4] != DIGIT_WORDS[r[3]]])
+    oog = np.array([r[5] for r in results_out])
+    print("\nconfidence calibration (threshold 0.5)")
+    for name, v in (("correct in-grammar", good), ("misrecognised in-grammar", wrong),
+                    ("out-of-grammar", oog)):
+        if len(v):
+            print(f"  {name:26} n={len(v):4d} median={np.median(v):.2f} "
+                  f"share>=0.5={np.mean(v >= 0.5) * 100:5.1f}%")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=("tune", "held-out", "both"), default="both")
+    ap.add_argument("--loop", action="store_true", help="digit-loop grammar (allow_digits)")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="also decode each clip with its digit left out of the grammar")
+    ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                    help="override a PocketsphinxOptions field (python literal)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--errors", action="store_true", help="list the confusions")
+    ap.add_argument("--dump", type=Path, help="write every result to this CSV")
+    args = ap.parse_args()
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = ast.literal_eval(value)
+    fsdd = find_fsdd()
+    kind = "loop" if args.loop else "words"
+    print(f"FSDD at {fsdd}; engine pocketsphinx (default options"
+          f"{', overrides ' + str(overrides) if overrides else ''}); grammar: "
+          f"{'digit loop' if args.loop else 'single digit word, zero..nine + oh'}")
+    print("tuning split = clip indices 0-9 (all choices made here); held-out = 10-24")
+    splits = ["tune", "held-out"] if args.split == "both" else [args.split]
+    for split in splits:
+        t0 = time.time()
+        items = clips(fsdd, SPLITS[split])
+        res = run([(*c, kind, None) for c in items], overrides, args.workers)
+        table(res, f"{split} split (indices {SPLITS[split].start}-{SPLITS[split].stop - 1})")
+        if args.errors:
+            conf = defaultdict(int)
+            for r in res:
+                if r[4] != DIGIT_WORDS[r[3]]:
+                    conf[(r[0], DIGIT_WORDS[r[3]], r[4] or "-")] += 1
+            for k, v in sorted(conf.items(), key=lambda kv: -kv[1])[:25]:
+                print(f"    {v:3d} x {k[0]:9} said {k[1]:6} heard {k[2]}")
+        out = []
+        if args.calibrate:
+            out = run([(*c, "words", c[1]) for c in items], overrides, args.workers)
+            calibrate(res, out)
+        if args.dump:
+            with open(args.dump, "a", newline="") as fh:
+                w = csv.writer(fh)
+                for tag, rows in (("in", res), ("out", out)):
+                    for r in rows:
+                        w.writerow([split, tag, *r])
+        print(f"  (wall time {time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

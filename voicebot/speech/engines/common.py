@@ -1,0 +1,56 @@
+"""What every engine shares: text normalisation, digit words, grammar phrase lists, the
+confidence scale and the engine error.
+
+Why here and not in each engine: the flow compares recognised text with its phrases and one
+threshold (0.5) for every engine, so both engines must normalise the same way and put their
+confidence on the same calibrated 0..1 scale.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+
+from voicebot.errors import VoicebotError
+from voicebot.speech.types import Grammar
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+DIGIT_ALIASES = ("oh",)  # "oh" is how many callers say 0 in numbers
+DEFAULT_THRESHOLD = 0.5  # the team's default cut: below it, the flow re-asks or hands over
+
+_PUNCT = re.compile(r"[^\w\s']|_")
+_SPACES = re.compile(r"\s+")
+
+
+class EngineError(VoicebotError):
+    """A requested engine or model is missing or unusable."""
+
+
+def normalize(text: str) -> str:
+    """Lower case, no punctuation, single spaces (same rule as voicebot.flow.matching)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _PUNCT.sub(" ", text).replace("'", "")
+    return _SPACES.sub(" ", text).strip()
+
+
+def grammar_phrases(grammar: Grammar) -> tuple[str, ...]:
+    """The normalised, de-duplicated phrases of a grammar (digit words added if allowed)."""
+    seen: dict[str, None] = {}
+    for phrase in grammar.phrases:
+        norm = normalize(phrase)
+        if norm:
+            seen.setdefault(norm, None)
+    return tuple(seen)
+
+
+def logistic(x: float) -> float:
+    """Numerically safe 1 / (1 + e^-x)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def clamp01(x: float) -> float:
+    return 0.0 if x < 0 else 1.0 if x > 1 else x
