@@ -42,8 +42,8 @@ def test_zero_key_transfers_with_dtmf(shared_service, flow):
 
 
 def test_two_unintelligible_answers_transfer(shared_service, say):
-    mumble = [say("purple umbrellas dance quietly under the bridge"),
-              say("seventeen bananas and a trombone", voice="en-gb")]
+    # real recordings of words the main menu does not offer ("seven", "eight")
+    mumble = [say(fsdd=["7_theo_1"]), say(fsdd=["8_nicolas_1"])]
     result = shared_service.standin().run(mumble)
     t = result.transcript
     assert t.outcome == "transfer"
@@ -63,8 +63,8 @@ def test_silence_transfers_after_no_input_retries(shared_service, flow):
 def test_order_status_completes_and_hangs_up(shared_service, say):
     turns = [
         say("order status"),
-        say(fsdd=["4_jackson_1", "5_jackson_1", "1_jackson_1", "2_jackson_1"]),
-        say("yes"),
+        dtmf("4512"),  # the order number, keyed
+        dtmf("1"),  # "yes, that's right"
         dtmf("9"),  # "nothing else" on the anything-else menu
     ]
     result = shared_service.standin().run(turns)
@@ -116,7 +116,7 @@ def test_malformed_stream_messages_are_skipped(shared_service, say):
         (0.4, json.dumps({"event": "media", "media": {"payload": odd, "timestamp": "400"}})),
         (0.5, "[1, 2, 3]"),
     ]
-    result = shared_service.standin().run([say("agent")], inject=garbage)
+    result = shared_service.standin().run([say("operator")], inject=garbage)
     t = result.transcript
     assert (t.outcome, t.reason) == ("transfer", "keyword")
 
