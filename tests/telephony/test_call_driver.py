@@ -1,0 +1,380 @@
+"""A whole call through CallDriver: Twilio-shaped messages on a virtual clock, the real default
+flow, the real pocketsphinx engine, the real TTS, real recordings (FSDD) and espeak-ng phrases
+for words no recording has."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from tests.telephony.twilio_line import CALL_SID, STREAM_SID, TwilioLine
+from voicebot.records.recorder import MemoryRecorder
+from voicebot.speech.types import Grammar, Hypothesis
+from voicebot.telephony import media_stream as ms
+from voicebot.telephony.driver import CallDeps, CallDriver
+
+
+def open_call(deps: CallDeps) -> TwilioLine:
+    line = TwilioLine(CallDriver(deps))
+    line.open()
+    return line
+
+
+@pytest.fixture
+def recorder() -> MemoryRecorder:
+    return MemoryRecorder()
+
+
+@pytest.fixture
+def deps(support_flow, engine, renderer, recorder) -> CallDeps:
+    return CallDeps.create(support_flow, engine, renderer, recorder=recorder)
+
+
+def prompt_kinds(line: TwilioLine) -> list[str]:
+    return [p.kind for p in line.driver.transcript.prompts]
+
+
+def until_menu_plays(line: TwilioLine) -> None:
+    """Silence until the disclosure has played and the menu prompt is playing."""
+    tr = line.driver.transcript
+    while tr.prompts[0].t_played is None and not line.driver.finished:
+        line.step()
+    assert tr.prompts[1].kind == "prompt" and tr.prompts[1].t_played is None
+
+
+# ------------------------------------------------------------------------ disclosure
+
+
+def test_disclosure_plays_first_and_other_speech_does_not_interrupt_it(deps, phrase) -> None:
+    line = open_call(deps)
+    tr = line.driver.transcript
+    assert line.kinds()[:2] == ["media", "mark"]  # audio straight away, then its mark
+    assert prompt_kinds(line)[:2] == ["disclosure", "prompt"]
+    assert tr.prompts[0].node == "main_menu"
+
+    line.silence(0.5)
+    line.say(phrase("order status"))  # a menu answer, but over the disclosure
+    line.silence(0.5)
+    assert line.clears() == []
+    assert tr.turns == []
+    assert tr.prompts[0].t_played is None and line.playing  # still playing, not cut
+
+    line.until_quiet()
+    assert tr.prompts[0].t_played is not None and not tr.prompts[0].barged_in
+    assert tr.prompts[1].t_played is not None
+    assert not line.driver.finished and tr.outcome is None
+
+
+def test_an_escape_phrase_during_the_disclosure_transfers_with_reason_keyword(
+        deps, phrase, recorder) -> None:
+    line = open_call(deps)
+    line.silence(1.0)
+    line.say(phrase("operator"))  # one of the flow's escape phrases
+    line.silence(0.6)
+    tr = line.driver.transcript
+    assert len(line.clears()) == 1
+    assert tr.prompts[0].barged_in and tr.prompts[0].t_played is None
+    assert (tr.outcome, tr.reason, tr.queue) == ("transfer", "keyword", "support")
+    assert tr.turns[0].heard == "operator" and tr.turns[0].during_prompt
+    handover = tr.prompts[-1]
+    assert handover.kind == "handover" and "support team" in handover.text
+    assert tr.turns[0].t_reply == handover.t_sent
+
+    # the call is not closed until the caller has heard why and to whom
+    assert not line.driver.finished
+    line.until_finished()
+    assert line.driver.finished and handover.t_played is not None
+    saved = recorder.calls[CALL_SID]
+    assert saved.ended and saved.transcript.reason == "keyword"
+    assert saved.transcript.context["reason"] == "keyword"
+
+
+def test_key_zero_during_the_disclosure_transfers_with_reason_dtmf(deps) -> None:
+    line = open_call(deps)
+    line.silence(0.4)
+    line.press("0")
+    tr = line.driver.transcript
+    assert line.kinds()[-3:] == ["clear", "media", "mark"]  # cut, then the hand-over prompt
+    assert (tr.outcome, tr.reason, tr.queue) == ("transfer", "dtmf", "support")
+    assert tr.turns[0].kind == "dtmf" and tr.turns[0].heard == "0"
+    line.until_finished()
+    assert line.driver.finished
+
+
+def test_other_keys_during_the_disclosure_are_ignored(deps) -> None:
+    line = open_call(deps)
+    line.silence(0.4)
+    line.press("2")
+    assert line.clears() == [] and line.driver.transcript.turns == []
+
+
+# ------------------------------------------------------------------------ barge-in, keys
+
+
+def test_speech_during_the_menu_prompt_barges_in(deps, phrase) -> None:
+    line = open_call(deps)
+    until_menu_plays(line)
+    line.silence(0.6)
+    barge_at = line.t
+    line.say(phrase("billing", voice="en-gb"))
+    line.silence(0.8)
+    tr = line.driver.transcript
+    assert len(line.clears()) == 1 and line.clears()[0] > barge_at
+    assert tr.prompts[1].barged_in and tr.prompts[1].t_played is None
+    turn = tr.turns[0]
+    assert turn.kind == "speech" and turn.during_prompt and turn.node == "main_menu"
+    assert barge_at < turn.t_start < turn.t_end
+    # what was understood is the engine's business; the caller got an answer right away
+    assert turn.t_reply is not None and turn.t_reply >= turn.t_end
+
+
+def test_a_key_during_the_menu_prompt_barges_in_and_navigates(deps) -> None:
+    line = open_call(deps)
+    until_menu_plays(line)
+    line.silence(0.4)
+    line.press("1")
+    tr = line.driver.transcript
+    assert len(line.clears()) == 1
+    assert tr.turns[0].kind == "dtmf" and tr.turns[0].intent == "order_status"
+    assert tr.prompts[-1].node == "ask_order_number"
+
+
+def test_a_key_the_flow_ignores_leaves_the_bot_listening(deps, support_flow) -> None:
+    line = open_call(deps)
+    line.until_quiet()
+    line.press("#")  # nothing to the menu: the flow lets it pass
+    tr = line.driver.transcript
+    assert [t.heard for t in tr.turns] == ["#"] and not line.driver.finished
+    line.silence(support_flow.policy.no_input_timeout + 0.5)
+    # still listening: the silence is a no-input turn with a reprompt, not dead air
+    assert [t.kind for t in tr.turns] == ["dtmf", "no_input"]
+    assert tr.prompts[-1].kind == "reprompt"
+
+
+def test_order_status_by_keys_looks_up_and_says_goodbye(deps, recorder) -> None:
+    line = open_call(deps)
+    line.until_quiet()
+    line.press("1")  # order status
+    line.until_quiet()
+    for key in "4512":
+        line.press(key)
+        line.silence(0.2)
+    line.until_quiet()  # "I heard 4 5 1 2. Is that right?"
+    assert line.driver.transcript.prompts[-1].kind == "confirm"
+    line.press("1")  # yes
+    line.until_quiet()
+    tr = line.driver.transcript
+    assert any("shipped" in p.text for p in tr.prompts)  # the lookup's answer was spoken
+    line.press("9")  # nothing else
+    line.until_finished()
+    assert line.driver.finished
+    assert (tr.outcome, tr.reason) == ("hangup", "completed")
+    assert tr.prompts[-1].kind == "goodbye" and tr.prompts[-1].t_played is not None
+    assert [t.heard for t in tr.turns] == ["1", "4512", "1", "9"]
+    assert tr.path[:3] == ["main_menu", "ask_order_number", "find_order"]
+    assert recorder.calls[CALL_SID].ended
+
+
+def test_spoken_digits_from_real_recordings_fill_the_order_number(deps, digit_audio) -> None:
+    line = open_call(deps)
+    line.until_quiet()
+    line.press("1")
+    line.until_quiet()
+    for digit in (4, 5, 1, 2):
+        line.say(digit_audio(digit))
+        line.silence(0.6)  # pauses between digits do not end a spoken number...
+    tr = line.driver.transcript
+    assert [t.kind for t in tr.turns] == ["dtmf"]
+    line.silence(2.0)  # ...a longer silence does
+    line.until_quiet()
+    spoken = [t for t in tr.turns if t.kind == "speech"]
+    assert len(spoken) == 1 and spoken[0].node == "ask_order_number"
+    assert spoken[0].confidence is not None and spoken[0].t_end - spoken[0].t_start > 3.0
+    # whatever was understood, the caller is answered (confirm, reprompt or a person)
+    assert tr.prompts[-1].kind in ("confirm", "reprompt", "handover", "info")
+
+
+# ------------------------------------------------------------------------ no-input timer
+
+
+def test_no_input_timer_starts_when_the_mark_comes_back(deps, support_flow) -> None:
+    timeout = support_flow.policy.no_input_timeout
+    line = open_call(deps)
+    line.hold_marks = True  # Twilio's playback lags: the audio is sent but not yet heard
+    sent_at = line.t
+    line.silence(timeout + 3.0)
+    tr = line.driver.transcript
+    assert line.t - sent_at > timeout and tr.turns == []  # not timed from sending
+    line.hold_marks = False
+    line.until_quiet()
+    heard_at = tr.prompts[1].t_played
+    assert heard_at is not None
+    line.silence(timeout - 1.0)
+    assert tr.turns == []
+    line.silence(2.0)
+    assert [t.kind for t in tr.turns] == ["no_input"]
+    assert tr.turns[0].t_start >= heard_at + timeout
+    assert tr.prompts[-1].kind == "reprompt"
+
+
+def test_lost_marks_do_not_hang_the_call(deps, support_flow) -> None:
+    line = open_call(deps)
+    line.hold_marks = True  # the marks never come back
+    line.silence(60.0)
+    tr = line.driver.transcript
+    # the session stops waiting for them and the no-input path carries on to a person
+    assert [t.kind for t in tr.turns][:1] == ["no_input"]
+
+
+# ------------------------------------------------------------------------ bad messages
+
+
+def test_malformed_messages_are_logged_and_skipped(deps, caplog) -> None:
+    driver = CallDriver(deps)
+    line = TwilioLine(driver)
+    caplog.set_level(logging.WARNING, logger="voicebot.telephony.driver")
+    assert line.send(ms.twilio_media(STREAM_SID, b"\xff" * 160, 1, 0)) == []  # before start
+    line.open()
+    def msg(media: dict | None, event: str = "media") -> str:
+        body: dict = {"event": event, "streamSid": STREAM_SID}
+        if media is not None:
+            body["media"] = media
+        return json.dumps(body)
+
+    for bad in ('{"event": "media", "streamSid": "MZ',  # bad JSON
+                msg(None, "transcription"),  # unknown event
+                msg({"payload": "@@@@"}),  # bad base64
+                msg({"payload": "/w="}),  # odd payload length
+                ms.twilio_media("MZ-someone-else", b"\xff" * 160, 2, 20)):
+        assert line.send(bad) == []
+        line.step()
+    assert driver.bad_messages == 6
+    assert not driver.finished and driver.transcript.outcome is None
+    reasons = [r for r in caplog.records if r.getMessage() == "stream.bad_message"]
+    assert len(reasons) == 6
+    assert all(r.call_sid == CALL_SID for r in reasons[1:])
+    assert "before 'start'" in reasons[0].reason
+    # the call goes on as if nothing happened
+    line.press("0")
+    assert driver.transcript.reason == "dtmf"
+
+
+def test_odd_mu_law_payloads_are_buffered_into_whole_frames(deps) -> None:
+    line = open_call(deps)
+    # 3 bytes then 317: together two whole 20 ms frames; nothing is lost or misaligned
+    for part in (b"\xff" * 3, b"\xff" * 317):
+        line.send(ms.twilio_media(STREAM_SID, part, 1, 0))
+    assert line.driver.bad_messages == 0 and not line.driver.finished
+
+
+# ------------------------------------------------------------------------ fail safe
+
+
+class FaultInjectionEngine:
+    """Honest fault injection: the real engine, whose recognizers raise while decoding."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.name = real.name
+        self.model = real.model
+
+    def recognizer(self, grammar: Grammar):
+        return _RaisingRecognizer(self.real.recognizer(grammar))
+
+
+class _RaisingRecognizer:
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def accept(self, pcm: bytes) -> str | None:
+        raise RuntimeError("injected decoder fault")
+
+    def finish(self) -> Hypothesis:
+        return self.real.finish()
+
+
+def test_an_engine_exception_hands_the_caller_to_a_person(support_flow, engine, renderer,
+                                                          recorder, phrase) -> None:
+    deps = CallDeps.create(support_flow, FaultInjectionEngine(engine), renderer,
+                           recorder=recorder)
+    line = open_call(deps)
+    line.until_quiet()
+    line.say(phrase("order status"))
+    line.silence(0.5)
+    tr = line.driver.transcript
+    assert (tr.outcome, tr.reason, tr.queue) == ("transfer", "error", "support")
+    assert tr.prompts[-1].kind == "handover"
+    line.until_finished()
+    assert line.driver.finished and tr.prompts[-1].t_played is not None
+    assert recorder.calls[CALL_SID].transcript.reason == "error"
+
+
+class FailingPromptRenderer:
+    """Honest fault injection: the real renderer, failing for one prompt text."""
+
+    def __init__(self, real, fail_on: str) -> None:
+        self.real = real
+        self.fail_on = fail_on
+
+    def render(self, text: str) -> bytes:
+        if self.fail_on in text:
+            raise OSError("injected TTS fault")
+        return self.real.render(text)
+
+
+def test_a_tts_failure_hands_the_caller_to_a_person(support_flow, engine, renderer) -> None:
+    failing = FailingPromptRenderer(renderer, "How can I help")
+    line = open_call(CallDeps.create(support_flow, engine, failing))
+    tr = line.driver.transcript
+    assert (tr.outcome, tr.reason) == ("transfer", "error")
+    assert [p.kind for p in tr.prompts][-1] == "handover"
+    line.until_finished()
+    assert line.driver.finished
+
+
+class BrokenRecorder:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def save(self, transcript, *, from_number=None, ended=False) -> None:
+        self.calls += 1
+        raise OSError("disk full")
+
+
+def test_a_raising_recorder_does_not_break_the_call(support_flow, engine, renderer) -> None:
+    broken = BrokenRecorder()
+    line = open_call(CallDeps.create(support_flow, engine, renderer, recorder=broken))
+    line.until_quiet()
+    line.press("0")
+    line.until_finished()
+    assert line.driver.finished and line.driver.transcript.reason == "dtmf"
+    assert broken.calls >= 2
+
+
+def test_a_dropped_stream_is_recorded_as_a_transfer_with_reason_error(deps,
+                                                                      recorder) -> None:
+    line = open_call(deps)
+    line.silence(1.0)
+    line.driver.stream_dropped(line.t)
+    tr = line.driver.transcript
+    assert line.driver.finished
+    assert (tr.outcome, tr.reason, tr.queue) == ("transfer", "error", "support")
+    saved = recorder.calls[CALL_SID]
+    assert saved.ended and saved.transcript.outcome == "transfer"
+    assert saved.from_number is None  # the test line sent no 'from' parameter
+
+
+def test_a_stop_from_twilio_is_a_caller_hang_up(support_flow, engine, renderer,
+                                                recorder) -> None:
+    deps = CallDeps.create(support_flow, engine, renderer, recorder=recorder)
+    line = TwilioLine(CallDriver(deps), params={"from": "+15550100", "flow": "support"})
+    line.open()
+    line.silence(0.5)
+    line.stop()
+    tr = line.driver.transcript
+    assert line.driver.finished and (tr.outcome, tr.reason) == ("hangup", "caller_hangup")
+    saved = recorder.calls[CALL_SID]
+    assert saved.ended and saved.from_number == "+15550100"  # for the store to hash
+
