@@ -253,7 +253,8 @@ def test_real_recording_frames_are_voiced(shared_data):
 def test_turn_gap_counts_a_reply_during_the_recordings_trailing_silence():
     """Recordings end with silence; the bot may answer before it has all been sent."""
     speech = tone(0.5) + b"\x00\x00" * 8000  # 0.5 s voiced, then 1 s of silence
-    sim = CallerSimulator([CallerTurn("say", audio=speech)], stream_sid="MZ1")
+    sim = CallerSimulator([CallerTurn("say", audio=speech), CallerTurn("dtmf", digits="5")],
+                          stream_sid="MZ1")
     sim.opening()
     bot = Bot(sim)
     bot.prompt(0.5, 0.0)
@@ -265,7 +266,10 @@ def test_turn_gap_counts_a_reply_during_the_recordings_trailing_silence():
             answered.append(t)
             bot.prompt(1.0, t)
 
-    run(sim, 4.0, react)
+    sent = run(sim, 4.0, react)
     log = sim.turn_log[0]
     assert log.t_end > answered[0]  # the reply came while the silence was still being sent
     assert sim.turn_gaps_ms == [pytest.approx(460, abs=21)]
+    # and that reply is what the next turn answers: after it has played, plus the pause
+    keys = [t for t, m in sent if m["event"] == "dtmf"]
+    assert keys == [pytest.approx(answered[0] + 1.0 + 0.3, abs=0.021)]

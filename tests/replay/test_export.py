@@ -49,7 +49,7 @@ def test_a_replayed_call_exported_from_sqlite_replays_the_same(
     # until the recordings are supplied, the skeleton says which ones are missing
     with pytest.raises(ScenarioError) as err:
         load_scenario(out)
-    assert "regression.yaml:8:11: turn 2: no recording at" in str(err.value)
+    assert "regression.yaml:10:10: turn 2: no recording at" in str(err.value)
     assert f"{sid}-turn-2.wav" in str(err.value)
 
     # supply them (the same audio the caller spoke) and the regression test passes

@@ -371,9 +371,15 @@ class CallerSimulator:
         self._active = None
         self._turns_ended += 1
         self._turn_index += 1
-        # the bot's answer to a say/dtmf comes after it; a no-input reprompt may come during
-        # a silence turn
-        self._ready_since = turn.t_start if turn.kind == "silence" else t
+        # The bot's answer counts from the end of what the caller did: the last voiced frame
+        # of a say (the reply may come during the recording's trailing silence), the last
+        # key, or the start of a silence (a no-input reprompt comes during it).
+        if turn.kind == "silence":
+            self._ready_since = turn.t_start
+        elif turn.kind == "say" and turn.t_last_voiced is not None:
+            self._ready_since = turn.t_last_voiced
+        else:
+            self._ready_since = t
         self._start_at = None
         if turn.kind == "say" and turn.t_last_voiced is not None and turn.t_bot_reply is None:
             self._awaiting_reply = turn
