@@ -177,6 +177,32 @@ def test_order_status_by_keys_looks_up_and_says_goodbye(deps, recorder) -> None:
     assert recorder.calls[CALL_SID].ended
 
 
+def test_zero_inside_a_keyed_order_number_is_a_digit_not_the_escape(deps) -> None:
+    line = open_call(deps)
+    line.until_quiet()
+    line.press("1")
+    line.until_quiet()
+    for key in "3079":
+        line.press(key)
+        line.silence(0.2)
+    tr = line.driver.transcript
+    assert tr.outcome is None and [t.heard for t in tr.turns] == ["1", "3079"]
+    assert tr.prompts[-1].kind == "confirm"
+
+
+def test_a_partial_keyed_answer_is_taken_after_a_pause(deps) -> None:
+    line = open_call(deps)
+    line.until_quiet()
+    line.press("1")
+    line.until_quiet()
+    line.press("4")
+    line.press("5")
+    line.silence(6.0)  # the caller stops keying
+    tr = line.driver.transcript
+    assert [t.heard for t in tr.turns] == ["1", "45"]
+    assert tr.prompts[-1].kind == "reprompt"  # two digits are not an order number
+
+
 def test_spoken_digits_from_real_recordings_fill_the_order_number(deps, digit_audio) -> None:
     line = open_call(deps)
     line.until_quiet()
