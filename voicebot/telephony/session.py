@@ -356,6 +356,7 @@ class CallSession:
         return out
 
     def _speech_start(self, t: float) -> list[SessionAction]:
+        self._drop_utterance()
         current = self._playing[0] if self._playing else None
         node = self._listen.node if self._listen else self._flow_node()
         if self._awaiting_lookup:
@@ -427,7 +428,7 @@ class CallSession:
         node = self._listen.node if self._listen else self._flow_node()
         if not collecting and self._is_escape_digit(digit):
             out = self._clear(t, barged_in=True) if self._playing else []
-            self._utt = None
+            self._drop_utterance()
             return out + self._turn(Digits(digit), TurnRecord(
                 node=node, kind="dtmf", heard=digit, t_start=t, t_end=t,
                 during_prompt=current is not None), t)
@@ -443,7 +444,7 @@ class CallSession:
         if self._playing:
             out += self._clear(t, barged_in=True)
             self._keys_during_prompt = True
-        self._utt = None  # keys win over speech in progress
+        self._drop_utterance()  # keys win over speech in progress
         self._disarm(t)
         listen = self._listen
         if not self._keys:
@@ -501,7 +502,7 @@ class CallSession:
         if self.closed:
             return []
         self.closed = True
-        self._utt = None
+        self._drop_utterance()
         tr = self.transcript
         if isinstance(event, StreamDropped):
             log_event(logger, "call.stream_dropped", logging.WARNING, call_sid=self.call_sid,
@@ -658,7 +659,7 @@ class CallSession:
         self.revision += 1
         self._closing = True
         self._listen = None
-        self._utt = None
+        self._drop_utterance()
         self._disarm(t)
         log_event(logger, f"call.{outcome}", call_sid=self.call_sid, reason=reason,
                   queue=queue or "")
@@ -693,7 +694,7 @@ class CallSession:
         if self.closed:
             return []
         out: list[SessionAction] = []
-        self._utt = None
+        self._drop_utterance()
         self._keys, self._keys_deadline = "", None
         if self._faulted or self._closing:
             # Already handing over (or the hand-over itself broke): close now, to a person
@@ -740,6 +741,14 @@ class CallSession:
             return self.engine.recognizer(grammar)
         except Exception as exc:
             raise _Failure("engine.recognizer", exc) from exc
+
+    def _drop_utterance(self) -> None:
+        """Abandon the utterance in progress, still finishing its recognizer: engines pool
+        decoders and take them back only at finish()."""
+        utt, self._utt = self._utt, None
+        if utt is not None and utt.recognizer is not None:
+            with contextlib.suppress(Exception):
+                utt.recognizer.finish()
 
     def _accept(self, pcm: bytes) -> None:
         utt = self._utt
