@@ -452,6 +452,10 @@ class CallSession:
         if listen.dtmf_max <= 1:
             return out + self._deliver_keys(digit, t)
         if digit == listen.dtmf_terminator:
+            if not self._keys:  # a lone terminator ends nothing: keep listening
+                if not self._playing:
+                    self._arm(t, listen)
+                return out
             return out + self._deliver_keys(self._keys, t)
         self._keys += digit
         if len(self._keys) >= listen.dtmf_max:
@@ -563,11 +567,11 @@ class CallSession:
             return self._close(t)
         if self._listen is not None and not self._awaiting_lookup and not self._armed:
             self._arm(t, self._listen)
-            self._armed = True
         return []
 
     def _arm(self, t: float, listen: Listen) -> None:
         self.endpointer.listen(t, listen.no_input_timeout, speech_end_ms=self._end_ms(listen))
+        self._armed = True
 
     @staticmethod
     def _end_ms(listen: Listen | None) -> int | None:
@@ -607,7 +611,6 @@ class CallSession:
             self._listen = previous
             if was_armed or not self._playing:
                 self._arm(t, previous)
-                self._armed = True
             return []
         return self._apply(actions, t)
 
