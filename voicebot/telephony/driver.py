@@ -19,6 +19,14 @@ CONTRACT (owned by the session-core helper; others code against these signatures
 
 `now` is seconds on the transport's clock (monotonic for live, virtual for replay).
 Outbound texts are Twilio JSON messages: media (base64 mu-law 8 kHz), mark, clear.
+
+    deps = CallDeps.create(flow, engine, renderer, recorder=None, endpoint=None,
+                           fallback_queue=None, lookup=None)   # defaults for tests/replay
+
+Each prompt goes out as media messages of 200 ms followed by a mark named after it; the
+session waits for that mark before it starts the no-input timer or closes the call. Malformed
+messages are logged (`stream.bad_message`, with call_sid and a short reason) and skipped;
+`bad_messages` counts them. Nothing here logs caller numbers, recognised text or slot values.
 """
 
 from __future__ import annotations
