@@ -60,8 +60,8 @@ def call_turns(i: int, people: list[str]) -> list[CallerTurn]:
     index = i // len(people) % 25
     order = ORDERS[i % len(ORDERS)]
     return [
-        CallerTurn("say", audio=digits_audio("1", speaker, index), label=f"one ({speaker})"),
-        CallerTurn("say", audio=digits_audio(order, speaker, index), label=f"{order}"),
+        CallerTurn("say", audio=digits_audio("1", speaker, index), label="menu"),
+        CallerTurn("say", audio=digits_audio(order, speaker, index), label="digits"),
         CallerTurn("dtmf", digits="1", label="yes"),
         CallerTurn("dtmf", digits="9", label="done"),
     ]
@@ -91,6 +91,7 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=20)
     ap.add_argument("--engine", default="pocketsphinx")
     ap.add_argument("--speed", type=float, default=1.0)
+    ap.add_argument("--verbose", action="store_true", help="print every call's turns")
     ap.add_argument("--stagger", type=float, default=0.05,
                     help="seconds between call starts (default 0.05)")
     args = ap.parse_args()
@@ -163,10 +164,28 @@ def main() -> int:
                       if '"level": "error"' in line or "Traceback" in line]
     print(f"calls: {args.calls} simultaneous, speed {args.speed:g}x, engine {args.engine}, "
           f"wall {wall:.1f} s")
-    print(f"turn gap (last voiced caller frame -> first bot audio), {len(gaps)} turns: "
-          f"p50 {pct(gaps, 0.5):.0f} ms, p95 {pct(gaps, 0.95):.0f} ms, "
-          f"max {max(gaps) if gaps else float('nan'):.0f} ms"
-          + (f", mean {statistics.mean(gaps):.0f} ms" if gaps else ""))
+    by_kind: dict[str, list[float]] = {}
+    for r in done:
+        for turn in r.sim.turn_log:
+            if turn.gap_ms is not None:
+                by_kind.setdefault(turn.label, []).append(turn.gap_ms)
+    print("turn gap = caller's last voiced frame -> bot's first audio back (includes the "
+          "endpointer's trailing silence: 400 ms by default, 1.5 s when collecting digits)")
+    for label, values in [("all", gaps), *sorted(by_kind.items())]:
+        if values:
+            print(f"  {label:7} {len(values):3} turns: p50 {pct(values, 0.5):5.0f} ms, "
+                  f"p95 {pct(values, 0.95):5.0f} ms, max {max(values):5.0f} ms, "
+                  f"mean {statistics.mean(values):5.0f} ms")
+    if args.verbose:
+        for r in done:
+            t = r.transcript
+            print(f"{r.call_sid}: {t.outcome}/{t.reason} path {t.path}" if t else r.call_sid)
+            for turn in r.sim.turn_log:
+                print(f"  caller {turn.label:6} voiced until {turn.t_last_voiced}, "
+                      f"bot audio at {turn.t_bot_reply}, gap {turn.gap_ms} ms")
+            for rec in (t.turns if t else []):
+                print(f"  service [{rec.node}] {rec.kind} {rec.heard!r} "
+                      f"conf {rec.confidence} end {rec.t_end} reply {rec.t_reply}")
     print(f"gaps in bot audio: {audio_gaps}")
     print(f"outcomes: {', '.join(f'{k} x{v}' for k, v in sorted(outcomes.items()))}")
     print(f"errors: {len(errors)} (stand-in/outcome), {len(service_errors)} error log lines "

@@ -23,6 +23,7 @@ from voicebot.logs import log_event
 
 log = logging.getLogger("voicebot.media")
 RECEIVE_TIMEOUT_S = 0.02  # how often timers are ticked when Twilio sends nothing
+SLOW_STEP_S = 0.25  # a driver step this slow delays the caller's audio: worth a log line
 MAX_CLOCK_STEP_S = 1.0  # a media timestamp may move the stream clock at most this far at once
 _TIMESTAMP = re.compile(r'"timestamp"\s*:\s*"?(\d{1,10})')
 
@@ -79,6 +80,7 @@ def run_stream(ws: Socket, driver: Any, clock: StreamClock | None = None) -> Non
                 text = ws.receive(timeout=RECEIVE_TIMEOUT_S)
             except ConnectionClosed:
                 break
+            started = time.perf_counter()
             if text is None:
                 out = driver.tick(clock_now())
             else:
@@ -86,6 +88,10 @@ def run_stream(ws: Socket, driver: Any, clock: StreamClock | None = None) -> Non
                     text = text.decode("utf-8", errors="replace")
                 stream_clock.saw(text)
                 out = driver.receive(text, clock_now())
+            spent = time.perf_counter() - started
+            if spent > SLOW_STEP_S:
+                log_event(log, "media.slow_step", logging.WARNING, call_sid=_call_sid(driver),
+                          ms=round(spent * 1000))
             for message in out:
                 ws.send(message)
             if driver.finished:
