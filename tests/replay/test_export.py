@@ -4,7 +4,6 @@ that, once its recordings are supplied, replays to the same outcome (a regressio
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,16 @@ from voicebot.settings import DEFAULT_FLOW, Settings
 
 
 def test_a_replayed_call_exported_from_sqlite_replays_the_same(
-        tmp_path: Path, replay_engine, tts_cache: Path, suite_audio: Path, shared_data: Path,
-        capsys: pytest.CaptureFixture[str]):
+        tmp_path: Path, replay_engine, tts_cache: Path, suite_audio: Path):
+    """barge_in_menu recorded into SQLite, exported, its recording supplied, replayed."""
     db = tmp_path / "calls.sqlite3"
     store = CallStore(db, "test-hash-key")
-    original = load_scenario(SUITE / "order_not_found.yaml", audio_dirs=[suite_audio])
+    original = load_scenario(SUITE / "barge_in_menu.yaml", audio_dirs=[suite_audio])
     with ReplayEnv(engine=replay_engine, tts_cache=tts_cache, settings=Settings(),
                    recorder=store) as env:
         first = env.run(original)
     store.close()
+    assert first.passed, [c.line() for c in first.checks]
     sid = first.transcript.call_sid
 
     out = tmp_path / "exported" / "regression.yaml"
@@ -37,36 +37,28 @@ def test_a_replayed_call_exported_from_sqlite_replays_the_same(
     assert code == 0
     text = out.read_text()
     data = yaml.safe_load(text)
-    assert data["turns"][0] == {"dtmf": "1"}
-    assert data["turns"][1]["say"] == f"recordings/{sid}-turn-2.wav"
+    assert data["turns"] == [{"say": f"recordings/{sid}-turn-1.wav", "barge_in": True}]
     assert "supply this recording (audio not kept)" in text
-    assert f"the bot heard \"{first.transcript.turns[1].heard}\"" in text
+    assert f"the bot heard \"{first.transcript.turns[0].heard}\"" in text
     assert data["expect"] == {
         "outcome": first.transcript.outcome, "reason": first.transcript.reason,
         "queue": first.transcript.queue, "path": first.transcript.path, "path_exact": True,
     }
 
-    # until the recordings are supplied, the skeleton says which ones are missing
+    # until the recording is supplied, the skeleton says which one is missing, and where
     with pytest.raises(ScenarioError) as err:
         load_scenario(out)
-    assert "regression.yaml:10:10: turn 2: no recording at" in str(err.value)
-    assert f"{sid}-turn-2.wav" in str(err.value)
+    assert "regression.yaml:10:10: turn 1: no recording at" in str(err.value)
+    assert f"{sid}-turn-1.wav" in str(err.value)
 
-    # supply them (the same audio the caller spoke) and the regression test passes
-    rec = out.parent / "recordings"
-    rec.mkdir()
-    digits = [shared_data / "fsdd" / f"{d}_theo_2.wav" for d in "9876"]
-    joined = tmp_path / "digits.wav"
-
-    subprocess.run(["sox", *map(str, digits), str(joined)], check=True)
-    spoken = {2: joined, 3: suite_audio / "recordings" / "yes.wav",
-              4: suite_audio / "recordings" / "no-thanks.wav"}
-    for turn, source in spoken.items():
-        shutil.copy(source, rec / f"{sid}-turn-{turn}.wav")
-    regression = load_scenario(out)
+    # supply it (the audio the caller spoke) and the regression scenario passes
+    (out.parent / "recordings").mkdir()
+    shutil.copy(suite_audio / "recordings" / "billing.wav",
+                out.parent / "recordings" / f"{sid}-turn-1.wav")
     with ReplayEnv(engine=replay_engine, tts_cache=tts_cache, settings=Settings()) as env:
-        again = env.run(regression)
+        again = env.run(load_scenario(out))
     assert again.passed, [c.line() for c in again.checks]
+    assert again.transcript.path == first.transcript.path
 
 
 def test_export_of_a_hand_written_record_and_errors(tmp_path: Path,
@@ -76,7 +68,8 @@ def test_export_of_a_hand_written_record_and_errors(tmp_path: Path,
     store.save(CallTranscript(
         call_sid="CA42", flow_name="support", flow_version="1.0", engine="vosk",
         prompts=[PromptRecord("Hello", "main_menu", "disclosure", 0.0, 3.0)],
-        turns=[TurnRecord("main_menu", "speech", "agent", 0.42, True, None, 4.0, 4.8,
+        turns=[TurnRecord("main_menu", "dtmf", "1", None, None, "order_status", 3.0, 3.0),
+               TurnRecord("main_menu", "speech", "agent", 0.42, True, None, 4.0, 4.8,
                           5.0, during_prompt=True),
                TurnRecord("main_menu", "no_input", "", None, None, None, 10.0, 16.0)],
         path=["main_menu"], outcome="transfer", reason="keyword", queue="support",
@@ -85,7 +78,8 @@ def test_export_of_a_hand_written_record_and_errors(tmp_path: Path,
     assert main(["export-scenario", "CA42", "--db", str(db)]) == 0
     text = capsys.readouterr().out
     data = yaml.safe_load(text)
-    assert data["turns"] == [{"say": "recordings/CA42-turn-1.wav", "barge_in": True},
+    assert data["turns"] == [{"dtmf": "1"},
+                             {"say": "recordings/CA42-turn-2.wav", "barge_in": True},
                              {"silence": 6.0}]
     assert "confidence 0.42" in text
     assert data["expect"]["reason"] == "keyword"

@@ -19,12 +19,11 @@ from tests.speechgen import SpeechMaker
 
 # file name -> (text, espeak-ng voice, words per minute)
 RECORDINGS: dict[str, tuple[str, str, int]] = {
-    "agent.wav": ("agent", "en-gb", 140),
+    "agent.wav": ("agent", "en-us", 165),
     "order-status.wav": ("order status", "en-us+m3", 165),
     "billing.wav": ("billing", "en-gb+f2", 150),
-    "yes.wav": ("yes", "en-us", 140),
-    "no-thanks.wav": ("no thanks", "en-gb", 160),
-    "no.wav": ("no", "en-us+m3", 150),
+    "yes.wav": ("yes", "en-us", 165),
+    "no.wav": ("no", "en-gb", 165),
     # unintelligible answers: nonsense syllables, nothing the menu can match
     "mumble-1.wav": ("vrosh kelteng umbrazi", "en-us+m3", 190),
     "mumble-2.wav": ("plinda mork zevarth", "en-gb+f2", 180),
