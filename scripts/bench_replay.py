@@ -39,6 +39,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         tmp_path = Path(tmp)
+        (tmp_path / "espeak").mkdir()
         audio = make_recordings(tmp_path / "audio", SpeechMaker(tmp_path / "espeak"))
         files = sorted((ROOT / "tests" / "scenarios").glob("*.yaml"))
         scenarios = [load_scenario(f, audio_dirs=[audio]) for f in files]
