@@ -91,6 +91,8 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=20)
     ap.add_argument("--engine", default="pocketsphinx")
     ap.add_argument("--speed", type=float, default=1.0)
+    ap.add_argument("--warm", type=int, default=None,
+                    help="VOICEBOT_WARM_RECOGNIZERS for the service (default: --calls)")
     ap.add_argument("--verbose", action="store_true", help="print every call's turns")
     ap.add_argument("--stagger", type=float, default=0.05,
                     help="seconds between call starts (default 0.05)")
@@ -102,7 +104,8 @@ def main() -> int:
     env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "VOICEBOT_API_TOKEN": TOKEN,
            "VOICEBOT_PUBLIC_URL": base, "VOICEBOT_PORT": str(port),
            "VOICEBOT_DB": str(tmp / "calls.sqlite3"), "VOICEBOT_ENGINE": args.engine,
-           "VOICEBOT_LOG_LEVEL": "warning"}
+           "VOICEBOT_LOG_LEVEL": "warning",
+           "VOICEBOT_WARM_RECOGNIZERS": str(args.warm if args.warm is not None else args.calls)}
     log = open(tmp / "service.log", "w")  # noqa: SIM115 - lives as long as the service
     service = subprocess.Popen([sys.executable, "-m", "voicebot", "serve"], env=env,
                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -163,7 +166,7 @@ def main() -> int:
     service_errors = [line for line in (tmp / "service.log").read_text().splitlines()
                       if '"level": "error"' in line or "Traceback" in line]
     print(f"calls: {args.calls} simultaneous, speed {args.speed:g}x, engine {args.engine}, "
-          f"wall {wall:.1f} s")
+          f"warm recognizers {env['VOICEBOT_WARM_RECOGNIZERS']}, wall {wall:.1f} s")
     by_kind: dict[str, list[float]] = {}
     for r in done:
         for turn in r.sim.turn_log:

@@ -46,6 +46,8 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "VOICEBOT_PORT": ("Port `voicebot serve` listens on", "8080"),
     "VOICEBOT_HOLD_MUSIC_URL": ("Audio URL played to callers waiting in a queue (Twilio <Play>)",
                                 "(none: silence between hold messages)"),
+    "VOICEBOT_WARM_RECOGNIZERS": ("Recognizers warmed at start-up (about the calls expected at "
+                                  "once; each holds a decoder in memory)", "8"),
     "VOICEBOT_TTS_CACHE": ("Directory of rendered prompts", "var/tts-cache"),
     "VOICEBOT_VAD_AGGRESSIVENESS": ("webrtcvad aggressiveness 0..3", "2"),
     "VOICEBOT_SPEECH_START_MS": ("Voiced time before speech counts as started", "100"),
@@ -82,6 +84,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     hold_music_url: str | None = None
+    warm_recognizers: int = 8
     tts_cache: Path = PROJECT_ROOT / "var" / "tts-cache"
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     log_level: str = "info"
@@ -154,6 +157,7 @@ class Settings:
             host=get("VOICEBOT_HOST") or "127.0.0.1",
             port=number("VOICEBOT_PORT", 8080, 1, 65535, int),
             hold_music_url=get("VOICEBOT_HOLD_MUSIC_URL"),
+            warm_recognizers=number("VOICEBOT_WARM_RECOGNIZERS", 8, 0, 500, int),
             tts_cache=path("VOICEBOT_TTS_CACHE", cls.tts_cache),
             endpoint=EndpointSettings(
                 aggressiveness=number("VOICEBOT_VAD_AGGRESSIVENESS", 2, 0, 3, int),
