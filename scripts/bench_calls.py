@@ -67,16 +67,29 @@ def call_turns(i: int, people: list[str]) -> list[CallerTurn]:
     ]
 
 
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def tree(pid: int) -> list[int]:
+    """The service process and its worker processes (not the TTS helpers' own children)."""
+    pids = [pid]
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        pids.append(int(child))
+    return pids
 
 
-def proc_peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def proc_cpu_s(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def proc_peak_mb(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def pct(values: list[float], q: float) -> float:
@@ -93,6 +106,7 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=1.0)
     ap.add_argument("--warm", type=int, default=None,
                     help="VOICEBOT_WARM_RECOGNIZERS for the service (default: --calls)")
+    ap.add_argument("--workers", type=int, default=1, help="voicebot serve --workers")
     ap.add_argument("--verbose", action="store_true", help="print every call's turns")
     ap.add_argument("--stagger", type=float, default=0.05,
                     help="seconds between call starts (default 0.05)")
@@ -107,7 +121,8 @@ def main() -> int:
            "VOICEBOT_LOG_LEVEL": "warning",
            "VOICEBOT_WARM_RECOGNIZERS": str(args.warm if args.warm is not None else args.calls)}
     log = open(tmp / "service.log", "w")  # noqa: SIM115 - lives as long as the service
-    service = subprocess.Popen([sys.executable, "-m", "voicebot", "serve"], env=env,
+    service = subprocess.Popen([sys.executable, "-m", "voicebot", "serve", "--workers",
+                                str(args.workers)], env=env,
                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
         deadline = time.monotonic() + 180
@@ -133,7 +148,8 @@ def main() -> int:
             except Exception as exc:  # noqa: BLE001 - counted and printed
                 errors.append(f"call {i}: {type(exc).__name__}: {exc}")
 
-        cpu0 = proc_cpu_s(service.pid)
+        pids = tree(service.pid)
+        cpu0 = proc_cpu_s(pids)
         t0 = time.monotonic()
         threads = []
         for i in range(args.calls):
@@ -143,8 +159,8 @@ def main() -> int:
         for t in threads:
             t.join()
         wall = time.monotonic() - t0
-        cpu = proc_cpu_s(service.pid) - cpu0
-        peak = proc_peak_mb(service.pid)
+        cpu = proc_cpu_s(pids) - cpu0
+        peak = proc_peak_mb(pids)
     finally:
         service.terminate()
         try:
@@ -196,7 +212,8 @@ def main() -> int:
     for e in errors[:10]:
         print(f"  {e}")
     print(f"service CPU: {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core "
-          f"({os.cpu_count()} cores); peak memory (VmHWM) {peak:.0f} MB")
+          f"({os.cpu_count()} cores); peak memory (VmHWM, summed over {len(pids)} "
+          f"process(es), TTS helpers excluded) {peak:.0f} MB")
     print(f"service log: {tmp / 'service.log'}")
     return 0 if not errors else 1
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--flow", type=Path, help="call-flow YAML (default: VOICEBOT_FLOW)")
     serve.add_argument("--host", help="listen address (default: VOICEBOT_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: VOICEBOT_PORT or 8080)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="processes sharing the port and the call records (default 1); "
+                            "speech decoding holds Python's GIL, so use one per CPU core")
     serve.add_argument("--insecure-no-signature", action="store_true",
                        help="accept requests without a valid X-Twilio-Signature "
                             "(local development only)")
@@ -91,6 +96,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(settings, **changes)
     settings.require_serving()
     logs.configure(settings.log_level, settings.log_format)
+    if args.workers < 1:
+        raise VoicebotError("--workers must be at least 1")
+    if args.workers > 1:
+        return serve_workers(settings, args.workers)
     return serve(settings)
 
 
@@ -233,3 +242,83 @@ def report_scenario(scenario: Any, result: Any, *, as_json: bool) -> int:
         print(timeline(replay), end="\n\n")
         print(summary_line([replay]))
     return 0 if replay.passed else 1
+
+
+def serve_workers(settings: Any, workers: int) -> int:
+    """Several processes on one listening socket, sharing the SQLite call records.
+
+    Each worker loads its own engine and renderer after the fork (threads and the TTS worker
+    do not survive a fork). Any worker may serve any request of a call, because everything a
+    later request needs (the outcome for the <Connect> action, the summary for the whisper)
+    is in the shared database. If one worker dies, the others are stopped too, so a
+    supervisor (systemd, a container runtime) restarts the whole service.
+    """
+    import os
+    import signal
+    import socket
+
+    say = lambda text: print(f"voicebot serve: {text}", file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        sock = socket.create_server((settings.host, settings.port), backlog=256)
+    except OSError as exc:
+        raise VoicebotError(f"cannot listen on {settings.host}:{settings.port}: "
+                            f"{exc.strerror or exc}") from exc
+    port = sock.getsockname()[1]
+    say(f"starting {workers} workers on http://{settings.host}:{port}; Twilio webhook: "
+        f"{settings.public_url}/voice, status callback: {settings.public_url}/status")
+    children: list[int] = []
+    for index in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us by TERM
+                code = _worker(settings, sock, index)
+            except VoicebotError as exc:
+                say(f"worker {index}: error: {exc}")
+            except BaseException as exc:  # noqa: BLE001 - a worker must not unwind into the parent's code
+                say(f"worker {index}: internal error: {type(exc).__name__}: {exc}")
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def stop(*_: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        pid, status = os.wait()
+        code = os.waitstatus_to_exitcode(status)
+        say(f"worker process {pid} exited ({code}); stopping the others")
+    except KeyboardInterrupt:
+        say("stopping")
+    finally:
+        stop()
+        for child in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child, 0)
+        sock.close()
+    return 0 if code in (0, -15) else 1
+
+
+def _worker(settings: Any, sock: Any, index: int) -> int:
+    import signal
+
+    from werkzeug.serving import make_server
+
+    from voicebot.telephony.app import create_app
+
+    app = create_app(settings)
+    svc = app.extensions["voicebot"]
+    server = make_server(settings.host, settings.port, app, threaded=True, fd=sock.fileno())
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(f"voicebot serve: worker {index} ready (flow {svc.flow.name} {svc.flow.version}, "
+          f"engine {getattr(svc.engine, 'name', '?')})", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        svc.store.close()
+    return 0
