@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import time
+import zlib
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -78,15 +79,28 @@ def _grammar(kind: str, exclude: int | None = None):
     return _grammars[key]
 
 
+class _Spy:
+    """Keeps the last recognizer, so calibration can read its raw confidence features."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.name, self.model, self.last = engine, engine.name, engine.model, None
+
+    def recognizer(self, grammar):
+        self.last = self.engine.recognizer(grammar)
+        return self.last
+
+
 def _run(job):
     from voicebot.speech.audio import load_phone_audio
     from voicebot.speech.evaluate import line_audio, recognize_turn
     path, digit, speaker, accent, index, kind, exclude = job
     pcm = load_phone_audio(path)
-    hyp, spent = recognize_turn(_engine, _grammar(kind, exclude),
-                                line_audio(pcm, seed=hash(path.name) & 0xFFFF))
+    spy = _Spy(_engine)
+    hyp, spent = recognize_turn(spy, _grammar(kind, exclude),
+                                line_audio(pcm, seed=zlib.crc32(path.name.encode())))
+    features = getattr(spy.last, "features", None) or (None, None)
     return (speaker, accent, index, digit, hyp.text, hyp.confidence, hyp.in_grammar,
-            spent, len(pcm) / 16000)
+            spent, len(pcm) / 16000, *features)
 
 
 def run(jobs, overrides, workers):

@@ -108,6 +108,9 @@ def load_manifest(path: Path) -> list[Item]:
                             f"{','.join(COLUMNS)}; found {','.join(header) or 'nothing'})")
     items = []
     for i, row in enumerate(reader, start=2):
+        if None in row:
+            raise ManifestError(f"{path}:{i}: more fields than columns (quote values that "
+                                'contain commas: "one, two")')
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         if not any(row.values()):
             continue

@@ -62,14 +62,20 @@ DIGIT_VARIANTS: tuple[tuple[str, str], ...] = ()
 class PocketsphinxOptions:
     """Decoding choices; the defaults are what measured best on the tuning split."""
 
-    level: float | None = 3000.0  # scale speech (90th-percentile frame RMS) to this; None: off
+    level: float | None = 1000.0  # scale speech (90th-percentile frame RMS) to this; None: off
     pad_s: float = 0.3  # low-level noise added before and after the utterance
     pad_noise: float = 10.0  # RMS of that noise (after level scaling), 16-bit units
     variants: tuple[tuple[str, str], ...] = DIGIT_VARIANTS  # (word, phones) added to the dict
     confidence_pass: bool = True  # run the phone loop for confidence (else posterior only)
     reject_below: float = calibration.REJECT_BELOW  # under this, the reject path fires
-    slope: float = calibration.SLOPE  # confidence = logistic(slope * (d - centre))
-    centre: float = calibration.CENTRE
+    margin_pass: bool = True  # also decode without the best phrase (the rival) for a margin
+    # confidence = logistic(slope * d + margin_slope * m + bias) for phrase lists,
+    # logistic(loop_slope * d + loop_bias) for digit loops (no single rival phrase)
+    slope: float = calibration.SLOPE
+    margin_slope: float = calibration.MARGIN_SLOPE
+    bias: float = calibration.BIAS
+    loop_slope: float = calibration.LOOP_SLOPE
+    loop_bias: float = calibration.LOOP_BIAS
     config: dict = field(default_factory=dict)  # extra pocketsphinx settings (beam, ...)
 
 
@@ -116,7 +122,7 @@ class PocketsphinxEngine:
         self.model = f"pocketsphinx en-us ({self._hmm})"
         self._words = self._read_dictionary()
         self._pool: queue.SimpleQueue[_Decoder] = queue.SimpleQueue()
-        self._jsgf: dict[tuple, tuple[str, str, tuple[str, ...]]] = {}
+        self._compiled: dict[tuple, _Compiled] = {}
         self._lock = threading.Lock()
         self._pool.put(self._new_decoder())  # fail now, not on the first call
 
@@ -159,11 +165,11 @@ class PocketsphinxEngine:
         """Words of the phrases that the dictionary lacks (they cannot be recognised)."""
         return sorted({w for p in phrases for w in normalize(p).split() if w not in self._words})
 
-    def _grammar(self, grammar: Grammar) -> tuple[str, str, tuple[str, ...]]:
-        """(search name, JSGF text, usable phrases) for a grammar; cached."""
+    def _grammar(self, grammar: Grammar) -> _Compiled:
+        """The compiled form of a grammar (cached: the same turn repeats on every call)."""
         key = (grammar.phrases, grammar.allow_digits)
         with self._lock:
-            hit = self._jsgf.get(key)
+            hit = self._compiled.get(key)
         if hit:
             return hit
         phrases = grammar_phrases(grammar)
@@ -173,44 +179,71 @@ class PocketsphinxEngine:
             log_event(log, "speech.grammar.unknown_words", level=logging.WARNING,
                       engine=self.name, dropped_phrases=dropped,
                       words=self.unknown_words(phrases))
-        rules = []
-        if usable:
-            rules.append(" | ".join(usable))
-        if grammar.allow_digits:
-            rules.append("<digit>+")
-        if not rules:
+        if not usable and not grammar.allow_digits:
             raise EngineError("the grammar has no phrase pocketsphinx can recognise "
                               f"(unknown words: {', '.join(self.unknown_words(phrases))})")
-        body = " | ".join(f"( {r} )" for r in rules)
-        jsgf = "#JSGF V1.0;\ngrammar turn;\n"
-        if grammar.allow_digits:
-            jsgf += "<digit> = " + " | ".join(DIGIT_WORDS + DIGIT_ALIASES) + " ;\n"
-        jsgf += f"public <turn> = {body} ;\n"
-        name = "g" + hashlib.sha1(jsgf.encode()).hexdigest()[:16]
-        value = (name, jsgf, usable)
+        value = _Compiled(*_jsgf(usable, grammar.allow_digits), usable, grammar.allow_digits)
         with self._lock:
-            self._jsgf[key] = value
+            self._compiled[key] = value
         return value
 
     def recognizer(self, grammar: Grammar) -> PocketsphinxRecognizer:
         if grammar.is_free:
-            raise EngineError("pocketsphinx needs a grammar (phrases or digits) for each turn")
-        name, jsgf, _ = self._grammar(grammar)
-        return PocketsphinxRecognizer(self, name, jsgf)
+            # The free n-gram search measured RTF > 1 here and missed "one two three":
+            # not fit for a live call, so a turn must say what it listens for.
+            raise EngineError("pocketsphinx needs a grammar (phrases or digits) for each "
+                              "turn; free speech needs a Vosk model")
+        return PocketsphinxRecognizer(self, self._grammar(grammar))
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    search: str
+    jsgf: str
+    phrases: tuple[str, ...]
+    allow_digits: bool
+
+    def accepts(self, text: str) -> bool:
+        """Whether `text` is a complete sentence of the grammar."""
+        if text in self.phrases:
+            return True
+        digits = set(DIGIT_WORDS + DIGIT_ALIASES)
+        return self.allow_digits and all(w in digits for w in text.split())
+
+    def rival(self, text: str) -> tuple[str, str] | None:
+        """The grammar without the recognised phrase (for the margin), if that means anything."""
+        if self.allow_digits or text not in self.phrases or len(self.phrases) < 2:
+            return None
+        return _jsgf(tuple(p for p in self.phrases if p != text), False)
+
+
+def _jsgf(phrases: tuple[str, ...], allow_digits: bool) -> tuple[str, str]:
+    """(search name, JSGF text): the phrases as alternatives, plus a digit loop if allowed."""
+    rules = []
+    if phrases:
+        rules.append(" | ".join(phrases))
+    if allow_digits:
+        rules.append("<digit>+")
+    body = " | ".join(f"( {r} )" for r in rules)
+    jsgf = "#JSGF V1.0;\ngrammar turn;\n"
+    if allow_digits:
+        jsgf += "<digit> = " + " | ".join(DIGIT_WORDS + DIGIT_ALIASES) + " ;\n"
+    jsgf += f"public <turn> = {body} ;\n"
+    return "g" + hashlib.sha1(jsgf.encode()).hexdigest()[:16], jsgf
 
 
 class PocketsphinxRecognizer:
     """One utterance. Takes a pooled decoder on first audio and gives it back at finish()."""
 
-    def __init__(self, engine: PocketsphinxEngine, search: str, jsgf: str) -> None:
+    def __init__(self, engine: PocketsphinxEngine, grammar: _Compiled) -> None:
         self._engine = engine
-        self._search = search
-        self._jsgf = jsgf
+        self._grammar = grammar
         self._pcm = bytearray()
         self._fed = 0  # bytes of _pcm already given to the streaming decode
         self._dec: _Decoder | None = None
         self._partial: str | None = None
         self._done = False
+        self.features: tuple[float, float | None] | None = None  # for calibration scripts
 
     def accept(self, pcm: bytes) -> str | None:
         if self._done:
@@ -220,7 +253,8 @@ class PocketsphinxRecognizer:
             return None
         if self._dec is None:
             self._dec = self._engine._acquire()
-            self._dec.use(self._search, self._jsgf)
+            self._dec.use(self._grammar.search, self._grammar.jsgf)
+            self._dec.decoder.reinit_feat()
             self._dec.decoder.start_utt()
         chunk = bytes(self._pcm[self._fed:])
         self._fed = len(self._pcm)
@@ -239,7 +273,7 @@ class PocketsphinxRecognizer:
         dec = self._dec or self._engine._acquire()
         self._dec = None
         try:
-            if dec.decoder.get_in_speech() or self._fed:
+            if self._fed:  # a streaming decode for partials is open
                 dec.decoder.end_utt()
             return self._decode(dec)
         finally:
@@ -268,12 +302,14 @@ class PocketsphinxRecognizer:
         pcm8 = np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
         return resample(pcm8, PHONE_RATE, DECODER_RATE), int(opts.pad_s * FRAME_RATE)
 
-    def _run(self, dec: _Decoder, pcm16: bytes, search: str | None) -> tuple[str, float, list]:
+    def _run(self, dec: _Decoder, pcm16: bytes,
+             search: tuple[str, str] | None) -> tuple[str, float, list]:
         d = dec.decoder
         if search is None:
             d.activate_search("_phones")
         else:
-            dec.use(search, self._jsgf)
+            dec.use(*search)
+        d.reinit_feat()  # CMN and noise estimates must not leak from the last utterance
         d.start_utt()
         d.process_raw(pcm16, False, True)
         d.end_utt()
@@ -289,18 +325,30 @@ class PocketsphinxRecognizer:
         if len(self._pcm) < 2 * PHONE_RATE // 10:  # under 100 ms: nothing to hear
             return Hypothesis(text="", confidence=0.0, in_grammar=False, engine="pocketsphinx")
         pcm16, pad = self._prepare()
-        text, g_score, segs = self._run(dec, pcm16, self._search)
+        g = self._grammar
+        text, g_score, segs = self._run(dec, pcm16, (g.search, g.jsgf))
         text = _clean(text)
         n_frames = max(1, len(pcm16) // (2 * DECODER_RATE // FRAME_RATE))
         if not text:
             return Hypothesis(text="", confidence=0.0, in_grammar=False, engine="pocketsphinx")
+        if not g.accepts(text):
+            # The search ended outside a final state: pocketsphinx then returns the best
+            # partial path ("opening" of "opening hours"), which is not an answer.
+            return Hypothesis(text="", confidence=0.0, in_grammar=False, engine="pocketsphinx")
+        confidence = 0.5
         if opts.confidence_pass:
             _, p_score, _ = self._run(dec, pcm16, None)
             speech = sum(e - s + 1 for w, s, e in segs if not _is_filler(w)) or n_frames
             diff = (g_score - p_score) / speech
-            confidence = clamp01(logistic(opts.slope * (diff - opts.centre)))
-        else:
-            confidence = 0.5
+            rival = g.rival(text)
+            if rival is not None and opts.margin_pass:
+                _, r_score, _ = self._run(dec, pcm16, rival)
+                margin = min((g_score - r_score) / speech, calibration.MARGIN_CAP)
+                x = (opts.slope * diff + opts.margin_slope * margin + opts.bias)
+            else:
+                x = opts.loop_slope * diff + opts.loop_bias
+            confidence = clamp01(logistic(x))
+            self.features = (diff, margin if rival is not None and opts.margin_pass else None)
         words = tuple(
             Word(word=_clean(w), start=max(0.0, (s - pad) / FRAME_RATE),
                  end=max(0.0, (e + 1 - pad) / FRAME_RATE), confidence=confidence)

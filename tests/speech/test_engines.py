@@ -1,0 +1,187 @@
+"""The embedded pocketsphinx engine on real recordings, through the phone path (8 kHz, mu-law,
+line noise, endpointing). Floors, not exact results: accuracy is measured in full by
+scripts/bench_digits.py; here a fixed subset guards against regressions."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voicebot.speech.audio import load_phone_audio
+from voicebot.speech.engines import DEFAULT_THRESHOLD, EngineError, load_engine
+from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
+from voicebot.speech.evaluate import line_audio, recognize_turn
+from voicebot.speech.types import Grammar
+
+DIGITS = Grammar(phrases=DIGIT_WORDS + DIGIT_ALIASES)
+LOOP = Grammar(allow_digits=True)
+MENU = Grammar(phrases=("check my order", "opening hours", "talk to an agent", "yes", "no"))
+
+
+def turn(engine, grammar: Grammar, wav: Path, seed: int = 0):
+    hyp, _ = recognize_turn(engine, grammar, line_audio(load_phone_audio(wav), seed=seed))
+    return hyp
+
+
+# ----------------------------------------------------------------- choosing the engine
+
+
+def test_auto_without_vosk_model_takes_pocketsphinx_and_says_why(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="voicebot.speech.engines")
+    engine = load_engine("auto", model_dir=tmp_path / "models")
+    assert engine.name == "pocketsphinx"
+    record = next(r for r in caplog.records if r.getMessage() == "speech.engine.loaded")
+    assert record.engine == "pocketsphinx"
+    assert "no Vosk model installed" in record.why
+
+
+def test_vosk_requested_without_model_is_a_clear_error(tmp_path):
+    with pytest.raises(EngineError, match="engine vosk requested but no Vosk model"):
+        load_engine("vosk", model_dir=tmp_path)
+
+
+def test_vosk_model_setting_pointing_nowhere_is_a_clear_error(tmp_path):
+    with pytest.raises(EngineError, match="not a Vosk model"):
+        load_engine("auto", model_dir=tmp_path, vosk_model=tmp_path / "missing")
+
+
+def test_unknown_engine_kind_is_rejected(tmp_path):
+    with pytest.raises(EngineError, match="unknown engine 'whisper'"):
+        load_engine("whisper", model_dir=tmp_path)
+
+
+# ----------------------------------------------------------------- recognition
+
+
+def test_digit_loop_on_a_real_recording_of_fifteen_digits(ps_engine, shared_data):
+    hyp = turn(ps_engine, LOOP, shared_data / "recordings" / "digits_16k.wav")
+    assert hyp.text == "one zero zero zero one nine oh two one oh zero one eight zero three"
+    assert hyp.in_grammar and hyp.engine == "pocketsphinx"
+    assert hyp.confidence >= DEFAULT_THRESHOLD
+    starts = [w.start for w in hyp.words]
+    assert [w.word for w in hyp.words] == hyp.text.split()
+    assert starts == sorted(starts)
+    assert all(w.start < w.end for w in hyp.words)
+    assert hyp.words[-1].end <= 9.5  # the recording is about 8.6 s long
+
+
+def test_44k_recording_one_two_three(ps_engine, shared_data):
+    hyp = turn(ps_engine, LOOP, shared_data / "recordings" / "one_two_three_44k.wav")
+    assert hyp.text == "one two three"
+    assert hyp.confidence >= DEFAULT_THRESHOLD
+
+
+def test_digit_accuracy_floor_on_fixed_fsdd_subset(ps_engine, fsdd_clips):
+    """Held-out clip index 12 of every speaker and digit (60 clips; never used for tuning)."""
+    subset = [c for c in fsdd_clips if c[4] == 12]
+    assert len(subset) == 60
+    by_accent: dict[str, list[bool]] = {}
+    for path, word, _speaker, accent, _ in subset:
+        by_accent.setdefault(accent, []).append(turn(ps_engine, DIGITS, path).text == word)
+    overall = sum(sum(v) for v in by_accent.values()) / len(subset)
+    assert overall >= 0.70, by_accent
+    assert min(sum(v) / len(v) for v in by_accent.values()) >= 0.40, by_accent
+
+
+def test_menu_phrases_spoken_by_several_voices(ps_engine, speech):
+    """espeak-ng speech: no recording of these phrases exists in shared/data."""
+    wavs = [speech(text, voice=voice, speed=150, pad_s=0.5)
+            for text in ("talk to an agent", "check my order")
+            for voice in ("en-us", "en-gb")]
+    texts = [turn(ps_engine, MENU, w).text for w in wavs]
+    assert texts == ["talk to an agent"] * 2 + ["check my order"] * 2
+
+
+def test_partial_results_arrive_while_the_caller_speaks(ps_engine, shared_data):
+    pcm = line_audio(load_phone_audio(shared_data / "recordings" / "digits_16k.wav"))
+    rec = ps_engine.recognizer(LOOP)
+    partials = [p for i in range(0, len(pcm), 320) if (p := rec.accept(pcm[i:i + 320]))]
+    final = rec.finish()
+    assert len(partials) >= 3
+    assert partials[0] != partials[-1]
+    assert final.text.startswith("one zero")
+
+
+def test_out_of_grammar_speech_scores_low(ps_engine, speech):
+    """A sentence the menu grammar does not contain must not pass the 0.5 threshold."""
+    sentences = ("what will the weather be like tomorrow", "my neighbour has a purple bicycle")
+    hyps = [turn(ps_engine, MENU, speech(s, voice=v, speed=150, pad_s=0.5))
+            for s in sentences for v in ("en-us", "en-gb")]
+    assert all(h.confidence < DEFAULT_THRESHOLD for h in hyps), hyps
+    assert all(not h.in_grammar or h.text for h in hyps)
+
+
+def test_noise_alone_scores_low(ps_engine):
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0, 2000, 8000 * 2).clip(-32768, 32767).astype("<i2").tobytes()
+    rec = ps_engine.recognizer(DIGITS)
+    rec.accept(noise)
+    hyp = rec.finish()
+    assert hyp.confidence < DEFAULT_THRESHOLD
+
+
+def test_spoken_digit_left_out_of_the_grammar_scores_low(ps_engine, fsdd_clips):
+    """Out-of-grammar real speech: each clip against a digit grammar without its digit."""
+    subset = [c for c in fsdd_clips if c[4] == 13 and c[2] in ("jackson", "lucas", "george")]
+    low = 0
+    for path, word, *_ in subset:
+        grammar = Grammar(phrases=tuple(w for w in DIGIT_WORDS if w != word))
+        low += turn(ps_engine, grammar, path).confidence < DEFAULT_THRESHOLD
+    assert low / len(subset) >= 0.6
+
+
+def test_empty_or_tiny_utterance_gives_empty_low_confidence_result(ps_engine):
+    rec = ps_engine.recognizer(DIGITS)
+    rec.accept(b"\x00\x00" * 400)
+    hyp = rec.finish()
+    assert hyp.text == "" and hyp.confidence == 0.0 and not hyp.in_grammar
+
+
+def test_recognizer_cannot_be_finished_twice(ps_engine):
+    rec = ps_engine.recognizer(DIGITS)
+    rec.finish()
+    with pytest.raises(RuntimeError):
+        rec.finish()
+
+
+def test_unknown_words_are_dropped_and_all_unknown_is_an_error(ps_engine, caplog):
+    caplog.set_level(logging.WARNING)
+    rec = ps_engine.recognizer(Grammar(phrases=("yes", "zzqxv blorf")))
+    rec.finish()
+    assert any(r.getMessage() == "speech.grammar.unknown_words" for r in caplog.records)
+    with pytest.raises(EngineError, match="no phrase pocketsphinx can recognise"):
+        ps_engine.recognizer(Grammar(phrases=("zzqxv blorf",)))
+
+
+def test_free_speech_needs_a_grammar_with_pocketsphinx(ps_engine):
+    with pytest.raises(EngineError, match="needs a grammar"):
+        ps_engine.recognizer(Grammar())
+
+
+def test_many_threads_share_the_engine_and_agree_with_sequential_results(ps_engine,
+                                                                         fsdd_clips):
+    subset = [c for c in fsdd_clips if c[4] == 14 and c[2] == "jackson"]
+    audio = [line_audio(load_phone_audio(c[0])) for c in subset]
+    sequential = [recognize_turn(ps_engine, DIGITS, a)[0] for a in audio]
+    results: dict[int, object] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            results[i] = recognize_turn(ps_engine, DIGITS, audio[i])[0]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(audio))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert [results[i].text for i in range(len(audio))] == [h.text for h in sequential]
+    assert [round(results[i].confidence, 6) for i in range(len(audio))] == [
+        round(h.confidence, 6) for h in sequential]

@@ -1,0 +1,140 @@
+"""`voicebot evaluate` end to end: real recordings, the real phone path and engine, through the
+CLI as a tester runs it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from voicebot.cli import main
+from voicebot.speech.evaluate import load_manifest, word_errors
+
+DIGIT_PHRASES = "zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\noh\n"
+
+
+def write_manifest(directory: Path, rows: list[tuple[Path | str, str, str]],
+                   header: str = "audio,expected,segment") -> Path:
+    manifest = directory / "manifest.csv"
+    with open(manifest, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(header.split(","))
+        for audio, expected, segment in rows:
+            rel = os.path.relpath(audio, directory) if isinstance(audio, Path) else audio
+            out.writerow([rel, expected, segment])
+    return manifest
+
+
+@pytest.fixture
+def digits_manifest(tmp_path, fsdd_clips) -> Path:
+    """Held-out clip 20 of every digit, for one US and one German speaker (20 recordings)."""
+    rows = [(path, word.upper() + ".", accent) for path, word, speaker, accent, index
+            in fsdd_clips if index == 20 and speaker in ("jackson", "lucas")]
+    return write_manifest(tmp_path, rows)
+
+
+@pytest.fixture(autouse=True)
+def _pocketsphinx(monkeypatch, tmp_path):
+    monkeypatch.setenv("VOICEBOT_MODEL_DIR", str(tmp_path / "no-models"))
+    monkeypatch.delenv("VOICEBOT_VOSK_MODEL", raising=False)
+    monkeypatch.delenv("VOICEBOT_ENGINE", raising=False)
+
+
+def test_json_report_on_real_digits(digits_manifest, tmp_path, capsys):
+    phrases = tmp_path / "digits.txt"
+    phrases.write_text(DIGIT_PHRASES, encoding="utf-8")
+    code = main(["evaluate", str(digits_manifest), "--phrases", str(phrases),
+                 "--engine", "pocketsphinx", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    report = json.loads(out)  # exactly one JSON object, nothing else on stdout
+    assert set(report) == {"n", "accuracy", "wer", "rtf", "low_confidence_rate", "max_gap",
+                           "segments"}
+    assert report["n"] == 20
+    assert set(report["segments"]) == {"USA/neutral", "DEU/German"}
+    assert all(s["n"] == 10 for s in report["segments"].values())
+    assert report["accuracy"] >= 0.7  # expected text "SEVEN." is normalised to "seven"
+    accs = [s["accuracy"] for s in report["segments"].values()]
+    assert report["max_gap"] == pytest.approx(max(accs) - min(accs))
+    assert report["wer"] == pytest.approx(1 - report["accuracy"])  # one word per clip
+    assert report["rtf"] > 0
+    assert 0 <= report["low_confidence_rate"] <= 1
+
+
+def test_text_report_with_digit_loop_on_long_recordings(tmp_path, shared_data, capsys):
+    rec = shared_data / "recordings"
+    manifest = write_manifest(tmp_path, [
+        (rec / "digits_16k.wav",
+         "one zero zero zero one nine oh two one oh zero one eight zero three", "16k"),
+        (rec / "one_two_three_44k.wav", "One, two, three!", "44k"),
+    ])
+    assert main(["evaluate", str(manifest), "--engine", "pocketsphinx"]) == 0
+    out = capsys.readouterr().out
+    assert "engine: pocketsphinx" in out
+    assert "overall                      2 " in out and "largest segment gap:" in out
+    wer = float(out.split("word error rate:")[1].split("%")[0])
+    assert wer <= 15.0  # 18 words; the line noise may cost an insertion
+
+
+def test_missing_column_names_the_file_and_line(tmp_path, capsys):
+    manifest = write_manifest(tmp_path, [("a.wav", "one", "x")], header="audio,text,segment")
+    assert main(["evaluate", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert f"{manifest}:1: missing column(s) expected" in err
+    assert "Traceback" not in err
+
+
+def test_unquoted_comma_is_a_clear_error(tmp_path, capsys):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("audio,expected,segment\na.wav,one, two,x\n", encoding="utf-8")
+    assert main(["evaluate", str(manifest)]) == 2
+    assert f"{manifest}:2: more fields than columns" in capsys.readouterr().err
+
+
+def test_missing_audio_file_names_the_row(tmp_path, capsys, shared_data):
+    manifest = write_manifest(tmp_path, [
+        (shared_data / "fsdd" / "1_theo_0.wav", "one", "x"),
+        ("nowhere/missing.wav", "two", "x"),
+    ])
+    assert main(["evaluate", str(manifest)]) == 2
+    assert f"{manifest}:3: audio file not found: nowhere/missing.wav" in capsys.readouterr().err
+
+
+def test_unreadable_audio_names_the_row(tmp_path, capsys):
+    (tmp_path / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk")
+    manifest = write_manifest(tmp_path, [("broken.wav", "one", "x")])
+    assert main(["evaluate", str(manifest), "--engine", "pocketsphinx"]) == 2
+    err = capsys.readouterr().err
+    assert "row 2" in err and "broken.wav" in err
+    assert "Traceback" not in err
+
+
+def test_missing_manifest_and_empty_phrases_are_clear_errors(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "none.csv")]) == 2
+    assert "no such manifest" in capsys.readouterr().err
+    manifest = write_manifest(tmp_path, [("a.wav", "one", "x")])
+    (tmp_path / "a.wav").write_bytes(b"")
+    empty = tmp_path / "phrases.txt"
+    empty.write_text("# nothing\n\n", encoding="utf-8")
+    assert main(["evaluate", str(manifest), "--phrases", str(empty)]) == 2
+    assert "no phrases" in capsys.readouterr().err
+
+
+def test_manifest_paths_are_relative_to_the_manifest(tmp_path, shared_data):
+    sub = tmp_path / "sets"
+    sub.mkdir()
+    manifest = write_manifest(sub, [(shared_data / "fsdd" / "3_lucas_1.wav", "three", "")])
+    (item,) = load_manifest(manifest)
+    assert item.audio == (shared_data / "fsdd" / "3_lucas_1.wav").resolve()
+    assert item.segment == "(none)" and item.row == 2
+
+
+def test_word_errors_counts_substitutions_insertions_deletions():
+    assert word_errors("one two three", "one two three") == 0
+    assert word_errors("one two three", "one too three") == 1
+    assert word_errors("one two three", "one three") == 1
+    assert word_errors("one two", "one two two") == 1
+    assert word_errors("One, two!", "one two") == 0
