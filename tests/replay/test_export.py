@@ -48,7 +48,7 @@ def test_a_replayed_call_exported_from_sqlite_replays_the_same(
     # until the recording is supplied, the skeleton says which one is missing, and where
     with pytest.raises(ScenarioError) as err:
         load_scenario(out)
-    assert "regression.yaml:10:10: turn 1: no recording at" in str(err.value)
+    assert "regression.yaml:9:10: turn 1: no recording at" in str(err.value)
     assert f"{sid}-turn-1.wav" in str(err.value)
 
     # supply it (the audio the caller spoke) and the regression scenario passes

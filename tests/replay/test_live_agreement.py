@@ -25,7 +25,7 @@ from voicebot.telephony.standin import TwilioStandin
 
 AUTH_TOKEN = "replay-test-auth-token"
 API_TOKEN = "replay-test-api-token"
-LIVE = ("transfer_keyword", "transfer_key", "barge_in_menu")
+LIVE = ("transfer_key", "barge_in_menu", "order_not_found")
 
 
 class _Late:

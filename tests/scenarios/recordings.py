@@ -22,6 +22,7 @@ RECORDINGS: dict[str, tuple[str, str, int]] = {
     "agent.wav": ("agent", "en-us", 165),
     "order-status.wav": ("order status", "en-us+m3", 165),
     "billing.wav": ("billing", "en-gb+f2", 150),
+    "operator.wav": ("operator", "en-gb", 165),
     "yes-please.wav": ("yes please", "en-us", 190),
     "no.wav": ("no", "en-gb", 165),
     # unintelligible answers: nonsense syllables, nothing the menu can match
