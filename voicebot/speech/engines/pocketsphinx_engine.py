@@ -1,21 +1,27 @@
 """The embedded default engine: PocketSphinx 5 with the US English model its wheel ships.
 
-How one utterance is decoded, and why (figures: scripts/bench_digits.py, tuning split):
-- The model is 16 kHz wide-band; phone audio is 8 kHz. We upsample (an 8 kHz front end with
-  -samprate 8000 -nfft 256 -upperf 3500/4000 measured far worse: 21-39% vs 76% on digits,
-  because the model's cepstra were trained with filters up to 6.8 kHz).
-- Loudness: quiet callers (one FSDD speaker is 20 dB below the others) decode badly against
-  a fixed noise floor, so the utterance is scaled to a fixed speech level first.
-- Silence: the decoder needs silence around the words (clips trimmed to the bone lose ~10
-  points), so the utterance is framed with a little low-level noise on both sides.
-- Batch CMN over the whole utterance at finish() (the model's own setting) beats live CMN;
-  accept() streams the audio through a live decode only for partial results.
+How one utterance is decoded, and why (FSDD digits, tuning split = clip indices 0-9; all
+figures from scripts/bench_digits.py or the experiments listed in the speech README text):
+- The model is 16 kHz wide-band; phone audio is 8 kHz. We upsample. An 8 kHz front end
+  (-samprate 8000 -nfft 256 -upperf 3500 / 4000) measured 21% / 39% against 76%: the
+  model's cepstra were trained with filters up to 6.8 kHz. (The model's feat.params wins
+  over Config values, so such settings need a copy of the model dir to take effect.)
+- Loudness: the engine scales speech to a fixed level (90th-percentile frame RMS 1000), so
+  a quiet caller meets the same noise floor as a loud one (one FSDD speaker is 20 dB below
+  the rest and swung from 96% to 2% with the line-noise level before this).
+- Silence: the decoder needs silence around the words (trimmed clips: -10 points), so the
+  utterance is framed with 0.3 s of low-level noise (RMS 10) on both sides.
+- Batch CMN over the whole utterance at finish() (the model's own setting; live CMN was -3
+  points), reset for every utterance: carrying the last caller's CMN over made results
+  depend on who spoke before (and cost 2 points). accept() streams a live decode only for
+  partial results.
 - Grammar per turn as JSGF (phrases, plus a digit loop when allowed); compiled searches are
-  cached per decoder; decoders are pooled because building one takes ~0.3 s.
-- Confidence: the grammar's best path is compared with a free phone loop over the same
-  audio. In-grammar speech scores close to the phone loop, other speech and noise far below
-  it. The per-frame difference goes through a logistic calibrated on real recordings so that
-  0.5 separates the two (see voicebot.speech.engines.calibration).
+  cached per decoder (LRU); decoders are pooled because building one takes ~0.4 s.
+- Confidence: the grammar's best path is compared with a free phone loop over the same audio
+  (d), and for phrase lists with the best path of the grammar without the recognised phrase
+  (the rival, m). Both per speech frame, through a logistic calibrated on the tuning split
+  so that 0.5 separates correct answers from out-of-grammar speech (see calibration.py).
+  Below REJECT_BELOW the reject path fires: text "", in_grammar False.
 """
 
 from __future__ import annotations
