@@ -151,7 +151,6 @@ class CallerSimulator:
         self._turn_index = 0
         self._turns_ended = 0
         self._ready_since = -1.0  # bot audio after this time counts as the reply to the turn
-        self._start_at: float | None = None  # scheduled start of the current turn
         self._active: TurnLog | None = None
         self._audio = b""  # PCM of the active say turn not yet sent
         self._dtmf_queue: deque[tuple[float, str]] = deque()
@@ -380,7 +379,6 @@ class CallerSimulator:
             self._ready_since = turn.t_last_voiced
         else:
             self._ready_since = t
-        self._start_at = None
         if turn.kind == "say" and turn.t_last_voiced is not None and turn.t_bot_reply is None:
             self._awaiting_reply = turn
 
@@ -395,15 +393,11 @@ class CallerSimulator:
         if self._turn_index >= len(self.turns):
             return
         spec = self.turns[self._turn_index]
-        start = self._barge_in_start(spec) if spec.barge_in else self._answer_start(t)
-        if start is None:
-            self._start_at = None
-            return
-        self._start_at = start
-        if t + 1e-9 >= start:
+        start = self._barge_in_start(spec) if spec.barge_in else self._answer_start()
+        if start is not None and t + 1e-9 >= start:
             self._begin_turn(spec, t)
 
-    def _answer_start(self, t: float) -> float | None:
+    def _answer_start(self) -> float | None:
         """After the bot's reply has finished playing, plus a natural pause."""
         seen = self._bot_audio_seen_at
         replied = seen is not None and seen >= self._ready_since
@@ -424,7 +418,6 @@ class CallerSimulator:
                       barge_in=spec.barge_in, t_start=t)
         self.turn_log.append(log)
         self._active = log
-        self._start_at = None
         if spec.kind == "say":
             self._audio = spec.audio
             if not self._audio:
