@@ -23,7 +23,7 @@ from voicebot.telephony.standin import TwilioStandin
 
 AUTH_TOKEN = "test-twilio-auth-token"
 API_TOKEN = "test-api-token"
-SPEED = 3.0  # the stand-in sends audio 3x faster than real time (the service follows)
+SPEED = 5.0  # the stand-in sends audio 5x faster than real time (the service follows)
 
 
 class _Late:

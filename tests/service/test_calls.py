@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 
 import pytest
 
@@ -115,7 +116,7 @@ def test_engine_exception_still_ends_in_a_transfer(start_service, engine, say):
     assert "<Enqueue" in result.twiml_after
 
 
-def test_malformed_stream_messages_are_skipped(shared_service, say):
+def test_malformed_stream_messages_are_skipped(shared_service, say, caplog):
     sid = "MZ" + "0" * 32
     odd = base64.b64encode(b"\xff" * 159).decode()
     garbage = [
@@ -127,9 +128,13 @@ def test_malformed_stream_messages_are_skipped(shared_service, say):
         (0.4, json.dumps({"event": "media", "media": {"payload": odd, "timestamp": "400"}})),
         (0.5, "[1, 2, 3]"),
     ]
-    result = shared_service.standin().run([say("operator")], inject=garbage)
+    with caplog.at_level(logging.WARNING, logger="voicebot"):
+        result = shared_service.standin().run([say("operator")], inject=garbage)
     t = result.transcript
     assert (t.outcome, t.reason) == ("transfer", "keyword")
+    skipped = [r for r in caplog.records if r.getMessage() == "stream.bad_message"
+               and getattr(r, "call_sid", None) in (result.call_sid, "")]
+    assert len(skipped) >= 5
 
 
 def test_records_survive_a_restart(start_service, tmp_path, say):
