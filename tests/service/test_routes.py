@@ -10,13 +10,15 @@ import os
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 
 import pytest
 import websocket
+from twilio.request_validator import RequestValidator
 
-from tests.service.conftest import API_TOKEN, dtmf
+from tests.service.conftest import API_TOKEN, AUTH_TOKEN, dtmf
 from voicebot.telephony.standin import StandinError, TwilioStandin
 
 
@@ -142,3 +144,45 @@ def test_serve_reports_a_bad_flow_with_its_location(tmp_path):
     assert done.returncode != 0
     assert f"{bad}:" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_signatures_are_checked_against_the_public_url_behind_a_proxy(start_service):
+    service = start_service(env={"VOICEBOT_PUBLIC_URL": "https://voice.example.com"})
+    params = TwilioStandin(service.webhook_url, auth_token=AUTH_TOKEN,
+                           api_token=API_TOKEN).call_params("CAproxy", "ringing")
+    validator = RequestValidator(AUTH_TOKEN)
+    data = urllib.parse.urlencode(params).encode()
+
+    def post(signed_url: str) -> tuple[int, str]:
+        req = urllib.request.Request(service.webhook_url, data=data, headers={
+            "X-Twilio-Signature": validator.compute_signature(signed_url, params)})
+        try:
+            with urllib.request.urlopen(req) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+
+    assert post(service.webhook_url)[0] == 403  # signed for the internal address: not Twilio
+    status, body = post("https://voice.example.com/voice")
+    assert status == 200
+    stream = ET.fromstring(body).find("Connect").find("Stream")
+    assert stream.get("url") == "wss://voice.example.com/media"
+
+
+def test_insecure_development_mode_accepts_unsigned_requests(start_service):
+    service = start_service(env={"TWILIO_AUTH_TOKEN": "", "VOICEBOT_INSECURE_NO_SIGNATURE": "1"})
+    unsigned = TwilioStandin(service.webhook_url, auth_token=None, api_token=API_TOKEN,
+                             speed=5.0)
+    result = unsigned.run([dtmf("0")])
+    assert (result.transcript.outcome, result.transcript.reason) == ("transfer", "dtmf")
+
+
+def test_queues_outside_voicebot_queues_stop_the_start(tmp_path, engine, renderer):
+    from voicebot.errors import SettingsError
+    from voicebot.settings import Settings
+    from voicebot.telephony.app import create_app
+
+    settings = Settings.from_env({"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_QUEUES": "support",
+                                  "VOICEBOT_DB": str(tmp_path / "q.sqlite3")})
+    with pytest.raises(SettingsError, match="billing"):
+        create_app(settings, engine=engine, renderer=renderer)
