@@ -126,7 +126,7 @@ class CallDriver:
         self._from_number: str | None = None
         self.custom_parameters: dict[str, str] = {}
         self._pcm = b""  # inbound PCM not yet a whole 20 ms frame
-        self._saved_revision = -1
+        self._saved_milestone = -1  # session.milestones at the last save
         self._ended_saved = False
         self.finished = False
         self.bad_messages = 0  # malformed inbound messages skipped (for tests and stats)
@@ -303,11 +303,11 @@ class CallDriver:
     def _save(self, *, final: bool = False) -> None:
         if self._ended_saved:
             return
-        if not final and self.session.revision == self._saved_revision:
+        if not final and self.session.milestones == self._saved_milestone:
             return
         if not self.session.started and not final:
             return
-        self._saved_revision = self.session.revision
+        self._saved_milestone = self.session.milestones
         if final:
             self._ended_saved = True
         try:

@@ -236,7 +236,10 @@ class CallSession:
             flow_version=str(getattr(flow, "version", "")),
             engine=f"{getattr(engine, 'name', '')}:{getattr(engine, 'model', '')}".strip(":"),
         )
-        self.revision = 0  # bumps whenever the transcript changes (the driver saves then)
+        self.revision = 0  # bumps whenever the transcript changes
+        # bumps at what a record must not miss: start, each turn, the outcome, the end (the
+        # driver saves then, with the turn's reply prompts; marks alone do not cost a write)
+        self.milestones = 0
         self.started = False
         self.closed = False
         self._t0 = 0.0
@@ -315,6 +318,7 @@ class CallSession:
         self._t0 = event.t
         self.transcript.call_sid = event.call_sid
         self.revision += 1
+        self.milestones += 1
         log_event(logger, "call.started", call_sid=event.call_sid,
                   flow=self.transcript.flow_name, flow_version=self.transcript.flow_version,
                   engine=self.transcript.engine)
@@ -524,6 +528,7 @@ class CallSession:
                 tr.context = tr.context or self._summary_context()
         self._sync_path()
         self.revision += 1
+        self.milestones += 1
         return []
 
     # ----------------------------------------------------------------------- timers
@@ -598,6 +603,7 @@ class CallSession:
         self._listen = None
         self.transcript.turns.append(record)
         self.revision += 1
+        self.milestones += 1
         self._reply_turn = record
         log_event(logger, "call.turn", call_sid=self.call_sid, node=record.node,
                   kind=record.kind, confidence=record.confidence,
@@ -660,6 +666,7 @@ class CallSession:
         tr.summary = summary
         tr.context = dict(context) if context else self._summary_context()
         self.revision += 1
+        self.milestones += 1
         self._closing = True
         self._listen = None
         self._drop_utterance()
@@ -674,6 +681,7 @@ class CallSession:
         self.closed = True
         tr = self.transcript
         self.revision += 1
+        self.milestones += 1
         log_event(logger, "call.closing_stream", call_sid=self.call_sid,
                   outcome=tr.outcome or "", reason=tr.reason or "")
         return [CloseStream(outcome=tr.outcome or "transfer", reason=tr.reason or "error",
@@ -730,6 +738,7 @@ class CallSession:
         tr.summary = tr.summary or "The automated assistant failed during the call."
         tr.context = tr.context or self._summary_context()
         self.revision += 1
+        self.milestones += 1
 
     # ----------------------------------------------------------------------- helpers
 
