@@ -128,6 +128,12 @@ def serve(settings: Any) -> int:
         f"{settings.public_url}/voice, status callback: {settings.public_url}/status")
     if svc.guard.insecure:
         say("WARNING: Twilio signatures are NOT checked (insecure development mode)")
+    import signal
+
+    def _terminate(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
