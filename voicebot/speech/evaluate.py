@@ -44,6 +44,7 @@ class Item:
     expected: str
     segment: str
     row: int  # line number in the manifest (header is line 1)
+    manifest: Path | None = None
 
 
 @dataclass
@@ -120,7 +121,7 @@ def load_manifest(path: Path) -> list[Item]:
         if not audio.is_file():
             raise ManifestError(f"{path}:{i}: audio file not found: {row['audio']}")
         items.append(Item(audio=audio, expected=row["expected"],
-                          segment=row["segment"] or "(none)", row=i))
+                          segment=row["segment"] or "(none)", row=i, manifest=path))
     if not items:
         raise ManifestError(f"{path}: the manifest has no rows")
     return items
@@ -187,7 +188,8 @@ def evaluate_items(engine: Engine, grammar: Grammar, items: Iterable[Item], *,
         try:
             pcm = load_phone_audio(item.audio)
         except VoicebotError as exc:
-            raise ManifestError(f"row {item.row}: {item.audio}: {exc}") from None
+            where = f"{item.manifest}:{item.row}" if item.manifest else f"row {item.row}"
+            raise ManifestError(f"{where}: {item.audio.name}: {exc}") from None
         hyp, spent = recognize_turn(engine, grammar, line_audio(pcm, seed=item.row), endpoint)
         result = Result(item, hyp, len(pcm) / (2 * PHONE_RATE), spent)
         report.results.append(result)
