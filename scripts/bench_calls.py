@@ -68,7 +68,7 @@ def call_turns(i: int, people: list[str]) -> list[CallerTurn]:
 
 
 def tree(pid: int) -> list[int]:
-    """The service process and its worker processes (not the TTS helpers' own children)."""
+    """The service process and its children (workers, or the TTS helper with one worker)."""
     pids = [pid]
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
         pids.append(int(child))
@@ -212,8 +212,8 @@ def main() -> int:
     for e in errors[:10]:
         print(f"  {e}")
     print(f"service CPU: {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core "
-          f"({os.cpu_count()} cores); peak memory (VmHWM, summed over {len(pids)} "
-          f"process(es), TTS helpers excluded) {peak:.0f} MB")
+          f"({os.cpu_count()} cores); peak memory (VmHWM, summed over the service and its "
+          f"{len(pids) - 1} child process(es)) {peak:.0f} MB")
     print(f"service log: {tmp / 'service.log'}")
     return 0 if not errors else 1
 

@@ -82,8 +82,28 @@ def allowed_queues(settings: Settings, flow: Any) -> frozenset[str]:
 WARM_GRAMMAR_PHRASES = ("yes", "no", "agent")
 
 
-def warm_recognizers(engine: Any, count: int) -> int:
-    """Make `count` recognizers hear a frame at once, so that many decoders exist up front.
+def first_turn_grammar(flow: Any) -> Any:
+    """The grammar of the flow's first listen, built the way the call session builds it.
+
+    Every call starts there, and an engine compiles a grammar once per decoder (about a second
+    for pocketsphinx, holding the GIL), so warming with it spares the first answers of
+    simultaneous callers that wait.
+    """
+    from voicebot.speech.types import Grammar
+
+    try:
+        from voicebot.flow.events import Listen
+        from voicebot.flow.interpreter import FlowSession
+
+        listen = next(a for a in FlowSession(flow).start() if isinstance(a, Listen))
+        return Grammar(phrases=tuple(listen.grammar),
+                       allow_digits=listen.slot_kind in ("digits", "number"))
+    except Exception:  # noqa: BLE001 - only an optimisation
+        return Grammar(phrases=WARM_GRAMMAR_PHRASES, allow_digits=True)
+
+
+def warm_recognizers(engine: Any, count: int, grammar: Any = None) -> int:
+    """Make `count` recognizers hear audio at once, so that many decoders exist up front.
 
     Engines pool their decoders and build one when the pool is empty (~0.3 s, or seconds when
     twenty callers arrive together); warming moves that cost to start-up. Uses only the
@@ -91,7 +111,7 @@ def warm_recognizers(engine: Any, count: int) -> int:
     """
     from voicebot.speech.types import Grammar
 
-    grammar = Grammar(phrases=WARM_GRAMMAR_PHRASES, allow_digits=True)
+    grammar = grammar or Grammar(phrases=WARM_GRAMMAR_PHRASES, allow_digits=True)
     silence = b"\x00" * 16000  # 1 s: engines start decoding after some audio
     held = []
     try:
@@ -121,7 +141,7 @@ def create_app(settings: Settings, *, engine: Any = None, flow: Any = None,
 
         engine = load_engine(settings.engine, model_dir=settings.model_dir,
                              vosk_model=settings.vosk_model)
-        warmed = warm_recognizers(engine, settings.warm_recognizers)
+        warmed = warm_recognizers(engine, settings.warm_recognizers, first_turn_grammar(flow))
         log_event(log, "service.recognizers_warmed", count=warmed)
     if renderer is None:
         from voicebot.speech.tts import PromptRenderer
