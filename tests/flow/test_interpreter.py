@@ -224,6 +224,18 @@ def test_low_confidence_twice_hands_over(sink):
     assert t.reason == "low_confidence" and "trouble understanding" in acts[0].text
 
 
+def test_escape_phrase_needs_less_confidence_than_an_answer(sink):
+    # A needless hand-over costs a short wait; a missed "agent" traps the caller.
+    s = FlowSession(sink)
+    s.start()
+    t = of(s.handle(Recognized("agent", 0.3)), Transfer)
+    assert t is not None and t.reason == "keyword"
+    s = FlowSession(sink)
+    s.start()
+    acts = s.handle(Recognized("agent", 0.1))
+    assert of(acts, Transfer) is None and of(acts, Say).kind == "reprompt"
+
+
 def test_no_match_twice_hands_over_and_reprompts_change(sink):
     s = FlowSession(sink)
     s.start()

@@ -11,21 +11,8 @@ from tests.replay.conftest import suite_files
 from voicebot.replay.report import timeline
 from voicebot.replay.scenario import load_scenario
 
-# Known product gap, kept visible rather than edited away: espeak-ng's "agent" is recognised
-# as "agent" but pocketsphinx's calibrated confidence is 0.26-0.43 for every voice and speed
-# tried, under the flow's 0.5 threshold, so the caller is reprompted instead of transferred.
-KNOWN = {"transfer_keyword": "synthetic 'agent' scores under the 0.5 confidence threshold "
-                             "(speech calibration), so no keyword transfer"}
 
-
-def _param(path: Path):
-    if path.stem in KNOWN:
-        return pytest.param(path, id=path.stem,
-                            marks=pytest.mark.xfail(reason=KNOWN[path.stem], strict=False))
-    return pytest.param(path, id=path.stem)
-
-
-@pytest.mark.parametrize("path", [_param(p) for p in suite_files()])
+@pytest.mark.parametrize("path", suite_files(), ids=lambda p: p.stem)
 def test_example_scenario_passes_offline(path: Path, replay_env, suite_audio: Path):
     scenario = load_scenario(path, audio_dirs=[suite_audio])
     result = replay_env.run(scenario)

@@ -53,6 +53,9 @@ class Policy:
     escape_dtmf: str | None = "0"
     escape_queue: str | None = None  # None: the flow's fallback queue
     confidence_threshold: float = 0.5
+    # An escape phrase needs less: a needless hand-over costs the caller a short wait for a
+    # person, a missed one traps them with the bot.
+    escape_confidence_threshold: float = 0.25
     max_low_confidence: int = 2
     max_no_match: int = 2
     max_no_input: int = 2
