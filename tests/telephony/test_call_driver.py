@@ -67,17 +67,18 @@ def test_disclosure_plays_first_and_other_speech_does_not_interrupt_it(deps, phr
     assert not line.driver.finished and tr.outcome is None
 
 
+@pytest.mark.parametrize("escape", ["agent", "operator"])
 def test_an_escape_phrase_during_the_disclosure_transfers_with_reason_keyword(
-        deps, phrase, recorder) -> None:
+        deps, phrase, recorder, escape) -> None:
     line = open_call(deps)
     line.silence(1.0)
-    line.say(phrase("operator"))  # one of the flow's escape phrases
+    line.say(phrase(escape))
     line.silence(0.6)
     tr = line.driver.transcript
     assert len(line.clears()) == 1
     assert tr.prompts[0].barged_in and tr.prompts[0].t_played is None
     assert (tr.outcome, tr.reason, tr.queue) == ("transfer", "keyword", "support")
-    assert tr.turns[0].heard == "operator" and tr.turns[0].during_prompt
+    assert tr.turns[0].heard == escape and tr.turns[0].during_prompt
     handover = tr.prompts[-1]
     assert handover.kind == "handover" and "support team" in handover.text
     assert tr.turns[0].t_reply == handover.t_sent

@@ -397,9 +397,8 @@ class CallSession:
             hyp: Hypothesis = utt.recognizer.finish()
         except Exception as exc:
             raise _Failure("engine.finish", exc) from exc
-        threshold = self._threshold()
         if utt.escape_only:
-            if (hyp.text and hyp.in_grammar and hyp.confidence >= threshold
+            if (hyp.text and hyp.in_grammar and hyp.confidence >= self._escape_threshold()
                     and self._is_escape_text(hyp.text)):
                 out = self._clear(t, barged_in=True)
                 return out + self._turn(
@@ -775,11 +774,15 @@ class CallSession:
         policy = getattr(self.flow, "policy", None)
         return tuple(getattr(policy, "escape_phrases", ()) or ())
 
-    def _threshold(self) -> float:
-        if self._listen is not None:
-            return self._listen.confidence_threshold
+    def _escape_threshold(self) -> float:
+        """How sure an escape phrase must be to count: the flow's rule (its policy at the
+        current node), so speech over the disclosure escapes exactly as it would elsewhere."""
         policy = getattr(self.flow, "policy", None)
-        return float(getattr(policy, "confidence_threshold", 0.5))
+        with contextlib.suppress(Exception):
+            policy = self.flow.nodes[self.flow_session.node].policy
+        answer = float(getattr(policy, "confidence_threshold", 0.5))
+        escape = float(getattr(policy, "escape_confidence_threshold", answer))
+        return min(escape, answer)
 
     def _is_escape_text(self, text: str) -> bool:
         try:
