@@ -23,7 +23,7 @@ Outbound texts are Twilio JSON messages: media (base64 mu-law 8 kHz), mark, clea
     deps = CallDeps.create(flow, engine, renderer, recorder=None, endpoint=None,
                            fallback_queue=None, lookup=None)   # defaults for tests/replay
 
-Each prompt goes out as media messages of 200 ms followed by a mark named after it; the
+Each prompt goes out as media messages of 1 s followed by a mark named after it; the
 session waits for that mark before it starts the no-input timer or closes the call. Malformed
 messages are logged (`stream.bad_message`, with call_sid and a short reason) and skipped;
 `bad_messages` counts them. Nothing here logs caller numbers, recognised text or slot values.
@@ -68,7 +68,9 @@ from voicebot.telephony.session import (
 
 logger = logging.getLogger(__name__)
 
-OUTBOUND_CHUNK_BYTES = PHONE_RATE * 200 // 1000  # 200 ms of mu-law per outbound media message
+# 1 s of mu-law per outbound media message: the whole prompt goes out at once (Twilio buffers
+# it), and a few large messages leave no room for a gap if this thread is held up mid-prompt.
+OUTBOUND_CHUNK_BYTES = PHONE_RATE
 FRAME_S = FRAME_MS / 1000
 
 
