@@ -104,6 +104,21 @@ def test_key_zero_during_the_disclosure_transfers_with_reason_dtmf(deps) -> None
     assert line.driver.finished
 
 
+def test_the_hand_over_prompt_plays_to_the_end(deps, phrase) -> None:
+    line = open_call(deps)
+    line.silence(0.4)
+    line.press("0")
+    handover = line.driver.transcript.prompts[-1]
+    line.silence(0.3)
+    line.press("1")  # keys and speech over the hand-over change nothing
+    line.say(phrase("order status"))
+    assert not line.driver.finished and len(line.clears()) == 1
+    line.until_finished()
+    tr = line.driver.transcript
+    assert handover.t_played is not None and not handover.barged_in
+    assert [t.heard for t in tr.turns] == ["0"] and tr.reason == "dtmf"
+
+
 def test_other_keys_during_the_disclosure_are_ignored(deps) -> None:
     line = open_call(deps)
     line.silence(0.4)
