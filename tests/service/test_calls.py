@@ -25,15 +25,7 @@ def _first_prompt_is_disclosure(result, flow) -> None:
     assert normalize(prompts[0].text) == normalize(flow.disclosure)
 
 
-AGENT_LOW_CONFIDENCE = pytest.mark.xfail(
-    strict=False,
-    reason="pocketsphinx hears espeak-ng 'agent' as 'agent' but with confidence 0.2-0.4 "
-           "(below the flow's 0.5), so the session reprompts instead of escalating; "
-           "speech calibration / flow escape rule to fix")
-
-
-@pytest.mark.parametrize("phrase", ["operator", pytest.param("agent",
-                                                             marks=AGENT_LOW_CONFIDENCE)])
+@pytest.mark.parametrize("phrase", ["agent", "operator"])
 def test_escape_phrase_in_first_menu_transfers_with_keyword(shared_service, say, flow, phrase):
     result = shared_service.standin().run([say(phrase)])
     _first_prompt_is_disclosure(result, flow)
