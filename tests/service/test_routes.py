@@ -6,6 +6,7 @@ refused with 403 and start no call.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def test_queue_wait_says_position_then_offers_backup_channels(shared_service):
     assert "help@acme.example" in says and "555 0100" in says
 
 
-def test_agent_dials_the_chosen_queue_and_whisper_speaks_the_summary(shared_service):
+def test_agent_dials_the_queue_and_gets_the_dequeued_callers_context(shared_service):
     standin = shared_service.standin()
     result = standin.run([dtmf("0")])
     base = shared_service.base_url
@@ -103,12 +104,20 @@ def test_agent_dials_the_chosen_queue_and_whisper_speaks_the_summary(shared_serv
     status, body = standin.post(base + "/agent?queue=nosuchqueue",
                                 standin.call_params("CAagent", "in-progress"))
     assert ET.fromstring(body).find("Dial") is None
+    # Twilio requests the <Queue url> for the dequeued caller's leg: CallSid is the caller.
     whisper = {**standin.call_params(result.call_sid, "in-progress"),
                "DequeingCallSid": "CAagent", "QueueSid": "QU1", "QueueTime": "30"}
     status, body = standin.post(base + "/agent/whisper", whisper)
-    text = ET.fromstring(body).find("Say").text
-    assert "pressed the key for a person" in text
-    assert result.transcript.summary in text
+    said = ET.fromstring(body).find("Say").text
+    assert "connected to a person" in said
+    assert result.transcript.summary not in said  # the caller never hears their own summary
+    req = urllib.request.Request(f"{base}/agents/CAagent/context",
+                                 headers={"Authorization": f"Bearer {API_TOKEN}"})
+    with urllib.request.urlopen(req) as resp:
+        context = json.loads(resp.read())
+    assert context["call_sid"] == result.call_sid and context["reason"] == "dtmf"
+    assert context["summary"] == result.transcript.summary
+    assert "pressed the key for a person" in context["spoken"]
 
 
 def test_call_records_need_the_bearer_token(shared_service):

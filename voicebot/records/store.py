@@ -67,6 +67,13 @@ CREATE TABLE IF NOT EXISTS prompts (
     barged_in INTEGER,
     PRIMARY KEY (call_sid, seq)
 );
+CREATE TABLE IF NOT EXISTS handoffs (
+    agent_call_sid TEXT PRIMARY KEY,
+    call_sid       TEXT NOT NULL,
+    queue_sid      TEXT,
+    queue_time     INTEGER,
+    at             TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS calls_started ON calls(started);
 """
 
@@ -223,6 +230,26 @@ class CallStore:
                      ended = COALESCE(calls.ended, excluded.ended)""",
                 (call_sid, _now(), ended, status),
             )
+
+    # ------------------------------------------------------------------ hand-offs
+
+    def record_handoff(self, agent_call_sid: str, call_sid: str, queue_sid: str | None = None,
+                       queue_time: int | None = None) -> None:
+        """Which caller an agent's call took from a queue (from the <Queue url> request)."""
+        with self._lock:
+            self._db.execute(
+                """INSERT INTO handoffs VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(agent_call_sid) DO UPDATE SET call_sid = excluded.call_sid,
+                     queue_sid = excluded.queue_sid, queue_time = excluded.queue_time,
+                     at = excluded.at""",
+                (agent_call_sid, call_sid, queue_sid, queue_time, _now()),
+            )
+
+    def caller_for_agent(self, agent_call_sid: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT call_sid FROM handoffs WHERE agent_call_sid = ?",
+                                   (agent_call_sid,)).fetchone()
+        return row[0] if row else None
 
     def close(self) -> None:
         with self._lock:

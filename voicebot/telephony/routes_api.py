@@ -46,17 +46,30 @@ def make_blueprint(svc: Service) -> Blueprint:
         out.update({k: row.get(k) for k in ("started", "ended", "status")})
         return jsonify(out)
 
-    @bp.get("/calls/<call_sid>/context")
-    def context(call_sid: str) -> Any:
+    def _context(call_sid: str) -> dict[str, Any]:
         transcript = svc.store.get(call_sid)
         if transcript is None:
             abort(404)
-        return jsonify({
+        from voicebot.telephony.routes_twilio import whisper_text
+
+        return {
             "call_sid": transcript.call_sid, "flow": transcript.flow_name,
             "outcome": transcript.outcome, "reason": transcript.reason,
             "queue": transcript.queue, "summary": transcript.summary,
-            "context": transcript.context,
-        })
+            "spoken": whisper_text(transcript), "context": transcript.context,
+        }
+
+    @bp.get("/calls/<call_sid>/context")
+    def context(call_sid: str) -> Any:
+        return jsonify(_context(call_sid))
+
+    @bp.get("/agents/<agent_call_sid>/context")
+    def agent_context(agent_call_sid: str) -> Any:
+        """The context of the caller this agent's call took from a queue."""
+        call_sid = svc.store.caller_for_agent(agent_call_sid)
+        if call_sid is None:
+            abort(404)
+        return jsonify({"agent_call_sid": agent_call_sid, **_context(call_sid)})
 
     @bp.get("/healthz")
     def healthz() -> Any:

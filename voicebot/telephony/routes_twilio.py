@@ -131,14 +131,18 @@ def make_blueprint(svc: Service) -> Blueprint:
 
     @bp.post("/agent/whisper")
     def whisper() -> Response:
-        # On the <Queue url> request, CallSid is the dequeued caller's call and
-        # DequeingCallSid the agent's.
+        # Twilio runs the <Queue url> document on the *dequeued caller's* leg just before the
+        # bridge; CallSid is that caller, DequeingCallSid the agent's call. So the caller
+        # hears a neutral line (never their own summary), and the pairing is recorded so the
+        # agent's desktop can fetch the summary by its own CallSid: GET /agents/<sid>/context.
         caller_sid = request.form.get("CallSid", "")
-        transcript = svc.store.get(caller_sid) if caller_sid else None
-        log_event(log, "agent.whisper", call_sid=caller_sid,
-                  agent_call_sid=request.form.get("DequeingCallSid"),
-                  found=transcript is not None)
-        return _xml(twiml.say(whisper_text(transcript)))
+        agent_sid = request.form.get("DequeingCallSid", "")
+        if caller_sid and agent_sid:
+            svc.store.record_handoff(agent_sid, caller_sid, request.form.get("QueueSid"),
+                                     _int(request.form.get("QueueTime")))
+        log_event(log, "agent.handoff", call_sid=caller_sid, agent_call_sid=agent_sid,
+                  recorded=bool(caller_sid and agent_sid))
+        return _xml(twiml.say("Thank you for waiting. You are now connected to a person."))
 
     @bp.post("/status")
     def status() -> Response:
