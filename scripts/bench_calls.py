@@ -68,10 +68,13 @@ def call_turns(i: int, people: list[str]) -> list[CallerTurn]:
 
 
 def tree(pid: int) -> list[int]:
-    """The service process and its children (workers, or the TTS helper with one worker)."""
-    pids = [pid]
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        pids.append(int(child))
+    """The service process and all its descendants (workers, TTS and decoder helpers)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}").glob("task/*/children"):
+            todo += [int(c) for c in task.read_text().split()]
     return pids
 
 
@@ -149,7 +152,7 @@ def main() -> int:
                 errors.append(f"call {i}: {type(exc).__name__}: {exc}")
 
         pids = tree(service.pid)
-        cpu0 = proc_cpu_s(pids)
+        cpu0 = proc_cpu_s(pids)  # processes started later (helpers) count from 0
         t0 = time.monotonic()
         threads = []
         for i in range(args.calls):
@@ -159,8 +162,10 @@ def main() -> int:
         for t in threads:
             t.join()
         wall = time.monotonic() - t0
-        cpu = proc_cpu_s(pids) - cpu0
-        peak = proc_peak_mb(pids)
+        pids_end = tree(service.pid)
+        cpu = proc_cpu_s(pids_end) - cpu0
+        peak = proc_peak_mb(pids_end)
+        pids = pids_end
     finally:
         service.terminate()
         try:
@@ -213,7 +218,7 @@ def main() -> int:
         print(f"  {e}")
     print(f"service CPU: {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core "
           f"({os.cpu_count()} cores); peak memory (VmHWM, summed over the service and its "
-          f"{len(pids) - 1} child process(es)) {peak:.0f} MB")
+          f"{len(pids) - 1} descendant process(es)) {peak:.0f} MB")
     print(f"service log: {tmp / 'service.log'}")
     return 0 if not errors else 1
 
