@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -96,6 +97,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(settings, **changes)
     settings.require_serving()
     logs.configure(settings.log_level, settings.log_format)
+    # werkzeug sets its own logger to INFO unless told otherwise: follow VOICEBOT_LOG_LEVEL
+    logging.getLogger("werkzeug").setLevel(settings.log_level.upper())
     if args.workers < 1:
         raise VoicebotError("--workers must be at least 1")
     if args.workers > 1:
@@ -320,6 +323,9 @@ def _worker(settings: Any, sock: Any, index: int) -> int:
     app = create_app(settings)
     svc = app.extensions["voicebot"]
     server = make_server(settings.host, settings.port, app, threaded=True, fd=sock.fileno())
+    # Every worker's select() wakes for each new connection but only one accept() wins; a
+    # blocking accept() would park the others until the next caller (and ignore shutdown).
+    server.socket.setblocking(False)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"voicebot serve: worker {index} ready (flow {svc.flow.name} {svc.flow.version}, "
           f"engine {getattr(svc.engine, 'name', '?')})", file=sys.stderr, flush=True)
