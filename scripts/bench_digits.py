@@ -9,6 +9,7 @@ each speaker and digit); the HELD-OUT split (indices 10-24) is only reported. Ru
     python scripts/bench_digits.py --split tune    # what the tuning looked at
     python scripts/bench_digits.py --calibrate     # confidence: correct vs out-of-grammar
     python scripts/bench_digits.py --set level=None --set pad_noise=0   # try an option
+    python scripts/bench_digits.py --concurrency   # 1 vs 2 threads decoding at once
 
 The grammar is single digit words (each FSDD clip is one digit); --loop uses the digit loop
 (allow_digits) that a number-collecting turn uses.
@@ -66,7 +67,7 @@ def _init(overrides: dict) -> None:
         PocketsphinxOptions,
     )
     opts = replace(PocketsphinxOptions(), **overrides)
-    _engine = PocketsphinxEngine(opts)
+    _engine = PocketsphinxEngine(opts, workers=0)  # this script is the process pool
 
 
 def _grammar(kind: str, exclude: int | None = None):
@@ -140,6 +141,48 @@ def calibrate(results_in, results_out) -> None:
                   f"share>=0.5={np.mean(v >= 0.5) * 100:5.1f}%")
 
 
+def concurrency(overrides: dict, repeats: int = 5) -> None:
+    """Wall time of one decode alone vs N threads decoding at once (as N calls do), with the
+    decode in the calling thread (workers=0, holds the GIL) and in worker processes."""
+    import threading
+
+    from voicebot.speech.audio import load_phone_audio
+    from voicebot.speech.engines.pocketsphinx_engine import (
+        PocketsphinxEngine,
+        PocketsphinxOptions,
+    )
+    from voicebot.speech.evaluate import line_audio
+    from voicebot.speech.types import Grammar
+
+    fsdd = find_fsdd()
+    audio = line_audio(load_phone_audio(fsdd.parent / "recordings" / "digits_16k.wav"))
+    grammar = Grammar(phrases=("yes", "no", "agent"), allow_digits=True)
+    opts = replace(PocketsphinxOptions(), **overrides)
+    print(f"one utterance: the 15-digit recording ({len(audio) / 16000:.1f} s), digit loop "
+          f"grammar; median of {repeats} runs; {os.cpu_count()} CPUs")
+    for workers in (0, None):
+        engine = PocketsphinxEngine(opts, workers=workers)
+        label = ("in the calling thread (workers=0)" if workers == 0
+                 else f"in {engine.workers} worker processes")
+        engine.warm(grammar)
+        for threads in (1, 2, 4):
+            times = []
+            for _ in range(repeats):
+                recs = [engine.recognizer(grammar) for _ in range(threads)]
+                for rec in recs:
+                    rec.accept(audio)
+                workers_ = [threading.Thread(target=rec.finish) for rec in recs]
+                t0 = time.perf_counter()
+                for t in workers_:
+                    t.start()
+                for t in workers_:
+                    t.join()
+                times.append(time.perf_counter() - t0)
+            times.sort()
+            print(f"  {label:36} {threads} thread(s): {times[len(times) // 2]:.3f} s wall")
+        engine.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=("tune", "held-out", "both"), default="both")
@@ -150,12 +193,17 @@ def main() -> int:
                     help="override a PocketsphinxOptions field (python literal)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--errors", action="store_true", help="list the confusions")
+    ap.add_argument("--concurrency", action="store_true",
+                    help="only time 1 vs 2 vs 4 threads decoding at once (in-thread vs workers)")
     ap.add_argument("--dump", type=Path, help="write every result to this CSV")
     args = ap.parse_args()
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = ast.literal_eval(value)
+    if args.concurrency:
+        concurrency(overrides)
+        return 0
     fsdd = find_fsdd()
     kind = "loop" if args.loop else "words"
     print(f"FSDD at {fsdd}; engine pocketsphinx (default options"

@@ -13,10 +13,15 @@ figures from scripts/bench_digits.py or the experiments listed in the speech REA
   utterance is framed with 0.3 s of low-level noise (RMS 10) on both sides.
 - Batch CMN over the whole utterance at finish() (the model's own setting; live CMN was -3
   points), reset for every utterance: carrying the last caller's CMN over made results
-  depend on who spoke before (and cost 2 points). accept() streams a live decode only for
-  partial results.
+  depend on who spoke before (and cost 2 points). accept() only buffers (no partial
+  results: nothing in a call uses them, and a live decode held the GIL for every frame).
+- Decoding runs in worker processes (decode_pool.py; default one per CPU), because
+  pocketsphinx holds the GIL while it searches: in threads, simultaneous calls decoded one
+  at a time and stalled each other's media. `workers=0` decodes in the calling thread
+  (pooled decoders; what scripts/bench_digits.py uses inside its own process pool).
 - Grammar per turn as JSGF (phrases, plus a digit loop when allowed); compiled searches are
-  cached per decoder (LRU); decoders are pooled because building one takes ~0.4 s.
+  cached per decoder (LRU); decoders live as long as the engine because building one takes
+  ~0.4 s. The decode itself is in pocketsphinx_decode.py.
 - Confidence: the grammar's best path is compared with a free phone loop over the same audio
   (d), and for phrase lists with the best path of the grammar without the recognised phrase
   (the rival, m). Both per speech frame, through a logistic calibrated on the tuning split
@@ -26,113 +31,70 @@ figures from scripts/bench_digits.py or the experiments listed in the speech REA
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
+import os
 import queue
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import numpy as np
 
 from voicebot.logs import log_event
-from voicebot.speech.audio import resample
-from voicebot.speech.engines import calibration
-from voicebot.speech.engines.common import (
-    DIGIT_ALIASES,
-    DIGIT_WORDS,
-    EngineError,
-    clamp01,
-    grammar_phrases,
-    logistic,
-    normalize,
+from voicebot.speech.engines.common import EngineError, grammar_phrases, normalize
+from voicebot.speech.engines.pocketsphinx_decode import (
+    DIGIT_VARIANTS,
+    Compiled,
+    DecodeCore,
+    DecodeResult,
+    PocketsphinxOptions,
+    compile_grammar,
+    model_paths,
 )
-from voicebot.speech.types import PHONE_RATE, Grammar, Hypothesis, Word
+from voicebot.speech.types import Grammar, Hypothesis
+
+__all__ = ["DIGIT_VARIANTS", "PocketsphinxEngine", "PocketsphinxOptions",
+           "PocketsphinxRecognizer"]
 
 log = logging.getLogger(__name__)
 
-DECODER_RATE = 16000
-FRAME_RATE = 100  # pocketsphinx frames per second
-LOG_BASE = 1.0001  # pocketsphinx's logmath base: scores come back as LOG_BASE ** score
-MAX_SEARCHES_PER_DECODER = 32  # compiled grammars kept per decoder (LRU)
-PARTIAL_EVERY_BYTES = PHONE_RATE * 2 // 5  # search for a new partial every 200 ms of audio
-
-# Extra pronunciations for digit words, for accents the CMU dictionary does not cover.
-# Chosen on the tuning split only (see scripts/bench_digits.py).
-DIGIT_VARIANTS: tuple[tuple[str, str], ...] = ()
+WORKERS_ENV = "VOICEBOT_DECODE_WORKERS"  # decoder processes; 0 = decode in the call's thread
 
 
-@dataclass(frozen=True)
-class PocketsphinxOptions:
-    """Decoding choices; the defaults are what measured best on the tuning split."""
-
-    level: float | None = 1000.0  # scale speech (90th-percentile frame RMS) to this; None: off
-    pad_s: float = 0.3  # low-level noise added before and after the utterance
-    pad_noise: float = 10.0  # RMS of that noise (after level scaling), 16-bit units
-    variants: tuple[tuple[str, str], ...] = DIGIT_VARIANTS  # (word, phones) added to the dict
-    confidence_pass: bool = True  # run the phone loop for confidence (else posterior only)
-    reject_below: float = calibration.REJECT_BELOW  # under this, the reject path fires
-    margin_pass: bool = True  # also decode without the best phrase (the rival) for a margin
-    # confidence = logistic(slope * d + margin_slope * m + bias) for phrase lists,
-    # logistic(loop_slope * d + loop_bias) for digit loops (no single rival phrase)
-    slope: float = calibration.SLOPE
-    margin_slope: float = calibration.MARGIN_SLOPE
-    bias: float = calibration.BIAS
-    loop_slope: float = calibration.LOOP_SLOPE
-    loop_bias: float = calibration.LOOP_BIAS
-    config: dict = field(default_factory=dict)  # extra pocketsphinx settings (beam, ...)
-
-
-class _Decoder:
-    """A pocketsphinx Decoder with the grammars it has compiled (LRU)."""
-
-    def __init__(self, decoder) -> None:
-        self.decoder = decoder
-        self.searches: OrderedDict[str, None] = OrderedDict()
-
-    def use(self, name: str, jsgf: str) -> None:
-        if name in self.searches:
-            self.searches.move_to_end(name)
-        else:
-            self.decoder.add_jsgf_string(name, jsgf)
-            self.searches[name] = None
-            while len(self.searches) > MAX_SEARCHES_PER_DECODER:
-                old, _ = self.searches.popitem(last=False)
-                self.decoder.remove_search(old)
-        self.decoder.activate_search(name)
+def default_workers() -> int:
+    """One decoder process per CPU (VOICEBOT_DECODE_WORKERS overrides; 0 = in-process)."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise EngineError(f"{WORKERS_ENV} must be a whole number, not {raw!r}") from None
+        if not 0 <= value <= 64:
+            raise EngineError(f"{WORKERS_ENV} must be between 0 and 64, not {value}")
+        return value
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
 
 
 class PocketsphinxEngine:
-    """Shared by every call: owns the decoder pool and the grammar cache."""
+    """Shared by every call: owns the grammar cache and the decoders (worker processes, or
+    in-process decoders when workers=0)."""
 
     name = "pocketsphinx"
 
-    def __init__(self, options: PocketsphinxOptions | None = None) -> None:
-        try:
-            import pocketsphinx
-        except ImportError as exc:  # pragma: no cover - it is a hard dependency
-            raise EngineError(f"pocketsphinx is not installed ({exc}); pip install "
-                              "pocketsphinx") from None
-        self._ps = pocketsphinx
+    def __init__(self, options: PocketsphinxOptions | None = None,
+                 workers: int | None = None) -> None:
         self.options = options or PocketsphinxOptions()
-        root = Path(pocketsphinx.get_model_path())
-        self._hmm = root / "en-us" / "en-us"
-        self._dict = root / "en-us" / "cmudict-en-us.dict"
-        self._phone_lm = root / "en-us" / "en-us-phone.lm.bin"
-        for path in (self._hmm, self._dict, self._phone_lm):
-            if not path.exists():
-                raise EngineError(f"pocketsphinx model file missing: {path} (reinstall "
-                                  "pocketsphinx)")
+        self._hmm, self._dict, _ = model_paths()
         self.model = f"pocketsphinx en-us ({self._hmm})"
         self._words = self._read_dictionary()
-        self._pool: queue.SimpleQueue[_Decoder] = queue.SimpleQueue()
-        self._compiled: dict[tuple, _Compiled] = {}
+        self._compiled: dict[tuple, Compiled] = {}
         self._lock = threading.Lock()
-        self._pool.put(self._new_decoder())  # fail now, not on the first call
+        self.workers = default_workers() if workers is None else workers
+        self._cores: queue.SimpleQueue[DecodeCore] = queue.SimpleQueue()
+        self._pool = None
+        if self.workers > 0:
+            from voicebot.speech.engines.decode_pool import DecodePool
 
-    # ------------------------------------------------------------------ decoders
+            self._pool = DecodePool(self.options, self.workers)  # fails now, not in a call
+        else:
+            self._cores.put(DecodeCore(self.options))
 
     def _read_dictionary(self) -> set[str]:
         words = set()
@@ -142,28 +104,41 @@ class PocketsphinxEngine:
                 words.add(head.split("(", 1)[0])
         return words
 
-    def _new_decoder(self) -> _Decoder:
-        cfg = self._ps.Config(hmm=str(self._hmm), dict=str(self._dict), loglevel="FATAL",
-                              samprate=DECODER_RATE)
-        for key, value in self.options.config.items():
-            cfg[key] = value
-        try:
-            decoder = self._ps.Decoder(cfg)
-        except RuntimeError as exc:
-            raise EngineError(f"pocketsphinx could not start: {exc}") from None
-        for i, (word, phones) in enumerate(self.options.variants):
-            decoder.add_word(f"{word}({i + 10})", phones, False)
-        decoder.add_allphone_file("_phones", str(self._phone_lm))
-        return _Decoder(decoder)
+    # ------------------------------------------------------------------ decoding
 
-    def _acquire(self) -> _Decoder:
+    def decode(self, grammar: Compiled, pcm: bytes) -> DecodeResult:
+        """Decode one utterance (8 kHz PCM) in a worker, or here when workers=0."""
+        if self._pool is not None:
+            return self._pool.call("decode", grammar, pcm)
         try:
-            return self._pool.get_nowait()
+            core = self._cores.get_nowait()
         except queue.Empty:
-            return self._new_decoder()
+            core = DecodeCore(self.options)
+        try:
+            return core.decode(grammar, pcm)
+        finally:
+            self._cores.put(core)
 
-    def _release(self, dec: _Decoder) -> None:
-        self._pool.put(dec)
+    def warm(self, grammar: Grammar) -> int:
+        """Compile a grammar in every decoder now (the first turn's: every call starts there)."""
+        compiled = self._grammar(grammar)
+        if self._pool is not None:
+            return self._pool.broadcast("warm", compiled)
+        core = self._cores.get()
+        try:
+            core.warm(compiled)
+        finally:
+            self._cores.put(core)
+        return 1
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return self._pool.pids if self._pool is not None else []
+
+    def close(self) -> None:
+        """Stop the decoder processes (also done at exit)."""
+        if self._pool is not None:
+            self._pool.close()
 
     # ------------------------------------------------------------------ grammars
 
@@ -171,7 +146,7 @@ class PocketsphinxEngine:
         """Words of the phrases that the dictionary lacks (they cannot be recognised)."""
         return sorted({w for p in phrases for w in normalize(p).split() if w not in self._words})
 
-    def _grammar(self, grammar: Grammar) -> _Compiled:
+    def _grammar(self, grammar: Grammar) -> Compiled:
         """The compiled form of a grammar (cached: the same turn repeats on every call)."""
         key = (grammar.phrases, grammar.allow_digits)
         with self._lock:
@@ -188,7 +163,7 @@ class PocketsphinxEngine:
         if not usable and not grammar.allow_digits:
             raise EngineError("the grammar has no phrase pocketsphinx can recognise "
                               f"(unknown words: {', '.join(self.unknown_words(phrases))})")
-        value = _Compiled(*_jsgf(usable, grammar.allow_digits), usable, grammar.allow_digits)
+        value = compile_grammar(usable, grammar.allow_digits)
         with self._lock:
             self._compiled[key] = value
         return value
@@ -202,176 +177,29 @@ class PocketsphinxEngine:
         return PocketsphinxRecognizer(self, self._grammar(grammar))
 
 
-@dataclass(frozen=True)
-class _Compiled:
-    search: str
-    jsgf: str
-    phrases: tuple[str, ...]
-    allow_digits: bool
-
-    def accepts(self, text: str) -> bool:
-        """Whether `text` is a complete sentence of the grammar."""
-        if text in self.phrases:
-            return True
-        digits = set(DIGIT_WORDS + DIGIT_ALIASES)
-        return self.allow_digits and all(w in digits for w in text.split())
-
-    def rival(self, text: str) -> tuple[str, str] | None:
-        """The grammar without the recognised phrase (for the margin), if that means anything."""
-        if self.allow_digits or text not in self.phrases or len(self.phrases) < 2:
-            return None
-        return _jsgf(tuple(p for p in self.phrases if p != text), False)
-
-
-def _jsgf(phrases: tuple[str, ...], allow_digits: bool) -> tuple[str, str]:
-    """(search name, JSGF text): the phrases as alternatives, plus a digit loop if allowed."""
-    rules = []
-    if phrases:
-        rules.append(" | ".join(phrases))
-    if allow_digits:
-        rules.append("<digit>+")
-    body = " | ".join(f"( {r} )" for r in rules)
-    jsgf = "#JSGF V1.0;\ngrammar turn;\n"
-    if allow_digits:
-        jsgf += "<digit> = " + " | ".join(DIGIT_WORDS + DIGIT_ALIASES) + " ;\n"
-    jsgf += f"public <turn> = {body} ;\n"
-    return "g" + hashlib.sha1(jsgf.encode()).hexdigest()[:16], jsgf
-
-
 class PocketsphinxRecognizer:
-    """One utterance. Takes a pooled decoder on first audio and gives it back at finish()."""
+    """One utterance: accept() buffers (cheap, in the call's thread), finish() decodes the
+    whole utterance in a decoder worker while the calling thread waits without the GIL."""
 
-    def __init__(self, engine: PocketsphinxEngine, grammar: _Compiled) -> None:
+    def __init__(self, engine: PocketsphinxEngine, grammar: Compiled) -> None:
         self._engine = engine
         self._grammar = grammar
         self._pcm = bytearray()
-        self._fed = 0  # bytes of _pcm already given to the streaming decode
-        self._dec: _Decoder | None = None
-        self._partial: str | None = None
         self._done = False
         self.features: tuple[float, float | None] | None = None  # for calibration scripts
 
     def accept(self, pcm: bytes) -> str | None:
+        """Buffer audio; no partial results (None), see the module docstring."""
         if self._done:
             raise RuntimeError("recognizer already finished")
         self._pcm += pcm
-        if len(self._pcm) - self._fed < PARTIAL_EVERY_BYTES:
-            return None
-        if self._dec is None:
-            self._dec = self._engine._acquire()
-            self._dec.use(self._grammar.search, self._grammar.jsgf)
-            self._dec.decoder.reinit_feat()
-            self._dec.decoder.start_utt()
-        chunk = bytes(self._pcm[self._fed:])
-        self._fed = len(self._pcm)
-        self._dec.decoder.process_raw(resample(chunk, PHONE_RATE, DECODER_RATE), False, False)
-        hyp = self._dec.decoder.hyp()
-        text = _clean(hyp.hypstr) if hyp else ""
-        if text and text != self._partial:
-            self._partial = text
-            return text
         return None
 
     def finish(self) -> Hypothesis:
         if self._done:
             raise RuntimeError("recognizer already finished")
         self._done = True
-        dec = self._dec or self._engine._acquire()
-        self._dec = None
-        try:
-            if self._fed:  # a streaming decode for partials is open
-                dec.decoder.end_utt()
-            return self._decode(dec)
-        finally:
-            self._engine._release(dec)
-
-    # ----------------------------------------------------------------- decoding
-
-    def _prepare(self) -> tuple[bytes, int]:
-        """Level-scaled, noise-framed 16 kHz audio, and the pad length in frames."""
-        opts = self._engine.options
-        x = np.frombuffer(bytes(self._pcm[: len(self._pcm) // 2 * 2]), dtype="<i2")
-        x = x.astype(np.float64)
-        if opts.level and x.size >= 160:
-            frames = x[: x.size // 160 * 160].reshape(-1, 160)
-            rms = np.sqrt((frames ** 2).mean(axis=1))
-            ref = float(np.percentile(rms, 90))
-            if ref > 1.0:
-                x = x * min(opts.level / ref, 100.0)
-        pad = int(opts.pad_s * PHONE_RATE)
-        if pad:
-            x = np.concatenate([np.zeros(pad), x, np.zeros(pad)])
-        if opts.pad_noise:
-            # Seeded by length, so the same audio always decodes the same way.
-            rng = np.random.default_rng(x.size)
-            x = x + rng.normal(0.0, opts.pad_noise, x.size)
-        pcm8 = np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
-        return resample(pcm8, PHONE_RATE, DECODER_RATE), int(opts.pad_s * FRAME_RATE)
-
-    def _run(self, dec: _Decoder, pcm16: bytes,
-             search: tuple[str, str] | None) -> tuple[str, float, list]:
-        d = dec.decoder
-        if search is None:
-            d.activate_search("_phones")
-        else:
-            dec.use(*search)
-        d.reinit_feat()  # CMN and noise estimates must not leak from the last utterance
-        d.start_utt()
-        d.process_raw(pcm16, False, True)
-        d.end_utt()
-        hyp = d.hyp()
-        if hyp is None:
-            return "", -math.inf, []
-        score = math.log(hyp.score) / math.log(LOG_BASE) if hyp.score > 0 else -math.inf
-        segs = [(s.word, s.start_frame, s.end_frame) for s in d.seg()] if search else []
-        return hyp.hypstr, score, segs
-
-    def _decode(self, dec: _Decoder) -> Hypothesis:
-        opts = self._engine.options
-        if len(self._pcm) < 2 * PHONE_RATE // 10:  # under 100 ms: nothing to hear
-            return Hypothesis(text="", confidence=0.0, in_grammar=False, engine="pocketsphinx")
-        pcm16, pad = self._prepare()
-        g = self._grammar
-        text, g_score, segs = self._run(dec, pcm16, (g.search, g.jsgf))
-        text = _clean(text)
-        n_frames = max(1, len(pcm16) // (2 * DECODER_RATE // FRAME_RATE))
-        if not text:
-            return Hypothesis(text="", confidence=0.0, in_grammar=False, engine="pocketsphinx")
-        if not g.accepts(text):
-            # The search ended outside a final state: pocketsphinx then returns the best
-            # partial path ("opening" of "opening hours"), which is not an answer.
-            return Hypothesis(text="", confidence=0.0, in_grammar=False, engine="pocketsphinx")
-        confidence = 0.5
-        if opts.confidence_pass:
-            _, p_score, _ = self._run(dec, pcm16, None)
-            speech = sum(e - s + 1 for w, s, e in segs if not _is_filler(w)) or n_frames
-            diff = (g_score - p_score) / speech
-            rival = g.rival(text)
-            if rival is not None and opts.margin_pass:
-                _, r_score, _ = self._run(dec, pcm16, rival)
-                margin = min((g_score - r_score) / speech, calibration.MARGIN_CAP)
-                x = (opts.slope * diff + opts.margin_slope * margin + opts.bias)
-            else:
-                x = opts.loop_slope * diff + opts.loop_bias
-            confidence = clamp01(logistic(x))
-            self.features = (diff, margin if rival is not None and opts.margin_pass else None)
-        words = tuple(
-            Word(word=_clean(w), start=max(0.0, (s - pad) / FRAME_RATE),
-                 end=max(0.0, (e + 1 - pad) / FRAME_RATE), confidence=confidence)
-            for w, s, e in segs if not _is_filler(w)
-        )
-        if confidence < opts.reject_below:
-            return Hypothesis(text="", confidence=confidence, words=(), in_grammar=False,
-                              engine="pocketsphinx")
-        return Hypothesis(text=text, confidence=confidence, words=words, in_grammar=True,
-                          engine="pocketsphinx")
-
-
-def _is_filler(word: str) -> bool:
-    return word.startswith(("<", "[", "+")) or word in ("<s>", "</s>", "<sil>")
-
-
-def _clean(hypstr: str) -> str:
-    """Drop alternate-pronunciation markers and fillers, then normalise."""
-    words = [w.split("(", 1)[0] for w in hypstr.split() if not _is_filler(w)]
-    return normalize(" ".join(words))
+        pcm, self._pcm = bytes(self._pcm), bytearray()
+        result = self._engine.decode(self._grammar, pcm)
+        self.features = result.features
+        return result.hypothesis

@@ -1,0 +1,259 @@
+"""One pocketsphinx decode of a whole utterance: a pure function of (audio, grammar, options).
+
+Why a module of its own: the decode runs in worker processes (see decode_pool.py), because
+pocketsphinx holds the GIL while it searches, so decodes in threads run one at a time and stall
+every other call's thread. Everything a worker needs is here and picklable: `DecodeCore`
+(one decoder with its compiled grammars), `Compiled` (a grammar as JSGF) and the result.
+
+Determinism: every search starts from the same state: features re-initialised (CMN, noise
+estimates), the pad noise seeded, and the decode always uses the whole
+utterance in one batch (no streaming partial decode whose state could differ). So the same
+audio and grammar give the same text and confidence in any worker, whatever ran before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voicebot.speech.audio import resample
+from voicebot.speech.engines import calibration
+from voicebot.speech.engines.common import (
+    DIGIT_ALIASES,
+    DIGIT_WORDS,
+    EngineError,
+    clamp01,
+    logistic,
+    normalize,
+)
+from voicebot.speech.types import PHONE_RATE, Hypothesis, Word
+
+DECODER_RATE = 16000
+FRAME_RATE = 100  # pocketsphinx frames per second
+LOG_BASE = 1.0001  # pocketsphinx's logmath base: scores come back as LOG_BASE ** score
+MAX_SEARCHES_PER_DECODER = 32  # compiled grammars kept per decoder (LRU)
+MIN_BYTES = 2 * PHONE_RATE // 10  # under 100 ms: nothing to hear
+
+# Extra pronunciations for digit words, for accents the CMU dictionary does not cover.
+# Chosen on the tuning split only (see scripts/bench_digits.py).
+DIGIT_VARIANTS: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PocketsphinxOptions:
+    """Decoding choices; the defaults are what measured best on the tuning split."""
+
+    level: float | None = 1000.0  # scale speech (90th-percentile frame RMS) to this; None: off
+    pad_s: float = 0.3  # low-level noise added before and after the utterance
+    pad_noise: float = 10.0  # RMS of that noise (after level scaling), 16-bit units
+    variants: tuple[tuple[str, str], ...] = DIGIT_VARIANTS  # (word, phones) added to the dict
+    confidence_pass: bool = True  # run the phone loop for confidence (else posterior only)
+    reject_below: float = calibration.REJECT_BELOW  # under this, the reject path fires
+    margin_pass: bool = True  # also decode without the best phrase (the rival) for a margin
+    # confidence = logistic(slope * d + margin_slope * m + bias) for phrase lists,
+    # logistic(loop_slope * d + loop_bias) for digit loops (no single rival phrase)
+    slope: float = calibration.SLOPE
+    margin_slope: float = calibration.MARGIN_SLOPE
+    bias: float = calibration.BIAS
+    loop_slope: float = calibration.LOOP_SLOPE
+    loop_bias: float = calibration.LOOP_BIAS
+    config: dict = field(default_factory=dict)  # extra pocketsphinx settings (beam, ...)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A turn's grammar as the decoder takes it (built once per grammar in the engine)."""
+
+    search: str
+    jsgf: str
+    phrases: tuple[str, ...]
+    allow_digits: bool
+
+    def accepts(self, text: str) -> bool:
+        """Whether `text` is a complete sentence of the grammar."""
+        if text in self.phrases:
+            return True
+        digits = set(DIGIT_WORDS + DIGIT_ALIASES)
+        return self.allow_digits and all(w in digits for w in text.split())
+
+    def rival(self, text: str) -> tuple[str, str] | None:
+        """The grammar without the recognised phrase (for the margin), if that means anything."""
+        if self.allow_digits or text not in self.phrases or len(self.phrases) < 2:
+            return None
+        return jsgf(tuple(p for p in self.phrases if p != text), False)
+
+
+def compile_grammar(phrases: tuple[str, ...], allow_digits: bool) -> Compiled:
+    return Compiled(*jsgf(phrases, allow_digits), phrases, allow_digits)
+
+
+def jsgf(phrases: tuple[str, ...], allow_digits: bool) -> tuple[str, str]:
+    """(search name, JSGF text): the phrases as alternatives, plus a digit loop if allowed."""
+    rules = []
+    if phrases:
+        rules.append(" | ".join(phrases))
+    if allow_digits:
+        rules.append("<digit>+")
+    body = " | ".join(f"( {r} )" for r in rules)
+    text = "#JSGF V1.0;\ngrammar turn;\n"
+    if allow_digits:
+        text += "<digit> = " + " | ".join(DIGIT_WORDS + DIGIT_ALIASES) + " ;\n"
+    text += f"public <turn> = {body} ;\n"
+    return "g" + hashlib.sha1(text.encode()).hexdigest()[:16], text
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    hypothesis: Hypothesis
+    features: tuple[float, float | None] | None = None  # (d, m) for calibration scripts
+
+
+def model_paths() -> tuple[Path, Path, Path]:
+    """(acoustic model, dictionary, phone LM) of the wheel's US English model."""
+    try:
+        import pocketsphinx
+    except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        raise EngineError(f"pocketsphinx is not installed ({exc}); pip install "
+                          "pocketsphinx") from None
+    root = Path(pocketsphinx.get_model_path()) / "en-us"
+    paths = (root / "en-us", root / "cmudict-en-us.dict", root / "en-us-phone.lm.bin")
+    for path in paths:
+        if not path.exists():
+            raise EngineError(f"pocketsphinx model file missing: {path} (reinstall "
+                              "pocketsphinx)")
+    return paths
+
+
+class DecodeCore:
+    """One pocketsphinx Decoder with the grammars it has compiled (LRU). Single-threaded."""
+
+    def __init__(self, options: PocketsphinxOptions) -> None:
+        import pocketsphinx
+
+        self.options = options
+        hmm, dictionary, phone_lm = model_paths()
+        cfg = pocketsphinx.Config(hmm=str(hmm), dict=str(dictionary), loglevel="FATAL",
+                                  samprate=DECODER_RATE)
+        for key, value in options.config.items():
+            cfg[key] = value
+        try:
+            self.decoder = pocketsphinx.Decoder(cfg)
+        except RuntimeError as exc:
+            raise EngineError(f"pocketsphinx could not start: {exc}") from None
+        for i, (word, phones) in enumerate(options.variants):
+            self.decoder.add_word(f"{word}({i + 10})", phones, False)
+        self.decoder.add_allphone_file("_phones", str(phone_lm))
+        self.searches: OrderedDict[str, None] = OrderedDict()
+
+    def use(self, name: str, text: str) -> None:
+        """Compile (once) and activate a grammar."""
+        if name in self.searches:
+            self.searches.move_to_end(name)
+        else:
+            self.decoder.add_jsgf_string(name, text)
+            self.searches[name] = None
+            while len(self.searches) > MAX_SEARCHES_PER_DECODER:
+                old, _ = self.searches.popitem(last=False)
+                self.decoder.remove_search(old)
+        self.decoder.activate_search(name)
+
+    def warm(self, grammar: Compiled) -> None:
+        self.use(grammar.search, grammar.jsgf)
+
+    # ----------------------------------------------------------------- decoding
+
+    def _prepare(self, pcm: bytes) -> tuple[bytes, int]:
+        """Level-scaled, noise-framed 16 kHz audio, and the pad length in frames."""
+        opts = self.options
+        x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+        if opts.level and x.size >= 160:
+            frames = x[: x.size // 160 * 160].reshape(-1, 160)
+            rms = np.sqrt((frames ** 2).mean(axis=1))
+            ref = float(np.percentile(rms, 90))
+            if ref > 1.0:
+                x = x * min(opts.level / ref, 100.0)
+        pad = int(opts.pad_s * PHONE_RATE)
+        if pad:
+            x = np.concatenate([np.zeros(pad), x, np.zeros(pad)])
+        if opts.pad_noise:
+            # Seeded (by length), so the same audio always decodes the same way.
+            rng = np.random.default_rng(x.size)
+            x = x + rng.normal(0.0, opts.pad_noise, x.size)
+        pcm8 = np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
+        return resample(pcm8, PHONE_RATE, DECODER_RATE), int(opts.pad_s * FRAME_RATE)
+
+    def _run(self, pcm16: bytes, search: tuple[str, str] | None) -> tuple[str, float, list]:
+        d = self.decoder
+        if search is None:
+            d.activate_search("_phones")
+        else:
+            self.use(*search)
+        d.reinit_feat()  # CMN and noise estimates must not leak from the last utterance
+        d.start_utt()
+        d.process_raw(pcm16, False, True)
+        d.end_utt()
+        hyp = d.hyp()
+        if hyp is None:
+            return "", -math.inf, []
+        score = math.log(hyp.score) / math.log(LOG_BASE) if hyp.score > 0 else -math.inf
+        segs = [(s.word, s.start_frame, s.end_frame) for s in d.seg()] if search else []
+        return hyp.hypstr, score, segs
+
+    def decode(self, grammar: Compiled, pcm: bytes) -> DecodeResult:
+        """The final hypothesis for one utterance of 8 kHz 16-bit PCM."""
+        opts = self.options
+        if len(pcm) < MIN_BYTES:
+            return DecodeResult(_empty(0.0))
+        pcm16, pad = self._prepare(pcm)
+        text, g_score, segs = self._run(pcm16, (grammar.search, grammar.jsgf))
+        text = clean(text)
+        n_frames = max(1, len(pcm16) // (2 * DECODER_RATE // FRAME_RATE))
+        if not text or not grammar.accepts(text):
+            # Not accepted: the search ended outside a final state, and pocketsphinx then
+            # returns the best partial path ("opening" of "opening hours"): not an answer.
+            return DecodeResult(_empty(0.0))
+        confidence = 0.5
+        features = None
+        if opts.confidence_pass:
+            _, p_score, _ = self._run(pcm16, None)
+            speech = sum(e - s + 1 for w, s, e in segs if not is_filler(w)) or n_frames
+            diff = (g_score - p_score) / speech
+            rival = grammar.rival(text) if opts.margin_pass else None
+            margin = None
+            if rival is not None:
+                _, r_score, _ = self._run(pcm16, rival)
+                margin = min((g_score - r_score) / speech, calibration.MARGIN_CAP)
+                x = opts.slope * diff + opts.margin_slope * margin + opts.bias
+            else:
+                x = opts.loop_slope * diff + opts.loop_bias
+            confidence = clamp01(logistic(x))
+            features = (diff, margin)
+        if confidence < opts.reject_below:
+            return DecodeResult(_empty(confidence), features)
+        words = tuple(
+            Word(word=clean(w), start=max(0.0, (s - pad) / FRAME_RATE),
+                 end=max(0.0, (e + 1 - pad) / FRAME_RATE), confidence=confidence)
+            for w, s, e in segs if not is_filler(w)
+        )
+        return DecodeResult(Hypothesis(text=text, confidence=confidence, words=words,
+                                       in_grammar=True, engine="pocketsphinx"), features)
+
+
+def _empty(confidence: float) -> Hypothesis:
+    return Hypothesis(text="", confidence=confidence, words=(), in_grammar=False,
+                      engine="pocketsphinx")
+
+
+def is_filler(word: str) -> bool:
+    return word.startswith(("<", "[", "+")) or word in ("<s>", "</s>", "<sil>")
+
+
+def clean(hypstr: str) -> str:
+    """Drop alternate-pronunciation markers and fillers, then normalise."""
+    words = [w.split("(", 1)[0] for w in hypstr.split() if not is_filler(w)]
+    return normalize(" ".join(words))
