@@ -195,3 +195,36 @@ def test_queues_outside_voicebot_queues_stop_the_start(tmp_path, engine, rendere
                                   "VOICEBOT_DB": str(tmp_path / "q.sqlite3")})
     with pytest.raises(SettingsError, match="billing"):
         create_app(settings, engine=engine, renderer=renderer)
+
+
+def test_agent_hears_the_summary_of_the_caller_at_the_head_of_the_queue(start_service):
+    # Twilio plays <Queue url> to the caller, so the agent is briefed before <Dial><Queue>:
+    # first in, first out, a caller taken by an agent or gone is no longer waiting.
+    service = start_service()
+    standin = service.standin(post_status=False)  # callers stay in the queue, as on Twilio
+    base = service.base_url
+    first = standin.run([dtmf("0")])  # asks for a person by key
+    second = standin.run([dtmf("2")])  # billing
+    third = standin.run([dtmf("0")])
+
+    def briefing(queue: str) -> ET.Element:
+        status, body = standin.post(f"{base}/agent?queue={queue}",
+                                    standin.call_params("CAagent2", "in-progress"))
+        assert status == 200
+        root = ET.fromstring(body)
+        assert [child.tag for child in root] == ["Say", "Dial"]  # briefed before the bridge
+        return root.find("Say").text
+
+    said = briefing("support")
+    assert "pressed the key for a person" in said and first.transcript.summary in said
+    assert second.transcript.summary not in said
+    assert second.transcript.summary in briefing("billing")
+    # The first caller is taken by an agent: the next support agent hears about the third.
+    standin.post(base + "/agent/whisper",
+                 {**standin.call_params(first.call_sid, "in-progress"),
+                  "DequeingCallSid": "CAagent2", "QueueSid": "QU1", "QueueTime": "12"})
+    assert third.transcript.summary in briefing("support")
+    assert third.call_sid != first.call_sid
+    # Once Twilio reports the third call over, nobody waits in support.
+    standin.post(base + "/status", standin.call_params(third.call_sid, "completed"))
+    assert "next caller in the support queue" in briefing("support")

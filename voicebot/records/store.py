@@ -245,6 +245,24 @@ class CallStore:
                 (agent_call_sid, call_sid, queue_sid, queue_time, _now()),
             )
 
+    def next_waiting(self, queue: str) -> CallTranscript | None:
+        """The caller Twilio will hand the next agent of `queue`: the longest waiting one.
+
+        Twilio dequeues first in, first out; a call waits from the end of its stream (the
+        <Connect> action enqueues it) until an agent takes it or Twilio reports it ended.
+        """
+        terminal = ", ".join("?" * len(TERMINAL_STATUSES))
+        with self._lock:
+            row = self._db.execute(
+                f"""SELECT call_sid FROM calls
+                    WHERE outcome = 'transfer' AND queue = ? AND ended IS NOT NULL
+                      AND (status IS NULL OR status NOT IN ({terminal}))
+                      AND call_sid NOT IN (SELECT call_sid FROM handoffs)
+                    ORDER BY ended, started LIMIT 1""",
+                (queue, *TERMINAL_STATUSES),
+            ).fetchone()
+        return self.get(row[0]) if row else None
+
     def caller_for_agent(self, agent_call_sid: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT call_sid FROM handoffs WHERE agent_call_sid = ?",

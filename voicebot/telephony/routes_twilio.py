@@ -126,8 +126,15 @@ def make_blueprint(svc: Service) -> Blueprint:
                       call_sid=request.form.get("CallSid"), queue=queue)
             return _xml(twiml.say(f"There is no queue named {queue}. Known queues are "
                                   + ", ".join(sorted(svc.allowed_queues)) + "."))
-        log_event(log, "agent.dial_queue", call_sid=request.form.get("CallSid"), queue=queue)
-        return _xml(twiml.dial_queue(queue, twiml.public(base, "/agent/whisper")))
+        # Twilio plays the <Queue url> document to the dequeued *caller*, so the agent's
+        # briefing is spoken here, before the bridge: the summary of the caller at the head of
+        # the queue (Twilio dequeues first in, first out).
+        waiting = svc.store.next_waiting(queue)
+        log_event(log, "agent.dial_queue", call_sid=request.form.get("CallSid"), queue=queue,
+                  briefed_call_sid=waiting.call_sid if waiting else None)
+        briefing = (whisper_text(waiting) if waiting
+                    else f"Connecting you to the next caller in the {queue} queue.")
+        return _xml(twiml.dial_queue(queue, twiml.public(base, "/agent/whisper"), briefing))
 
     @bp.post("/agent/whisper")
     def whisper() -> Response:

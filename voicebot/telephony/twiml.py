@@ -74,9 +74,12 @@ def queue_wait(position: int | None, backup_offer: str | None, hold_music_url: s
     return str(response)
 
 
-def dial_queue(queue: str, whisper_url: str) -> str:
-    """An agent takes the next caller from `queue`; the whisper URL runs before bridging."""
+def dial_queue(queue: str, whisper_url: str, briefing: str | None = None) -> str:
+    """An agent takes the next caller from `queue`, hearing `briefing` (the caller's summary)
+    first; the whisper URL runs on the caller's leg before bridging."""
     response = VoiceResponse()
+    if briefing:
+        response.say(briefing)
     dial = Dial()
     dial.queue(queue, url=whisper_url, method="POST")
     response.append(dial)
