@@ -108,6 +108,18 @@ def test_engine_exception_still_ends_in_a_transfer(start_service, engine, say):
     assert "<Enqueue" in result.twiml_after
 
 
+def test_operator_fallback_queue_takes_every_fault_and_is_named_to_the_caller(
+        start_service, engine, say):
+    service = start_service(engine_override=FaultInjectionEngine(engine),
+                            env={"VOICEBOT_FALLBACK_QUEUE": "billing"})
+    result = service.standin().run([say("order status")])
+    t = result.transcript
+    assert (t.outcome, t.reason, t.queue) == ("transfer", "error", "billing")
+    handover = [p for p in t.prompts if p.kind == "handover"]
+    assert handover and "billing specialist" in handover[-1].text
+    assert ">billing</Enqueue>" in result.twiml_after
+
+
 def test_malformed_stream_messages_are_skipped(shared_service, say, caplog):
     sid = "MZ" + "0" * 32
     odd = base64.b64encode(b"\xff" * 159).decode()

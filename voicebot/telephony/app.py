@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Flask
@@ -135,6 +135,10 @@ def create_app(settings: Settings, *, engine: Any = None, flow: Any = None,
         from voicebot.flow.loader import load_flow
 
         flow = load_flow(settings.flow_path)
+    if settings.fallback_queue and hasattr(flow, "fallback_queue"):
+        # One fallback queue for every fault, whether the flow hands over (and names the
+        # queue to the caller) or the stream drops: the operator's setting wins.
+        flow = replace(flow, fallback_queue=settings.fallback_queue)
     queues = allowed_queues(settings, flow)
     if engine is None:
         from voicebot.speech.engines import load_engine
