@@ -228,3 +228,43 @@ def test_agent_hears_the_summary_of_the_caller_at_the_head_of_the_queue(start_se
     # Once Twilio reports the third call over, nobody waits in support.
     standin.post(base + "/status", standin.call_params(third.call_sid, "completed"))
     assert "next caller in the support queue" in briefing("support")
+
+
+def test_serve_as_the_readme_runs_it_answers_with_urls_of_the_port_it_serves(tmp_path):
+    # The README's run command: `voicebot serve --insecure-no-signature`, here on a free port
+    # and with no VOICEBOT_PUBLIC_URL: the stream and action URLs must name that port.
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("VOICEBOT_", "TWILIO_"))}
+    env = {**clean, "VOICEBOT_DB": str(tmp_path / "calls.sqlite3"),
+           "VOICEBOT_TTS_CACHE": str(tmp_path / "tts"), "VOICEBOT_WARM_RECOGNIZERS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "voicebot", "serve",
+                             "--insecure-no-signature", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
+                    health = json.loads(resp.read())
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, "voicebot serve did not come up"
+                time.sleep(0.5)
+        assert health["status"] == "ok" and health["flow"] == "support"
+        data = urllib.parse.urlencode({"CallSid": "CAreadme", "From": "+15550100"}).encode()
+        with urllib.request.urlopen(base + "/voice", data=data) as resp:
+            root = ET.fromstring(resp.read())
+        connect = root.find("Connect")
+        assert connect.get("action") == base + "/voice/after-stream"
+        assert connect.find("Stream").get("url") == f"ws://127.0.0.1:{port}/media"
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err

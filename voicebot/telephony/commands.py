@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -95,6 +96,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.insecure_no_signature:
         changes["insecure_no_signature"] = True
     settings = dataclasses.replace(settings, **changes)
+    if not os.environ.get("VOICEBOT_PUBLIC_URL", "").strip():
+        # No public URL configured: local use, so the stream and action URLs must point at
+        # the port actually served, not at the default one.
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        settings = dataclasses.replace(settings, public_url=f"http://{host}:{settings.port}")
     settings.require_serving()
     logs.configure(settings.log_level, settings.log_format)
     # werkzeug sets its own logger to INFO unless told otherwise: follow VOICEBOT_LOG_LEVEL
