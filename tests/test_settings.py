@@ -20,12 +20,14 @@ def test_values_are_read_and_converted():
         "VOICEBOT_VAD_AGGRESSIVENESS": "3",
         "VOICEBOT_QUEUES": "support, billing",
         "VOICEBOT_DB": "/tmp/x.sqlite3",
+        "VOICEBOT_DIGITS_SPEECH_END_MS": "1200",
     })
     assert s.public_url == "https://bot.example.com"
     assert s.engine == "pocketsphinx"
     assert s.endpoint.aggressiveness == 3
     assert s.queues == ("support", "billing")
     assert s.db_path == Path("/tmp/x.sqlite3")
+    assert s.endpoint.digits_speech_end_ms == 1200
 
 
 def test_every_problem_is_reported_at_once():

@@ -51,7 +51,6 @@ logger = logging.getLogger(__name__)
 
 MARK_GRACE_S = 5.0  # a mark this late after its audio should have ended counts as played
 INTER_DIGIT_S = 5.0  # a keyed answer ends this long after the last key
-DIGITS_SPEECH_END_MS = 1500  # trailing silence that ends a spoken number (default: settings)
 STUCK_S = 3.0  # silent with nothing expected this long: a bug; hand over to a person
 FALLBACK_HANDOVER = ("Sorry, the automated assistant has a problem, so I'm connecting you "
                      "to a person. Please hold.")
@@ -226,6 +225,7 @@ class CallSession:
             endpointer = Endpointer(endpoint or EndpointSettings())
         self.flow = flow
         self.engine = engine
+        self.digits_speech_end_ms = (endpoint or EndpointSettings()).digits_speech_end_ms
         self.flow_session = flow_session
         self.endpointer = endpointer
         self.fallback_queue = (fallback_queue or getattr(flow, "fallback_queue", None)
@@ -577,10 +577,9 @@ class CallSession:
         self.endpointer.listen(t, listen.no_input_timeout, speech_end_ms=self._end_ms(listen))
         self._armed = True
 
-    @staticmethod
-    def _end_ms(listen: Listen | None) -> int | None:
+    def _end_ms(self, listen: Listen | None) -> int | None:
         """Callers read a number out in groups with ~1 s pauses: wait longer for the end."""
-        return DIGITS_SPEECH_END_MS if listen and listen.slot_kind == "digits" else None
+        return self.digits_speech_end_ms if listen and listen.slot_kind == "digits" else None
 
     def _disarm(self, t: float) -> None:
         self.endpointer.listen(t, None, speech_end_ms=self._end_ms(self._listen))
