@@ -21,8 +21,11 @@ log = logging.getLogger(__name__)
 
 
 def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
-                vosk_model: Path | str | None = None) -> Engine:
-    """The engine to share across calls; raises EngineError when the choice can't be met."""
+                vosk_model: Path | str | None = None, workers: int | None = None) -> Engine:
+    """The engine to share across calls; raises EngineError when the choice can't be met.
+
+    workers: pocketsphinx decoder processes (None: one per CPU; 0: decode in the calling
+    thread, holding the GIL)."""
     from voicebot.speech.models import ModelError, check_model_dir, choose_vosk_model
 
     kind = (kind or "auto").lower()
@@ -55,7 +58,7 @@ def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
 
     from voicebot.speech.engines.pocketsphinx_engine import PocketsphinxEngine
 
-    engine = PocketsphinxEngine()
+    engine = PocketsphinxEngine(workers=workers)
     log_event(log, "speech.engine.loaded", engine="pocketsphinx", model=engine.model,
-              requested=kind, why=why)
+              requested=kind, why=why, decoder_workers=engine.workers)
     return engine

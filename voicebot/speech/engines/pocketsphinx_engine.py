@@ -54,22 +54,11 @@ __all__ = ["DIGIT_VARIANTS", "PocketsphinxEngine", "PocketsphinxOptions",
 
 log = logging.getLogger(__name__)
 
-WORKERS_ENV = "VOICEBOT_DECODE_WORKERS"  # decoder processes; 0 = decode in the call's thread
-
-
 def default_workers() -> int:
-    """One decoder process per CPU (VOICEBOT_DECODE_WORKERS overrides; 0 = in-process)."""
-    raw = os.environ.get(WORKERS_ENV, "").strip()
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise EngineError(f"{WORKERS_ENV} must be a whole number, not {raw!r}") from None
-        if not 0 <= value <= 64:
-            raise EngineError(f"{WORKERS_ENV} must be between 0 and 64, not {value}")
-        return value
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else os.cpu_count() or 1)
+    """One decoder process per CPU this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 class PocketsphinxEngine:
@@ -87,6 +76,8 @@ class PocketsphinxEngine:
         self._compiled: dict[tuple, Compiled] = {}
         self._lock = threading.Lock()
         self.workers = default_workers() if workers is None else workers
+        if not 0 <= self.workers <= 64:
+            raise EngineError(f"decoder workers must be between 0 and 64, not {self.workers}")
         self._cores: queue.SimpleQueue[DecodeCore] = queue.SimpleQueue()
         self._pool = None
         if self.workers > 0:
