@@ -1,13 +1,15 @@
 """N simultaneous calls against a real `voicebot serve` over loopback, with real recordings.
 
-Starts the service as a subprocess, places N stand-in calls at once (each in its own thread,
-in real time) and prints: the turn gap (the caller's last voiced frame -> the bot's first audio
-back, which includes the endpointer's trailing-silence wait) p50/p95/max, gaps in the bot's
-outgoing audio, errors, outcomes, and the service process's CPU time and peak memory (from
-/proc). Each call: "one" (FSDD) at the main menu, a four-digit order number spoken digit by
-digit (FSDD, a different speaker per call), key 1 to confirm, key 9 to finish.
+Starts the service as a subprocess, places N stand-in calls (each in its own thread, in real
+time; by default their starts are spread evenly over --ramp 5 s, as real callers don't all
+speak at the same instant; --ramp 0 starts them --stagger apart, i.e. at once) and prints:
+the turn gap (the caller's last voiced frame -> the bot's first audio back, which includes the
+endpointer's trailing-silence wait) p50/p95/max, gaps in the bot's outgoing audio, errors,
+outcomes, and the service process's CPU time and peak memory (from /proc). Each call: "one"
+(FSDD) at the main menu, a four-digit order number spoken digit by digit (FSDD, a different
+speaker per call), key 1 to confirm, key 9 to finish.
 
-    python scripts/bench_calls.py --calls 20 [--engine pocketsphinx] [--speed 1]
+    python scripts/bench_calls.py --calls 20 [--ramp 5] [--engine pocketsphinx] [--speed 1]
 """
 
 from __future__ import annotations
@@ -112,7 +114,10 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="voicebot serve --workers")
     ap.add_argument("--verbose", action="store_true", help="print every call's turns")
     ap.add_argument("--stagger", type=float, default=0.05,
-                    help="seconds between call starts (default 0.05)")
+                    help="seconds between call starts when --ramp is 0 (default 0.05)")
+    ap.add_argument("--ramp", type=float, default=5.0,
+                    help="spread the call starts evenly over this many seconds (default 5; "
+                         "0: all at once, --stagger apart)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_calls_"))
@@ -158,7 +163,7 @@ def main() -> int:
         for i in range(args.calls):
             threads.append(threading.Thread(target=one, args=(i,)))
             threads[-1].start()
-            time.sleep(args.stagger)
+            time.sleep(args.ramp / args.calls if args.ramp > 0 else args.stagger)
         for t in threads:
             t.join()
         wall = time.monotonic() - t0
@@ -186,7 +191,9 @@ def main() -> int:
             errors.append(f"{r.call_sid}: outcome {key}, timed out {r.sim.timed_out}")
     service_errors = [line for line in (tmp / "service.log").read_text().splitlines()
                       if '"level": "error"' in line or "Traceback" in line]
-    print(f"calls: {args.calls} simultaneous, speed {args.speed:g}x, engine {args.engine}, "
+    starts = (f"starts spread evenly over {args.ramp:g} s (--ramp)" if args.ramp > 0
+              else f"all at once ({args.stagger:g} s apart, --ramp 0)")
+    print(f"calls: {args.calls}, {starts}, speed {args.speed:g}x, engine {args.engine}, "
           f"warm recognizers {env['VOICEBOT_WARM_RECOGNIZERS']}, wall {wall:.1f} s")
     by_kind: dict[str, list[float]] = {}
     for r in done:
