@@ -57,6 +57,10 @@ def worker_main(conn_in: Connection, conn_out: Connection) -> None:
         try:
             if op == "decode":
                 reply = ("ok", core.decode(*args))
+            elif op == "grammar":
+                reply = ("ok", core.grammar_part(*args))
+            elif op == "phone":
+                reply = ("ok", core.phone_score(*args))
             elif op == "warm":
                 core.warm(*args)
                 reply = ("ok", None)
@@ -207,16 +211,37 @@ class DecodePool:
 
     def call(self, op: str, *args: Any) -> Any:
         """Run one request in an idle worker; raises EngineError if it fails or dies."""
+        worker = self.take()
+        assert worker is not None
+        self.send(worker, op, *args)
+        return self.wait(worker)
+
+    def take(self, block: bool = True) -> _Worker | None:
+        """An idle worker, now yours (waits for one; or None if block is False and none is
+        idle). Give it back with send() then wait()."""
         if self._state["closed"]:
             raise EngineError("the decoder pool is closed")
         try:
-            worker = self._idle.get(timeout=self.request_timeout)
+            worker = (self._idle.get(timeout=self.request_timeout) if block
+                      else self._idle.get_nowait())
         except queue.Empty:
+            if not block:
+                return None
             raise EngineError("no decoder worker became free in time") from None
         if self._state["closed"]:
             raise EngineError("the decoder pool is closed")
+        return worker
+
+    def send(self, worker: _Worker, op: str, *args: Any) -> None:
+        """Send a request to a worker you took; wait(worker) collects the answer."""
         try:
             worker.send((op, *args))
+        except OSError as exc:
+            self._replace(worker, type(exc).__name__)
+            raise EngineError(f"a decoder worker failed ({type(exc).__name__})") from None
+
+    def wait(self, worker: _Worker) -> Any:
+        try:
             status, value = worker.recv(self.request_timeout)
         except (EOFError, OSError, TimeoutError) as exc:
             self._replace(worker, type(exc).__name__)

@@ -221,43 +221,80 @@ class DecodeCore:
         return hyp.hypstr, score, segs
 
     def decode(self, grammar: Compiled, pcm: bytes) -> DecodeResult:
-        """The final hypothesis for one utterance of 8 kHz 16-bit PCM."""
-        opts = self.options
+        """The final hypothesis for one utterance of 8 kHz 16-bit PCM (all passes here)."""
+        return combine(self.options, grammar, self.grammar_part(grammar, pcm, True), None)
+
+    def grammar_part(self, grammar: Compiled, pcm: bytes, with_phone: bool) -> GrammarPart:
+        """The grammar pass and the rival pass, and the phone loop too if `with_phone`
+        (else another worker runs phone_score on the same audio at the same time)."""
         if len(pcm) < MIN_BYTES:
-            return DecodeResult(_empty(0.0))
+            return GrammarPart("", 0.0, (), 1, 0)
         pcm16, pad = self._prepare(pcm)
         text, g_score, segs = self._run(pcm16, (grammar.search, grammar.jsgf))
         text = clean(text)
         n_frames = max(1, len(pcm16) // (2 * DECODER_RATE // FRAME_RATE))
-        if not text or not grammar.accepts(text):
-            # Not accepted: the search ended outside a final state, and pocketsphinx then
-            # returns the best partial path ("opening" of "opening hours"): not an answer.
-            return DecodeResult(_empty(0.0))
-        confidence = 0.5
-        features = None
-        if opts.confidence_pass:
-            _, p_score, _ = self._run(pcm16, None)
-            speech = sum(e - s + 1 for w, s, e in segs if not is_filler(w)) or n_frames
-            diff = (g_score - p_score) / speech
-            rival = grammar.rival(text) if opts.margin_pass else None
-            margin = None
-            if rival is not None:
-                _, r_score, _ = self._run(pcm16, rival)
-                margin = min((g_score - r_score) / speech, calibration.MARGIN_CAP)
-                x = opts.slope * diff + opts.margin_slope * margin + opts.bias
-            else:
-                x = opts.loop_slope * diff + opts.loop_bias
-            confidence = clamp01(logistic(x))
-            features = (diff, margin)
-        if confidence < opts.reject_below:
-            return DecodeResult(_empty(confidence), features)
-        words = tuple(
-            Word(word=clean(w), start=max(0.0, (s - pad) / FRAME_RATE),
-                 end=max(0.0, (e + 1 - pad) / FRAME_RATE), confidence=confidence)
-            for w, s, e in segs if not is_filler(w)
-        )
-        return DecodeResult(Hypothesis(text=text, confidence=confidence, words=words,
-                                       in_grammar=True, engine="pocketsphinx"), features)
+        part = GrammarPart(text, g_score, tuple(segs), n_frames, pad)
+        if not text or not grammar.accepts(text) or not self.options.confidence_pass:
+            return part
+        rival = grammar.rival(text) if self.options.margin_pass else None
+        if rival is not None:
+            part.r_score = self._run(pcm16, rival)[1]
+        if with_phone:
+            part.p_score = self._run(pcm16, None)[1]
+        return part
+
+    def phone_score(self, pcm: bytes) -> float:
+        """The free phone loop's best path score over the utterance (for the confidence)."""
+        pcm16, _ = self._prepare(pcm)
+        return self._run(pcm16, None)[1]
+
+
+@dataclass
+class GrammarPart:
+    """What the grammar-side passes found (the phone loop score may come from elsewhere)."""
+
+    text: str
+    g_score: float
+    segs: tuple
+    n_frames: int
+    pad: int
+    r_score: float | None = None
+    p_score: float | None = None
+
+
+def combine(opts: PocketsphinxOptions, grammar: Compiled, part: GrammarPart,
+            p_score: float | None) -> DecodeResult:
+    """The hypothesis from the passes' scores: the same arithmetic wherever they ran."""
+    text, g_score, segs, pad = part.text, part.g_score, part.segs, part.pad
+    if not text or not grammar.accepts(text):
+        # Not accepted: the search ended outside a final state, and pocketsphinx then
+        # returns the best partial path ("opening" of "opening hours"): not an answer.
+        return DecodeResult(_empty(0.0))
+    confidence = 0.5
+    features = None
+    if opts.confidence_pass:
+        p_score = part.p_score if p_score is None else p_score
+        if p_score is None:
+            raise EngineError("the phone-loop score is missing")
+        speech = sum(e - s + 1 for w, s, e in segs if not is_filler(w)) or part.n_frames
+        diff = (g_score - p_score) / speech
+        margin = None
+        if part.r_score is not None:
+            margin = min((g_score - part.r_score) / speech, calibration.MARGIN_CAP)
+            x = opts.slope * diff + opts.margin_slope * margin + opts.bias
+        else:
+            x = opts.loop_slope * diff + opts.loop_bias
+        confidence = clamp01(logistic(x))
+        features = (diff, margin)
+    if confidence < opts.reject_below:
+        return DecodeResult(_empty(confidence), features)
+    words = tuple(
+        Word(word=clean(w), start=max(0.0, (s - pad) / FRAME_RATE),
+             end=max(0.0, (e + 1 - pad) / FRAME_RATE), confidence=confidence)
+        for w, s, e in segs if not is_filler(w)
+    )
+    return DecodeResult(Hypothesis(text=text, confidence=confidence, words=words,
+                                   in_grammar=True, engine="pocketsphinx"), features)
 
 
 def _empty(confidence: float) -> Hypothesis:

@@ -40,10 +40,12 @@ from voicebot.logs import log_event
 from voicebot.speech.engines.common import EngineError, grammar_phrases, normalize
 from voicebot.speech.engines.pocketsphinx_decode import (
     DIGIT_VARIANTS,
+    MIN_BYTES,
     Compiled,
     DecodeCore,
     DecodeResult,
     PocketsphinxOptions,
+    combine,
     compile_grammar,
     model_paths,
 )
@@ -100,7 +102,7 @@ class PocketsphinxEngine:
     def decode(self, grammar: Compiled, pcm: bytes) -> DecodeResult:
         """Decode one utterance (8 kHz PCM) in a worker, or here when workers=0."""
         if self._pool is not None:
-            return self._pool.call("decode", grammar, pcm)
+            return self._decode_in_workers(grammar, pcm)
         try:
             core = self._cores.get_nowait()
         except queue.Empty:
@@ -109,6 +111,29 @@ class PocketsphinxEngine:
             return core.decode(grammar, pcm)
         finally:
             self._cores.put(core)
+
+    def _decode_in_workers(self, grammar: Compiled, pcm: bytes) -> DecodeResult:
+        """When a second worker is idle, it runs the phone loop (2/3 of the CPU) while the
+        first runs the grammar passes, so a lone utterance's answer comes ~40% sooner; under
+        load each utterance stays in one worker. Same scores, same result either way."""
+        pool = self._pool
+        main = pool.take()
+        helper = None
+        if self.options.confidence_pass and len(pcm) >= MIN_BYTES:
+            helper = pool.take(block=False)
+        p_score = None
+        try:
+            if helper is not None:
+                try:
+                    pool.send(helper, "phone", pcm)
+                except EngineError:  # that worker died (and is being replaced): do it here
+                    helper = None
+            pool.send(main, "grammar", grammar, pcm, helper is None)
+            part = pool.wait(main)
+        finally:
+            if helper is not None:  # always collect it, so its answer goes to no one else
+                p_score = pool.wait(helper)
+        return combine(self.options, grammar, part, p_score)
 
     def warm(self, grammar: Grammar) -> int:
         """Compile a grammar in every decoder now (the first turn's: every call starts there)."""
