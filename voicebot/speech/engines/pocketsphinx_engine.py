@@ -17,8 +17,9 @@ figures from scripts/bench_digits.py or the experiments listed in the speech REA
   results: nothing in a call uses them, and a live decode held the GIL for every frame).
 - Decoding runs in worker processes (decode_pool.py; default one per CPU), because
   pocketsphinx holds the GIL while it searches: in threads, simultaneous calls decoded one
-  at a time and stalled each other's media. `workers=0` decodes in the calling thread
-  (pooled decoders; what scripts/bench_digits.py uses inside its own process pool).
+  at a time and stalled each other's media. When a second worker is idle, it runs the phone
+  loop while the first runs the grammar passes (same scores). `workers=0` decodes in the
+  calling thread (pooled decoders; what scripts/bench_digits.py uses in its own processes).
 - Grammar per turn as JSGF (phrases, plus a digit loop when allowed); compiled searches are
   cached per decoder (LRU); decoders live as long as the engine because building one takes
   ~0.4 s. The decode itself is in pocketsphinx_decode.py.
