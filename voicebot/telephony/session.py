@@ -753,12 +753,10 @@ class CallSession:
             raise _Failure("engine.recognizer", exc) from exc
 
     def _drop_utterance(self) -> None:
-        """Abandon the utterance in progress, still finishing its recognizer: engines pool
-        decoders and take them back only at finish()."""
-        utt, self._utt = self._utt, None
-        if utt is not None and utt.recognizer is not None:
-            with contextlib.suppress(Exception):
-                utt.recognizer.finish()
+        """Abandon the utterance in progress without decoding it: recognizers only buffer
+        until finish(), so dropping one costs nothing, while finishing it would spend a full
+        decode on speech nobody will use (keys, escape, hand-over, the stream's end)."""
+        self._utt = None
 
     def _accept(self, pcm: bytes) -> None:
         utt = self._utt
