@@ -145,7 +145,12 @@ def create_app(settings: Settings, *, engine: Any = None, flow: Any = None,
 
         engine = load_engine(settings.engine, model_dir=settings.model_dir,
                              vosk_model=settings.vosk_model)
-        warmed = warm_recognizers(engine, settings.warm_recognizers, first_turn_grammar(flow))
+        grammar = first_turn_grammar(flow)
+        if hasattr(engine, "warm"):
+            # Engines that decode in worker processes compile the grammar in each of them.
+            warmed = engine.warm(grammar)
+        else:
+            warmed = warm_recognizers(engine, settings.warm_recognizers, grammar)
         log_event(log, "service.recognizers_warmed", count=warmed)
     if renderer is None:
         from voicebot.speech.tts import PromptRenderer
