@@ -194,10 +194,12 @@ def test_voicebot_call_runs_a_scenario_with_the_replay_report(shared_service, sp
 
     wav = speech("operator", voice="en-us", speed=150, pad_s=0.3)
     scenario = tmp_path / "operator.yaml"
-    scenario.write_text(f"name: operator live\nturns:\n  - say: {wav}\nexpect:\n"
+    # The recording lives outside the scenario's folder, found through --audio-dir.
+    scenario.write_text(f"name: operator live\nturns:\n  - say: {wav.name}\nexpect:\n"
                         "  outcome: transfer\n  reason: keyword\n  queue: support\n")
     code = main(["call", shared_service.webhook_url, "--auth-token", AUTH_TOKEN,
-                 "--token", API_TOKEN, "--speed", "4", "--scenario", str(scenario), "--json"])
+                 "--token", API_TOKEN, "--speed", "4", "--scenario", str(scenario),
+                 "--audio-dir", str(wav.parent), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0, out["checks"]
     assert out["mode"] == "live" and out["passed"]

@@ -78,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                            "(default: TWILIO_AUTH_TOKEN)")
     call.add_argument("--scenario", type=Path, metavar="FILE",
                       help="run a tester's scenario file instead of --say/--dtmf/--wait")
+    call.add_argument("--audio-dir", type=Path, action="append", default=[], metavar="DIR",
+                      help="also look for the scenario's relative recordings in DIR "
+                           "(repeatable), as `voicebot replay --audio-dir` does")
     call.set_defaults(func=cmd_call, turns=[], barge_next=False)
 
 
@@ -174,7 +177,7 @@ def cmd_call(args: argparse.Namespace) -> int:
             raise VoicebotError("give either --scenario or --say/--dtmf/--wait, not both")
         from voicebot.replay.scenario import load_scenario
 
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(args.scenario, audio_dirs=args.audio_dir)
         turns = list(scenario.turns)
     else:
         turns = build_turns(args.turns)
