@@ -46,8 +46,8 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "VOICEBOT_PORT": ("Port `voicebot serve` listens on", "8080"),
     "VOICEBOT_HOLD_MUSIC_URL": ("Audio URL played to callers waiting in a queue (Twilio <Play>)",
                                 "(none: silence between hold messages)"),
-    "VOICEBOT_WARM_RECOGNIZERS": ("Recognizers warmed at start-up, for engines without decoder "
-                                  "workers (pocketsphinx warms each worker instead)", "8"),
+    "VOICEBOT_WARM_RECOGNIZERS": ("Recognizers run on silence at start-up, so the first "
+                                  "callers don't pay for a decoder's first decode", "8"),
     "VOICEBOT_TTS_CACHE": ("Directory of rendered prompts", "var/tts-cache"),
     "VOICEBOT_VAD_AGGRESSIVENESS": ("webrtcvad aggressiveness 0..3", "2"),
     "VOICEBOT_SPEECH_START_MS": ("Voiced time before speech counts as started", "100"),
