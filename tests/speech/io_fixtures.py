@@ -44,9 +44,12 @@ def silence(seconds: float) -> bytes:
 
 
 def run_endpointer(ep: Endpointer, pcm: bytes, t0: float = 0.0,
-                   listen: tuple[float, float | None] | None = None
-                   ) -> tuple[list[EndpointEvent], list[bytes]]:
-    """Feed PCM frame by frame; returns the events and the utterance audio (one per start)."""
+                   listen: tuple[float, float | None] | None = None, *,
+                   pauses: bool = False) -> tuple[list[EndpointEvent], list[bytes]]:
+    """Feed PCM frame by frame; returns the events and the utterance audio (one per start).
+
+    The advisory speech_pause events (a decode may start early) are left out unless `pauses`.
+    """
     if listen is not None:
         ep.listen(*listen)
     events: list[EndpointEvent] = []
@@ -54,6 +57,8 @@ def run_endpointer(ep: Endpointer, pcm: bytes, t0: float = 0.0,
     for i, frame in enumerate(frames(pcm)):
         result = ep.feed(frame, t0 + i * 0.02)
         for ev in result.events:
+            if ev.kind == "speech_pause" and not pauses:
+                continue
             events.append(ev)
             if ev.kind == "speech_start":
                 utterances.append(b"")

@@ -13,7 +13,7 @@ from tests.speech.io_fixtures import line_noise, run_endpointer, silence
 from voicebot.settings import EndpointSettings
 from voicebot.speech.audio import load_phone_audio
 from voicebot.speech.endpoint import PRE_ROLL_MS, Endpointer
-from voicebot.speech.types import FRAME_BYTES
+from voicebot.speech.types import FRAME_BYTES, PREFETCH_LEAD_MS
 
 DEFAULTS = EndpointSettings()
 # one clip per speaker (six accents), fixed choice
@@ -150,7 +150,7 @@ def test_same_audio_same_events_and_reset_forgets(shared_data: Path) -> None:
 def test_long_input_is_processed_in_20ms_steps(shared_data: Path) -> None:
     speech = load_phone_audio(shared_data / "fsdd" / "1_yweweler_6.wav")
     audio = line_noise(0.8) + speech + line_noise(1.0)
-    by_frame, _ = run_endpointer(Endpointer(DEFAULTS), audio)
+    by_frame, _ = run_endpointer(Endpointer(DEFAULTS), audio, pauses=True)
     ep = Endpointer(DEFAULTS)
     by_block = []
     step = FRAME_BYTES * 5  # 100 ms blocks
@@ -197,3 +197,14 @@ def test_a_longer_end_silence_for_one_turn_keeps_a_read_out_number_together(
     ep.listen(60.0, None)  # back to the default for the next turn
     events, _ = run_endpointer(ep, audio, t0=60.0)
     assert kinds(events).count("speech_start") >= 2
+
+
+def test_a_pause_is_announced_once_per_silence_just_before_the_end(shared_data: Path) -> None:
+    # speech_pause lets a recognizer start decoding PREFETCH_LEAD_MS before speech_end; when
+    # the caller goes on after a pause, the next silence announces its own.
+    digit = load_phone_audio(shared_data / "fsdd" / "4_george_0.wav")
+    gap = line_noise(0.25, seed=4)  # shorter than the end silence: one utterance
+    audio = line_noise(0.6) + digit + gap + digit + line_noise(1.0, seed=3)
+    events, _ = run_endpointer(Endpointer(DEFAULTS), audio, pauses=True)
+    assert kinds(events) == ["speech_start", "speech_pause", "speech_pause", "speech_end"]
+    assert events[-1].t - events[-2].t == pytest.approx(PREFETCH_LEAD_MS / 1000, abs=0.021)

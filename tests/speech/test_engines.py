@@ -262,3 +262,56 @@ def test_a_dead_worker_fails_only_its_utterance_and_is_replaced(shared_data):
         rec = engine.recognizer(LOOP)
         rec.accept(b"\x00\x00" * 8000)
         rec.finish()
+
+
+def _turn_audio(pcm: bytes) -> tuple[bytes, int | None]:
+    """The utterance audio the endpointer hands over, and how much of it had come when it
+    announced the last pause (where a call starts the decode early)."""
+    from voicebot.settings import EndpointSettings
+    from voicebot.speech.audio import frames
+    from voicebot.speech.endpoint import Endpointer
+
+    ep = Endpointer(EndpointSettings())
+    ep.listen(0.0, None)
+    audio, paused_at = b"", None
+    for i, frame in enumerate(frames(pcm)):
+        result = ep.feed(frame, i * 0.02)
+        audio += result.audio
+        if any(e.kind == "speech_pause" for e in result.events):
+            paused_at = len(audio)
+    return audio, paused_at
+
+
+def test_a_decode_started_at_the_pause_hears_what_a_full_decode_hears(ps_engine, shared_data):
+    from voicebot.speech.types import PREFETCH_LEAD_MS
+
+    grammar = Grammar(phrases=DIGIT_WORDS)
+    for clip in ("4_jackson_11", "7_theo_14", "2_lucas_20"):
+        audio, paused_at = _turn_audio(line_audio(
+            load_phone_audio(shared_data / "fsdd" / f"{clip}.wav")))
+        assert paused_at is not None
+        early = ps_engine.recognizer(grammar)
+        early.accept(audio[:paused_at])
+        early.prefetch(PREFETCH_LEAD_MS)
+        early.accept(audio[paused_at:])
+        full = ps_engine.recognizer(grammar)
+        full.accept(audio)
+        a, b = early.finish(), full.finish()
+        assert a.text == b.text, (clip, a, b)
+        assert abs(a.confidence - b.confidence) < 0.15, (clip, a, b)
+
+
+def test_speech_after_an_early_decode_is_decoded_afresh(ps_engine, shared_data):
+    from voicebot.speech.types import PREFETCH_LEAD_MS
+
+    grammar = Grammar(allow_digits=True)
+    first = line_audio(load_phone_audio(shared_data / "fsdd" / "4_jackson_11.wav"))
+    more = load_phone_audio(shared_data / "fsdd" / "7_jackson_3.wav") + b"\x00" * 8000
+    rec = ps_engine.recognizer(grammar)
+    rec.accept(first)
+    rec.prefetch(PREFETCH_LEAD_MS)  # the caller paused ... and went on
+    rec.accept(more)
+    fresh = ps_engine.recognizer(grammar)
+    fresh.accept(first + more)
+    a, b = rec.finish(), fresh.finish()
+    assert (a.text, a.confidence) == (b.text, b.confidence)  # decodes are deterministic

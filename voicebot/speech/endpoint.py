@@ -1,7 +1,8 @@
 """Cutting the caller's audio into utterances with webrtcvad: a pure state machine.
 
 The call session feeds 20 ms frames of 8 kHz PCM with their stream time and gets events back
-(speech_start, speech_end, max_length, no_input) plus the PCM that belongs to the utterance.
+(speech_start, speech_pause, speech_end, max_length, no_input) plus the PCM that belongs to
+the utterance.
 No clock and no threads: time only moves when the caller says so, which makes the behaviour
 reproducible in tests and in replay.
 
@@ -25,7 +26,13 @@ import numpy as np
 import webrtcvad
 
 from voicebot.settings import EndpointSettings
-from voicebot.speech.types import FRAME_BYTES, FRAME_MS, PHONE_RATE, EndpointEvent
+from voicebot.speech.types import (
+    FRAME_BYTES,
+    FRAME_MS,
+    PHONE_RATE,
+    PREFETCH_LEAD_MS,
+    EndpointEvent,
+)
 
 PRE_ROLL_MS = 300  # audio kept from before speech start (onsets are soft; VAD is late)
 START_SLACK_FRAMES = 2  # unvoiced frames tolerated inside the start window
@@ -33,6 +40,7 @@ FLOOR_FRAMES = 50  # noise floor = quietest frame of the last second
 ONSET_OVER_FLOOR = 2.0  # a frame must be this many times the floor's RMS (6 dB) to count
 MIN_ONSET_RMS = 60.0  # ... and at least this loud (-55 dBFS) when the line is digitally silent
 FRAME_S = FRAME_MS / 1000
+PREFETCH_LEAD_FRAMES = PREFETCH_LEAD_MS // FRAME_MS
 
 
 @dataclass
@@ -136,6 +144,8 @@ class Endpointer:
             elif self._silence_run >= self._end_frames:
                 self._end_utterance()
                 result.events.append(EndpointEvent("speech_end", t))
+            elif self._silence_run == max(1, self._end_frames - PREFETCH_LEAD_FRAMES):
+                result.events.append(EndpointEvent("speech_pause", t))
             return
 
         self._ring.append(frame)

@@ -27,7 +27,15 @@ from voicebot.settings import EndpointSettings
 from voicebot.speech.audio import frames, load_phone_audio
 from voicebot.speech.endpoint import Endpointer
 from voicebot.speech.engines.common import DEFAULT_THRESHOLD, normalize
-from voicebot.speech.types import FRAME_BYTES, FRAME_MS, PHONE_RATE, Engine, Grammar, Hypothesis
+from voicebot.speech.types import (
+    FRAME_BYTES,
+    FRAME_MS,
+    PHONE_RATE,
+    PREFETCH_LEAD_MS,
+    Engine,
+    Grammar,
+    Hypothesis,
+)
 
 LINE_PAD_S = 0.5  # line audio before and after each recording
 LINE_NOISE_RMS = 8.0  # about -72 dBFS: a quiet line, below the endpointer's onset level
@@ -173,6 +181,9 @@ def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
                 rec = engine.recognizer(grammar)
             rec.accept(result.audio)
             spent += time.perf_counter() - t0
+        if rec is not None and hasattr(rec, "prefetch") and any(
+                e.kind == "speech_pause" for e in result.events):
+            rec.prefetch(PREFETCH_LEAD_MS)  # as a call does: the decode starts at the pause
     if rec is None:  # the endpointer heard no speech
         return Hypothesis(text="", confidence=0.0, in_grammar=False, engine=engine.name), 0.0
     t0 = time.perf_counter()

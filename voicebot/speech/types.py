@@ -13,6 +13,11 @@ PHONE_RATE = 8000
 FRAME_MS = 20
 FRAME_SAMPLES = PHONE_RATE * FRAME_MS // 1000  # 160
 FRAME_BYTES = FRAME_SAMPLES * 2  # 320 bytes of 16-bit PCM, or 160 bytes of mu-law
+# How long before the end of an utterance its decode may start (speech_pause): about what the
+# decode of a short answer takes, so the result is ready when the silence is confirmed. Longer
+# leads cut the audio the early decode hears (240 ms measured -0.7 points on the FSDD digits,
+# 160 ms -0.2, within noise).
+PREFETCH_LEAD_MS = 160
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class Engine(Protocol):
 
 # ------------------------------------------------------------------- endpointer events
 
-EndpointKind = Literal["speech_start", "speech_end", "no_input", "max_length"]
+EndpointKind = Literal["speech_start", "speech_pause", "speech_end", "no_input", "max_length"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class EndpointEvent:
 
     speech_start: the caller has been voiced for the minimum duration (barge-in uses this);
       `audio` holds the PCM from slightly before the start (pre-roll) so nothing is lost.
+    speech_pause: the trailing silence is PREFETCH_LEAD_MS short of ending the utterance; a
+      recognizer may start decoding now (speech_end follows unless the caller goes on).
     speech_end: trailing silence reached; the utterance is complete.
     max_length: the utterance hit the maximum length and was cut.
     no_input: nothing was said within the timeout since listening began.

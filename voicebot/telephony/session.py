@@ -45,7 +45,7 @@ from voicebot.flow.events import (
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
 from voicebot.settings import EndpointSettings
-from voicebot.speech.types import Engine, Grammar, Hypothesis, Recognizer
+from voicebot.speech.types import PREFETCH_LEAD_MS, Engine, Grammar, Hypothesis, Recognizer
 
 logger = logging.getLogger(__name__)
 
@@ -351,6 +351,11 @@ class CallSession:
                     self._accept(result.audio)
                 fed = True
                 out += self._speech_end(ev.t)
+            elif ev.kind == "speech_pause":
+                if not fed and self._utt is not None and result.audio:
+                    self._accept(result.audio)
+                fed = True
+                self._prefetch()
             elif ev.kind == "no_input":
                 out += self._no_input(ev.t)
             if self._closing:
@@ -757,6 +762,20 @@ class CallSession:
         until finish(), so dropping one costs nothing, while finishing it would spend a full
         decode on speech nobody will use (keys, escape, hand-over, the stream's end)."""
         self._utt = None
+
+    def _prefetch(self) -> None:
+        """The end of the utterance is near: let an engine that can start decoding now, so
+        the answer is ready when the silence is confirmed (the turn gap shrinks by the
+        decode time). Engines without prefetch simply decode at finish()."""
+        utt = self._utt
+        prefetch = getattr(utt.recognizer, "prefetch", None) if utt is not None else None
+        if prefetch is None:
+            return
+        try:
+            prefetch(PREFETCH_LEAD_MS)
+        except Exception as exc:  # noqa: BLE001 - an optimisation: finish() still decodes
+            log_event(logger, "speech.prefetch_failed", logging.WARNING, call_sid=self.call_sid,
+                      error=type(exc).__name__)
 
     def _accept(self, pcm: bytes) -> None:
         utt = self._utt

@@ -32,6 +32,7 @@ figures from scripts/bench_digits.py or the experiments listed in the speech REA
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import queue
@@ -50,12 +51,17 @@ from voicebot.speech.engines.pocketsphinx_decode import (
     compile_grammar,
     model_paths,
 )
-from voicebot.speech.types import Grammar, Hypothesis
+from voicebot.speech.types import FRAME_BYTES, Grammar, Hypothesis
 
 __all__ = ["DIGIT_VARIANTS", "PocketsphinxEngine", "PocketsphinxOptions",
            "PocketsphinxRecognizer"]
 
 log = logging.getLogger(__name__)
+
+# Early decodes wait on a decoder worker (or, with workers=0, decode here): threads, not CPUs.
+_PREFETCH = concurrent.futures.ThreadPoolExecutor(max_workers=32,
+                                                  thread_name_prefix="asr-prefetch")
+
 
 def default_workers() -> int:
     """One decoder process per CPU this process may run on."""
@@ -196,14 +202,32 @@ class PocketsphinxEngine:
 
 class PocketsphinxRecognizer:
     """One utterance: accept() buffers (cheap, in the call's thread), finish() decodes the
-    whole utterance in a decoder worker while the calling thread waits without the GIL."""
+    whole utterance in a decoder worker while the calling thread waits without the GIL.
+
+    prefetch(tail_ms) starts that decode early, when the endpointer says the end is near
+    (speech_pause): the utterance is completed with `tail_ms` of silence, which is what the
+    endpointer will add if the caller says nothing more. If they do, the audio after the
+    prefetch is longer than that tail and finish() decodes afresh.
+    """
 
     def __init__(self, engine: PocketsphinxEngine, grammar: Compiled) -> None:
         self._engine = engine
         self._grammar = grammar
         self._pcm = bytearray()
         self._done = False
+        self._prefetch: tuple[int, int, concurrent.futures.Future] | None = None
         self.features: tuple[float, float | None] | None = None  # for calibration scripts
+
+    def prefetch(self, tail_ms: int) -> None:
+        if self._done:
+            return
+        tail = tail_ms * 16  # bytes of 8 kHz 16-bit PCM
+        pcm = bytes(self._pcm)
+        # Digital silence stands for the rest of the pause: the decode frames every utterance
+        # with its own line noise. (Repeating the pause's own audio measured worse: it can
+        # hold the weak end of the last word.)
+        future = _PREFETCH.submit(self._engine.decode, self._grammar, pcm + b"\x00" * tail)
+        self._prefetch = (len(pcm), tail, future)
 
     def accept(self, pcm: bytes) -> str | None:
         """Buffer audio; no partial results (None), see the module docstring."""
@@ -217,6 +241,12 @@ class PocketsphinxRecognizer:
             raise RuntimeError("recognizer already finished")
         self._done = True
         pcm, self._pcm = bytes(self._pcm), bytearray()
-        result = self._engine.decode(self._grammar, pcm)
+        result = None
+        if self._prefetch is not None:
+            at, tail, future = self._prefetch
+            if len(pcm) - at <= tail + FRAME_BYTES:  # nothing said after the pause
+                result = future.result()
+        if result is None:
+            result = self._engine.decode(self._grammar, pcm)
         self.features = result.features
         return result.hypothesis
