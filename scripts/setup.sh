@@ -16,4 +16,10 @@ if [ "$need_apt" -eq 1 ]; then
 fi
 
 PY="${PYTHON:-python3}"
+# A system Python that forbids pip installs (PEP 668, e.g. Debian's python3): use a venv.
+if "$PY" -c 'import sys, sysconfig, os; sys.exit(0 if sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_paths()["stdlib"], "EXTERNALLY-MANAGED")) else 1)'; then
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  PY=.venv/bin/python
+  echo "setup: installed into .venv (this Python is managed by the system); run '. .venv/bin/activate' first" >&2
+fi
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
