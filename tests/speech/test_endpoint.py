@@ -208,3 +208,22 @@ def test_a_pause_is_announced_once_per_silence_just_before_the_end(shared_data: 
     events, _ = run_endpointer(Endpointer(DEFAULTS), audio, pauses=True)
     assert kinds(events) == ["speech_start", "speech_pause", "speech_pause", "speech_end"]
     assert events[-1].t - events[-2].t == pytest.approx(PREFETCH_LEAD_MS / 1000, abs=0.021)
+
+
+@pytest.mark.parametrize("clip", ["1_theo_2", "6_yweweler_4", "8_theo_10"])
+def test_a_quiet_short_digit_after_digital_silence_starts_speech(
+        shared_data: Path, clip: str) -> None:
+    """webrtcvad learns nothing from digital silence (mu-law 0xFF): a quiet, short word right
+    after it must still start speech, as it does after a quiet line. (1_theo_2 was the
+    "one" that bench_calls' caller 16 said in vain before this.)"""
+    speech = load_phone_audio(shared_data / "fsdd" / f"{clip}.wav")
+    for pad in (silence, lambda s: line_noise(s, seed=3)):
+        events, utterances = run_endpointer(Endpointer(DEFAULTS), pad(1.3) + speech + pad(1.3))
+        assert kinds(events) == ["speech_start", "speech_end"]
+        assert 1.3 <= events[0].t < 1.3 + len(speech) / 16000
+        assert speech in utterances[0]
+
+
+def test_digital_silence_alone_never_starts_speech() -> None:
+    events, _ = run_endpointer(Endpointer(DEFAULTS), silence(20.0), listen=(0.0, 5.0))
+    assert kinds(events) == ["no_input"]

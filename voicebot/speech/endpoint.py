@@ -26,6 +26,7 @@ import numpy as np
 import webrtcvad
 
 from voicebot.settings import EndpointSettings
+from voicebot.speech.audio import pcm16_to_ulaw, ulaw_to_pcm16
 from voicebot.speech.types import (
     FRAME_BYTES,
     FRAME_MS,
@@ -41,6 +42,14 @@ ONSET_OVER_FLOOR = 2.0  # a frame must be this many times the floor's RMS (6 dB)
 MIN_ONSET_RMS = 60.0  # ... and at least this loud (-55 dBFS) when the line is digitally silent
 FRAME_S = FRAME_MS / 1000
 PREFETCH_LEAD_FRAMES = PREFETCH_LEAD_MS // FRAME_MS
+# webrtcvad skips frames below its minimum energy without updating its noise model, so after
+# digital silence (mu-law 0xFF) it meets the first word with its start-up model, adapts to the
+# word itself and may call a quiet "one" voiced for a single frame (+60 ms hangover = 80 ms,
+# short of speech_start_ms). It is shown a quiet line instead; the level check uses the real frame.
+DIGITAL_SILENCE_RMS = 8.0  # below the smallest mu-law step (+-8): the line is digitally silent
+COMFORT_NOISE_RMS = 30.0  # what webrtcvad hears then: a quiet line (-61 dBFS), through mu-law
+_COMFORT_NOISE = ulaw_to_pcm16(pcm16_to_ulaw(np.rint(np.random.default_rng(0).normal(
+    0.0, COMFORT_NOISE_RMS, FRAME_BYTES // 2)).astype("<i2").tobytes()))
 
 
 @dataclass
@@ -123,8 +132,9 @@ class Endpointer:
         return result
 
     def _feed_one(self, frame: bytes, t: float, result: FeedResult, audio: list[bytes]) -> None:
-        voiced = self._vad.is_speech(frame, PHONE_RATE)
         level = float(np.sqrt(np.mean(np.frombuffer(frame, dtype="<i2").astype(np.float64) ** 2)))
+        voiced = self._vad.is_speech(
+            _COMFORT_NOISE if level < DIGITAL_SILENCE_RMS else frame, PHONE_RATE)
         self._levels.append(level)
         loud = voiced and level >= max(MIN_ONSET_RMS, ONSET_OVER_FLOOR * min(self._levels))
         if self.in_speech:
