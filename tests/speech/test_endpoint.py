@@ -11,7 +11,7 @@ import pytest
 
 from tests.speech.io_fixtures import line_noise, run_endpointer, silence
 from voicebot.settings import EndpointSettings
-from voicebot.speech.audio import load_phone_audio
+from voicebot.speech.audio import frames, load_phone_audio
 from voicebot.speech.endpoint import PRE_ROLL_MS, Endpointer
 from voicebot.speech.types import FRAME_BYTES, PREFETCH_LEAD_MS
 
@@ -208,6 +208,41 @@ def test_a_pause_is_announced_once_per_silence_just_before_the_end(shared_data: 
     events, _ = run_endpointer(Endpointer(DEFAULTS), audio, pauses=True)
     assert kinds(events) == ["speech_start", "speech_pause", "speech_pause", "speech_end"]
     assert events[-1].t - events[-2].t == pytest.approx(PREFETCH_LEAD_MS / 1000, abs=0.021)
+
+
+def test_a_check_point_before_a_long_end_can_end_the_utterance_early(shared_data: Path) -> None:
+    # A digits turn waits 1.5 s for the end but checks at the usual 400 ms whether the answer
+    # is already complete (VoiceXML's complete/incomplete timeouts): each silence gets a
+    # pause (to start decoding) before the check and before the end.
+    digit = load_phone_audio(shared_data / "fsdd" / "4_george_0.wav")
+    audio = line_noise(0.6) + digit + line_noise(0.6, seed=4) + digit + line_noise(2.0, seed=3)
+    ep = Endpointer(DEFAULTS)
+    ep.listen(0.0, 5.0, speech_end_ms=1500, check_ms=400)
+    events, _ = run_endpointer(ep, audio, pauses=True)
+    assert kinds(events) == ["speech_start", "speech_pause", "end_check",
+                             "speech_pause", "end_check", "speech_pause", "speech_end"]
+    checks = [e.t for e in events if e.kind == "end_check"]
+    assert events[-1].t - checks[-1] == pytest.approx(1.1, abs=0.021)
+
+    # The session found the answer complete at the check: the utterance ends there.
+    ep = Endpointer(DEFAULTS)
+    ep.listen(0.0, 5.0, speech_end_ms=1500, check_ms=400)
+    seen = []
+    for i, frame in enumerate(frames(line_noise(0.6) + digit + line_noise(2.0, seed=3))):
+        for ev in ep.feed(frame, i * 0.02).events:
+            seen.append(ev.kind)
+            if ev.kind == "end_check":
+                ep.end_now()
+    assert seen == ["speech_start", "speech_pause", "end_check"]
+    assert not ep.in_speech
+
+
+def test_a_check_point_not_before_the_end_is_ignored(shared_data: Path) -> None:
+    digit = load_phone_audio(shared_data / "fsdd" / "4_george_0.wav")
+    ep = Endpointer(DEFAULTS)
+    ep.listen(0.0, 5.0, check_ms=400)  # the same as the end: nothing to check early
+    events, _ = run_endpointer(ep, line_noise(0.6) + digit + line_noise(1.0), pauses=True)
+    assert kinds(events) == ["speech_start", "speech_pause", "speech_end"]
 
 
 @pytest.mark.parametrize("clip", ["1_theo_2", "6_yweweler_4", "8_theo_10"])

@@ -70,6 +70,7 @@ class Endpointer:
         self._vad = webrtcvad.Vad(int(self.settings.aggressiveness))
         self._start_frames = max(1, math.ceil(self.settings.speech_start_ms / FRAME_MS))
         self._end_frames = max(1, math.ceil(self.settings.speech_end_ms / FRAME_MS))
+        self._check_frames: int | None = None
         self._max_bytes = int(self.settings.max_utterance_s * PHONE_RATE) * 2
         self._window = self._start_frames + START_SLACK_FRAMES
         self._pre_roll_frames = max(self._window, PRE_ROLL_MS // FRAME_MS)
@@ -88,17 +89,27 @@ class Endpointer:
         self.utterance_start: float | None = None  # stream time of the first pre-roll frame
 
     def listen(self, t: float, no_input_timeout: float | None, *,
-               speech_end_ms: int | None = None) -> None:
+               speech_end_ms: int | None = None, check_ms: int | None = None) -> None:
         """Arm no-input: if no speech starts within the timeout from `t`, report no_input.
 
         Call it when the prompt has finished playing. None disarms. Speech already in
         progress counts as input. `speech_end_ms` overrides the trailing silence until the
         next `listen` (callers reading out a number pause ~1 s between digit groups, so a
         digit-collecting turn wants ~1500 ms where a menu answer wants the default).
+        `check_ms` (shorter than the end) adds an `end_check` event at that much silence:
+        VoiceXML's complete/incomplete timeouts, so the session can end the utterance early
+        (`end_now`) once the answer is already complete.
         """
         self._deadline = None if no_input_timeout is None else t + no_input_timeout
         end_ms = self.settings.speech_end_ms if speech_end_ms is None else speech_end_ms
         self._end_frames = max(1, math.ceil(end_ms / FRAME_MS))
+        check = None if check_ms is None else max(1, math.ceil(check_ms / FRAME_MS))
+        self._check_frames = check if check is not None and check < self._end_frames else None
+
+    def end_now(self) -> None:
+        """End the utterance in progress here (the session found the answer complete)."""
+        if self.in_speech:
+            self._end_utterance()
 
     @property
     def listening(self) -> bool:
@@ -154,7 +165,9 @@ class Endpointer:
             elif self._silence_run >= self._end_frames:
                 self._end_utterance()
                 result.events.append(EndpointEvent("speech_end", t))
-            elif self._silence_run == max(1, self._end_frames - PREFETCH_LEAD_FRAMES):
+            elif self._silence_run == self._check_frames:
+                result.events.append(EndpointEvent("end_check", t))
+            elif self._silence_run in self._pause_points():
                 result.events.append(EndpointEvent("speech_pause", t))
             return
 
@@ -176,6 +189,12 @@ class Endpointer:
         if self._deadline is not None and t >= self._deadline:
             self._deadline = None
             result.events.append(EndpointEvent("no_input", t))
+
+    def _pause_points(self) -> tuple[int, ...]:
+        """Silence lengths (frames) PREFETCH_LEAD_MS before each point the utterance may end."""
+        ends = (self._end_frames,) if self._check_frames is None else (self._check_frames,
+                                                                       self._end_frames)
+        return tuple(max(1, end - PREFETCH_LEAD_FRAMES) for end in ends)
 
     def _end_utterance(self) -> None:
         self.in_speech = False

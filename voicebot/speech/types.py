@@ -72,7 +72,8 @@ class Engine(Protocol):
 
 # ------------------------------------------------------------------- endpointer events
 
-EndpointKind = Literal["speech_start", "speech_pause", "speech_end", "no_input", "max_length"]
+EndpointKind = Literal["speech_start", "speech_pause", "end_check", "speech_end", "no_input",
+                       "max_length"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class EndpointEvent:
       `audio` holds the PCM from slightly before the start (pre-roll) so nothing is lost.
     speech_pause: the trailing silence is PREFETCH_LEAD_MS short of ending the utterance; a
       recognizer may start decoding now (speech_end follows unless the caller goes on).
+      With a check point armed (Endpointer.listen(check_ms=...)) it comes before each.
+    end_check: the trailing silence reached the shorter check point; the session may end the
+      utterance now (Endpointer.end_now) if what was said is already a complete answer.
     speech_end: trailing silence reached; the utterance is complete.
     max_length: the utterance hit the maximum length and was cut.
     no_input: nothing was said within the timeout since listening began.
