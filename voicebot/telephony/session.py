@@ -42,6 +42,7 @@ from voicebot.flow.events import (
     Say,
     Transfer,
 )
+from voicebot.flow.matching import spoken_digits
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
 from voicebot.settings import EndpointSettings
@@ -226,6 +227,7 @@ class CallSession:
         self.flow = flow
         self.engine = engine
         self.digits_speech_end_ms = (endpoint or EndpointSettings()).digits_speech_end_ms
+        self.speech_end_ms = (endpoint or EndpointSettings()).speech_end_ms
         self.flow_session = flow_session
         self.endpointer = endpointer
         self.fallback_queue = (fallback_queue or getattr(flow, "fallback_queue", None)
@@ -356,6 +358,11 @@ class CallSession:
                     self._accept(result.audio)
                 fed = True
                 self._prefetch()
+            elif ev.kind == "end_check":
+                if not fed and self._utt is not None and result.audio:
+                    self._accept(result.audio)
+                fed = True
+                out += self._end_check(ev.t)
             elif ev.kind == "no_input":
                 out += self._no_input(ev.t)
             if self._closing:
@@ -579,16 +586,50 @@ class CallSession:
         return []
 
     def _arm(self, t: float, listen: Listen) -> None:
-        self.endpointer.listen(t, listen.no_input_timeout, speech_end_ms=self._end_ms(listen))
+        self.endpointer.listen(t, listen.no_input_timeout, **self._end_ms(listen))
         self._armed = True
 
-    def _end_ms(self, listen: Listen | None) -> int | None:
-        """Callers read a number out in groups with ~1 s pauses: wait longer for the end."""
-        return self.digits_speech_end_ms if listen and listen.slot_kind == "digits" else None
+    def _end_ms(self, listen: Listen | None) -> dict[str, int | None]:
+        """Callers read a number out in groups with ~1 s pauses: wait longer for the end,
+        but check at the usual end silence whether the answer is already complete."""
+        if listen and listen.slot_kind == "digits" and \
+                self.digits_speech_end_ms > self.speech_end_ms:
+            return {"speech_end_ms": self.digits_speech_end_ms,
+                    "check_ms": self.speech_end_ms}
+        return {"speech_end_ms": None}
 
     def _disarm(self, t: float) -> None:
-        self.endpointer.listen(t, None, speech_end_ms=self._end_ms(self._listen))
+        self.endpointer.listen(t, None, **self._end_ms(self._listen))
         self._armed = False
+
+    def _end_check(self, t: float) -> list[SessionAction]:
+        """At the usual end silence in a digits turn: end now if the answer is complete
+        (all the digits the node wants, or an escape phrase), else keep listening."""
+        utt, listen = self._utt, self._listen
+        peek = getattr(utt.recognizer, "peek", None) if utt is not None and utt.recognizer \
+            else None
+        if peek is None or listen is None or utt.escape_only:
+            return []
+        try:
+            hyp = peek()
+        except Exception as exc:
+            raise _Failure("engine.peek", exc) from exc
+        if hyp is None or not hyp.text or not hyp.in_grammar:
+            return []
+        if self._is_escape_text(hyp.text):
+            complete = hyp.confidence >= self._escape_threshold()
+        else:
+            # Exactly as many as wanted: more means the recognizer inserted some, and the
+            # caller may not have finished (they get the whole utterance at the long end).
+            digits = spoken_digits(hyp.text) or ""
+            complete = bool(listen.digits_complete) and \
+                len(digits) == listen.digits_complete and \
+                hyp.confidence >= listen.confidence_threshold
+        if not complete:
+            return []
+        log_event(logger, "speech.complete_early", call_sid=self.call_sid, node=utt.node)
+        self.endpointer.end_now()
+        return self._speech_end(t)
 
     def _rearm(self, t: float) -> list[SessionAction]:
         """An utterance that was not a turn: keep the no-input timer honest."""

@@ -236,17 +236,33 @@ class PocketsphinxRecognizer:
         self._pcm += pcm
         return None
 
+    def peek(self) -> Hypothesis | None:
+        """The final hypothesis if the caller says nothing more, when the early decode holds
+        it (waits for it); None when it would need a decode of its own. Lets a turn end at
+        a shorter silence once the answer is complete (digits: the session's end_check)."""
+        if self._done:
+            raise RuntimeError("recognizer already finished")
+        result = self._early_result(len(self._pcm))
+        return None if result is None else result.hypothesis
+
     def finish(self) -> Hypothesis:
         if self._done:
             raise RuntimeError("recognizer already finished")
         self._done = True
         pcm, self._pcm = bytes(self._pcm), bytearray()
-        result = None
-        if self._prefetch is not None:
-            at, tail, future = self._prefetch
-            if len(pcm) - at <= tail + FRAME_BYTES:  # nothing said after the pause
-                result = future.result()
+        result = self._early_result(len(pcm))
         if result is None:
             result = self._engine.decode(self._grammar, pcm)
         self.features = result.features
         return result.hypothesis
+
+    def _early_result(self, size: int) -> DecodeResult | None:
+        """The prefetched decode, if nothing was said after the pause it started at.
+        (Decoding digit strings in chunks, one per pause, would leave less to decode at the
+        end, but measured 2-3 points worse on 4-digit FSDD strings than one decode.)"""
+        if self._prefetch is None:
+            return None
+        at, tail, future = self._prefetch
+        if size - at > tail + FRAME_BYTES:  # the caller went on after the pause
+            return None
+        return future.result()
