@@ -315,3 +315,34 @@ def test_speech_after_an_early_decode_is_decoded_afresh(ps_engine, shared_data):
     fresh.accept(first + more)
     a, b = rec.finish(), fresh.finish()
     assert (a.text, a.confidence) == (b.text, b.confidence)  # decodes are deterministic
+
+
+def test_a_long_pause_keeps_the_early_decode_and_peek_shows_it(ps_engine, shared_data):
+    # A digits turn waits up to 1.5 s of silence: if nothing more is said after the early
+    # decode, that decode is the answer (no second decode at the end), and peek() shows it
+    # as soon as the early decode is done.
+    from voicebot.speech.types import PREFETCH_LEAD_MS
+
+    grammar = Grammar(allow_digits=True)
+    audio, paused_at = _turn_audio(line_audio(
+        load_phone_audio(shared_data / "fsdd" / "4_jackson_11.wav"), pad_s=2.0))
+    rec = ps_engine.recognizer(grammar)
+    assert rec.peek() is None  # nothing decoded yet
+    rec.accept(audio[:paused_at])
+    rec.prefetch(PREFETCH_LEAD_MS)
+    early = rec.peek()
+    rec.accept(line_audio(b"", pad_s=0.6, seed=5))  # the line's noise, no speech
+    rec.prefetch(PREFETCH_LEAD_MS)  # the same pause: nothing new to decode
+    assert rec.peek() == early
+    assert rec.finish() == early and early.text == "four"
+
+
+def test_peek_knows_nothing_once_the_caller_goes_on(ps_engine, shared_data):
+    from voicebot.speech.types import PREFETCH_LEAD_MS
+
+    first = line_audio(load_phone_audio(shared_data / "fsdd" / "4_jackson_11.wav"))
+    rec = ps_engine.recognizer(Grammar(allow_digits=True))
+    rec.accept(first)
+    rec.prefetch(PREFETCH_LEAD_MS)
+    rec.accept(load_phone_audio(shared_data / "fsdd" / "7_jackson_3.wav"))
+    assert rec.peek() is None
