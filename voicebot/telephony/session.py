@@ -15,6 +15,9 @@ What it owns and why:
     bot listens at once.
   * No-input timers start when the last prompt's mark comes back (the caller heard it all),
     not when the audio was sent.
+  * A spoken number may pause between digit groups, so its turn ends after a longer
+    silence, unless at the usual silence (end_check) the early decode already holds the
+    whole answer (all the digits the node wants, or an escape phrase).
   * Fail safe: any exception from the engine, the flow, the TTS or a lookup becomes a Fault
     for the flow, which hands over to a person with reason "error". A second failure, or a
     broken flow, still hands over (built-in words, fallback queue). Never silence, never a

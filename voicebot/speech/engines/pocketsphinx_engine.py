@@ -208,8 +208,9 @@ class PocketsphinxRecognizer:
 
     prefetch(tail_ms) starts that decode early, when the endpointer says the end is near
     (speech_pause): the utterance is completed with `tail_ms` of silence, which is what the
-    endpointer will add if the caller says nothing more. If they do, the audio after the
-    prefetch is longer than that tail and finish() decodes afresh.
+    endpointer will add if the caller says nothing more. If they do (speech after the
+    prefetch point, by level), finish() decodes afresh; if only silence follows, however
+    long, the early decode is the answer, and peek() shows it before the turn ends.
     """
 
     def __init__(self, engine: PocketsphinxEngine, grammar: Compiled) -> None:
