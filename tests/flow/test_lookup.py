@@ -7,6 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -46,11 +47,26 @@ def test_missing_or_broken_file_is_a_failure_not_an_exception(tmp_path):
     assert not perform(PerformLookup("n", {"key": "k"}, {"k": "1"})).ok
 
 
+TOKEN = "s3cret-T0ken-4512"
+SEEN: list[tuple[str, dict[str, str]]] = []  # (path, headers) of every request the server got
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server's naming
+        SEEN.append((self.path, dict(self.headers.items())))
         if self.path.startswith("/slow"):
             time.sleep(1.5)
-        if self.path.startswith("/orders/4512") or self.path.startswith("/slow"):
+        if self.path.startswith("/redirect/"):
+            self.send_response(302)
+            self.send_header("Location", self.path.split("?to=", 1)[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path.startswith("/auth/") and \
+                self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            body = b'{"error": "unauthorized"}'
+            self.send_response(401)
+        elif self.path.startswith(("/orders/4512", "/slow", "/auth/4512")):
             body = json.dumps({"order_number": "4512", "status": "shipped"}).encode()
             self.send_response(200)
         elif self.path.startswith("/orders/"):
@@ -94,3 +110,57 @@ def test_http_found_not_found_error_timeout(server):
 def test_http_unreachable_is_a_failure():
     done = perform(req({"url": "http://127.0.0.1:9/orders/{order_number}", "timeout": 1}, "1"))
     assert not done.ok and done.error
+
+
+AUTH = {"Authorization": "Bearer ${ORDERS_API_TOKEN}", "X-Api-Key": "${ORDERS_API_TOKEN}"}
+
+
+def test_http_headers_take_env_variables(server, monkeypatch):
+    monkeypatch.setenv("ORDERS_API_TOKEN", TOKEN)
+    SEEN.clear()
+    done = perform(req({"url": server + "/auth/{order_number}", "headers": AUTH}, "4512"))
+    assert done.ok and done.record["status"] == "shipped"
+    path, headers = SEEN[-1]
+    assert path == "/auth/4512"
+    assert headers["Authorization"] == f"Bearer {TOKEN}" and headers["X-Api-Key"] == TOKEN
+    # Without the header the same endpoint refuses: the credential is what got it through.
+    assert perform(req({"url": server + "/auth/{order_number}"}, "4512")).error == "HTTP 401"
+
+
+@pytest.mark.parametrize("env", [None, ""])
+def test_http_header_with_unset_variable_fails_without_calling(server, monkeypatch, env):
+    if env is None:
+        monkeypatch.delenv("ORDERS_API_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("ORDERS_API_TOKEN", env)
+    monkeypatch.setenv("OTHER_TOKEN", TOKEN)
+    headers = {"X-Other": "${OTHER_TOKEN}", **AUTH}
+    SEEN.clear()
+    done = perform(req({"url": server + "/auth/{order_number}", "headers": headers}, "4512"))
+    assert not done.ok and done.record is None
+    assert "ORDERS_API_TOKEN" in done.error and TOKEN not in done.error
+    assert SEEN == []  # nothing half-authenticated was sent
+
+
+def test_http_header_value_with_line_break_never_reaches_the_error(server, monkeypatch):
+    monkeypatch.setenv("ORDERS_API_TOKEN", TOKEN + "\r\nX-Injected: 1")
+    SEEN.clear()
+    done = perform(req({"url": server + "/auth/{order_number}", "headers": AUTH}, "4512"))
+    assert not done.ok and "ORDERS_API_TOKEN" in done.error
+    assert TOKEN not in done.error and "Injected" not in done.error
+    assert SEEN == []
+
+
+def test_http_headers_are_not_forwarded_to_another_origin(server, monkeypatch):
+    monkeypatch.setenv("ORDERS_API_TOKEN", TOKEN)
+    port = server.rsplit(":", 1)[1]
+    same = f"{server}/auth/4512"
+    other = f"http://localhost:{port}/orders/4512"  # same server, another origin
+    for target, forwarded in ((same, True), (other, False)):
+        SEEN.clear()
+        url = server + "/redirect/{order_number}?to=" + target
+        done = perform(req({"url": url, "headers": AUTH}, "4512"))
+        assert done.ok and done.record["status"] == "shipped"
+        assert [p for p, _ in SEEN] == ["/redirect/4512?to=" + target, urlsplit(target).path]
+        assert ("Authorization" in SEEN[-1][1]) is forwarded
+        assert ("X-Api-Key" in SEEN[-1][1]) is forwarded

@@ -284,3 +284,77 @@ def test_unknown_node_kind_lists_the_kinds(write_flow):
     p = only(problems)[0]
     assert p.message.startswith("nodes.bye.kind must be one of: say, ask, menu, collect, branch,")
     assert p.line == line_of(text, "kind: goodbye")
+
+
+# ----------------------------------------------------------------- lookup headers
+
+URL_LOOKUP = BASE.replace("        next: bye", "        next: get_order") + """\
+  get_order:
+    kind: collect
+    slot: order_number
+    type: digits
+    length: 4
+    prompt: Your order number?
+    next: find
+  find:
+    kind: lookup
+    source:
+      url: https://orders.example.com/api/orders/{order_number}
+      key: order_number
+      headers:
+        Authorization: Bearer ${ORDERS_API_TOKEN}
+    found: bye
+    not_found: bye
+"""
+
+
+def test_lookup_headers_with_a_set_variable_are_clean(write_flow, monkeypatch):
+    monkeypatch.setenv("ORDERS_API_TOKEN", "s3cret")
+    flow, problems, _ = problems_of(write_flow, URL_LOOKUP)
+    assert problems == [] and flow is not None
+    assert flow.nodes["find"].source["headers"] == {
+        "Authorization": "Bearer ${ORDERS_API_TOKEN}"}  # substituted at lookup time only
+
+
+def test_lookup_header_with_unset_variable_is_a_warning(write_flow, monkeypatch):
+    monkeypatch.delenv("ORDERS_API_TOKEN", raising=False)
+    flow, problems, _ = problems_of(write_flow, URL_LOOKUP)
+    assert flow is not None and only(problems) == []
+    w = only(problems, "warning")[0]
+    assert "${ORDERS_API_TOKEN}" in w.message and "not set" in w.message
+    assert (w.line, w.col) == (line_of(URL_LOOKUP, "Authorization:"), 24)
+
+
+def test_lookup_headers_with_a_file_source_are_an_error(write_flow, monkeypatch):
+    monkeypatch.setenv("ORDERS_API_TOKEN", "s3cret")
+    text = URL_LOOKUP.replace(
+        "      url: https://orders.example.com/api/orders/{order_number}", "      file: orders.csv")
+    flow, problems, _ = problems_of(write_flow, text)
+    assert flow is None
+    p = only(problems)[0]
+    assert p.message == "'headers' only apply to a url source, not to a file"
+    assert (p.line, p.col) == (line_of(text, "headers:"), 7)
+
+
+def test_lookup_header_values_and_names_that_http_cannot_send(write_flow, monkeypatch):
+    monkeypatch.setenv("ORDERS_API_TOKEN", "s3cret")
+    text = URL_LOOKUP.replace("        Authorization: Bearer ${ORDERS_API_TOKEN}\n",
+                              '        X-Note: "abc123\\r\\nX-Injected: 1"\n'
+                              "        X-Typo: Bearer ${ORDERS-API-TOKEN}\n")
+    flow, problems, _ = problems_of(write_flow, text)
+    assert flow is None
+    errors = only(problems)
+    crlf = next(p for p in errors if "X-Note" in p.message)
+    assert "no line breaks" in crlf.message and crlf.line == line_of(text, "X-Note:")
+    assert not any("abc123" in p.message or "Injected" in p.message for p in problems)
+    typo = next(p for p in errors if "X-Typo" in p.message)
+    assert "${NAME}" in typo.message and typo.line == line_of(text, "X-Typo:")
+
+    bad_name = URL_LOOKUP.replace("Authorization:", "Auth Token:")
+    flow, problems, _ = problems_of(write_flow, bad_name)
+    assert flow is None
+    assert "'Auth Token' is not a valid value here" in only(problems)[0].message
+    not_text = URL_LOOKUP.replace("Bearer ${ORDERS_API_TOKEN}", "42")
+    _, problems, _ = problems_of(write_flow, not_text)
+    assert only(problems)[0].message == \
+        "nodes.find.source.headers.Authorization must be string, not a whole number"

@@ -4,12 +4,18 @@ The interpreter only asks (PerformLookup); the driver calls `perform` and feeds 
 LookupDone back. `perform` never raises: any failure becomes LookupDone(ok=False, error=...),
 which the flow routes to its `on_error` node or to a person, so a broken data source never
 leaves a caller in silence. Errors carry no looked-up values (they may reach logs).
+
+An HTTP source may send `headers`; their values take `${NAME}` from the environment at lookup
+time, so credentials live in the deployment, not in the flow file. Header values are secrets:
+they never appear in an error (an unset variable is named, its header value is not).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,12 +28,52 @@ from voicebot.flow.matching import normalize
 DEFAULT_TIMEOUT = 3.0
 MAX_BYTES = 1_000_000
 
+# `${NAME}` in a header value: an environment variable (the validator uses the same pattern).
+ENV_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# What an HTTP header value may not hold: line breaks and other controls (header injection),
+# or characters http.client cannot send (beyond Latin-1).
+BAD_HEADER_CHAR_RE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+
+
+class HeaderError(ValueError):
+    """A header cannot be sent; the message names the header and variable, never a value."""
+
+
+def env_refs(text: str) -> list[str]:
+    """The environment variable names a header value refers to, in order."""
+    return ENV_REF_RE.findall(text)
+
+
+def env_missing(name: str) -> bool:
+    """An unset or empty variable: a credential that is empty is as good as none."""
+    return not os.environ.get(name)
+
+
+def resolve_headers(spec: Any) -> dict[str, str]:
+    """The source's headers with every `${NAME}` taken from os.environ; raises HeaderError."""
+    out: dict[str, str] = {}
+    for name, template in (spec or {}).items():
+        template = str(template)
+        refs = env_refs(template)
+        missing = [var for var in refs if env_missing(var)]
+        if missing:
+            raise HeaderError(f"environment variable {missing[0]} (for header {name}) is not "
+                              "set or empty")
+        value = ENV_REF_RE.sub(lambda m: os.environ[m.group(1)], template)
+        if BAD_HEADER_CHAR_RE.search(value):
+            via = f" (check {', '.join(refs)})" if refs else ""
+            raise HeaderError(f"header {name} has a line break or a character HTTP does not "
+                              f"allow{via}")
+        out[str(name)] = value
+    return out
+
 
 def perform(action: PerformLookup) -> LookupDone:
     """Find the record whose key field equals the looked-up value; never raises."""
     source = action.source
     key = str(source.get("key", ""))
     value = str(action.params.get(key, "")).strip()
+    secrets: list[str] = []
     try:
         if not value:
             return LookupDone(ok=True, record=None)
@@ -35,10 +81,20 @@ def perform(action: PerformLookup) -> LookupDone:
             return LookupDone(ok=True, record=_from_file(Path(source["file"]), key, value))
         if source.get("url"):
             timeout = float(source.get("timeout") or DEFAULT_TIMEOUT)
-            return _from_url(str(source["url"]), key, value, action.params, timeout)
+            try:
+                headers = resolve_headers(source.get("headers"))
+            except HeaderError as exc:
+                return LookupDone(ok=False, error=str(exc))
+            secrets = _secrets(source.get("headers"), headers)
+            done = _from_url(str(source["url"]), key, value, action.params, timeout, headers)
+            if done.error:
+                done = LookupDone(ok=done.ok, record=done.record,
+                                  error=_redact(done.error, secrets))
+            return done
         return LookupDone(ok=False, error="lookup source names neither file nor url")
     except Exception as exc:  # noqa: BLE001 - a lookup must never break a call
-        return LookupDone(ok=False, error=f"{type(exc).__name__}: {_short(exc)}")
+        return LookupDone(ok=False, error=_redact(f"{type(exc).__name__}: {_short(exc)}",
+                                                  secrets))
 
 
 def _same(a: Any, b: str) -> bool:
@@ -71,7 +127,7 @@ def _from_file(path: Path, key: str, value: str) -> dict[str, Any] | None:
 
 
 def _from_url(url: str, key: str, value: str, params: dict[str, str],
-              timeout: float) -> LookupDone:
+              timeout: float, headers: dict[str, str] | None = None) -> LookupDone:
     quoted = {k: urllib.parse.quote(str(v), safe="") for k, v in params.items()}
     target = url
     for name, val in quoted.items():
@@ -80,9 +136,12 @@ def _from_url(url: str, key: str, value: str, params: dict[str, str],
         sep = "&" if "?" in url else "?"
         target = url + sep + urllib.parse.urlencode(params)
     req = urllib.request.Request(target, headers={"Accept": "application/json",
-                                                  "User-Agent": "voicebot-lookup"})
+                                                  "User-Agent": "voicebot-lookup",
+                                                  **(headers or {})})
+    # The flow's headers (credentials) go to the flow's server only, not to where it redirects.
+    opener = urllib.request.build_opener(_SameOriginHeaders(list(headers or {})))
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - flow's URL
+        with opener.open(req, timeout=timeout) as resp:
             body = resp.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
@@ -102,6 +161,40 @@ def _from_url(url: str, key: str, value: str, params: dict[str, str],
     if isinstance(data, dict) and key not in data and value not in data:
         return LookupDone(ok=True, record=data)  # the endpoint returned the record itself
     return LookupDone(ok=True, record=_find(data, key, value))
+
+
+class _SameOriginHeaders(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib, but drops the flow's headers on a redirect to another
+    scheme, host or port (urllib itself would forward an Authorization header anywhere)."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(new.full_url) != _origin(req.full_url):
+            for name in self.names:
+                new.remove_header(name.capitalize())  # urllib stores names capitalized
+        return new
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.hostname, parts.port
+
+
+def _secrets(spec: Any, headers: dict[str, str]) -> list[str]:
+    """Header values and the variables' values in them, longest first (for _redact)."""
+    found = set(headers.values())
+    for template in (spec or {}).values():
+        found.update(os.environ.get(var, "") for var in env_refs(str(template)))
+    return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def _short(exc: object) -> str:

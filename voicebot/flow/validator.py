@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from voicebot.flow.lookup import BAD_HEADER_CHAR_RE, ENV_REF_RE, env_missing, env_refs
 from voicebot.flow.matching import contains_phrase, normalize
 from voicebot.flow.model import TEMPLATE_RE, Flow, Node
 from voicebot.flow.problems import Problem
@@ -199,6 +200,8 @@ class _Checker:
 
     def lookup(self, node: Node) -> None:
         base = ("nodes", node.id, "source")
+        if "headers" in node.source:
+            self.headers(node)
         file = node.source.get("file")
         if not file:
             return
@@ -216,6 +219,30 @@ class _Checker:
         elif "*" not in fields and node.source["key"] not in fields:
             self.add("error", f"lookup key '{node.source['key']}' is not a field of {p.name} "
                               f"(fields: {', '.join(sorted(fields))})", *base, "key")
+
+    def headers(self, node: Node) -> None:
+        """A url source's headers. Messages name headers and variables, never a value: a
+        designer may have pasted a credential that should not land in a CI log."""
+        base = ("nodes", node.id, "source", "headers")
+        if not node.source.get("url"):
+            self.add("error", "'headers' only apply to a url source, not to a file", *base)
+            return
+        for name, value in node.source["headers"].items():
+            where = (*base, name, VALUE)
+            if "\r" in value or "\n" in value:
+                self.add("error", f"header '{name}' must be one line: no line breaks in its "
+                                  "value", *where)
+            elif BAD_HEADER_CHAR_RE.search(value):
+                self.add("error", f"header '{name}' has a control or non-Latin-1 character "
+                                  "that HTTP does not allow", *where)
+            if "${" in ENV_REF_RE.sub("", value):
+                self.add("error", f"header '{name}': write an environment variable as "
+                                  "${NAME} (letters, digits and _)", *where)
+            for var in dict.fromkeys(env_refs(value)):
+                if env_missing(var):
+                    self.add("warning", f"header '{name}' uses ${{{var}}}, which is not set "
+                                        "(or empty) here; if so when a call comes in, the "
+                                        "lookup fails (on_error or a person takes over)", *where)
 
     # -------------------------------------------------------------- templates
 
