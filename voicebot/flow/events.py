@@ -93,7 +93,7 @@ class Listen:
     dtmf_terminator: str = "#"
     slot: str | None = None  # the slot being collected, if any
     slot_kind: str | None = None  # digits | yes_no | number | free
-    digits_complete: int | None = None  # a spoken digits answer is complete at this many
+    max_digits: int | None = None  # a spoken number has at most this many digits
 
 
 @dataclass(frozen=True)

@@ -249,7 +249,7 @@ class FlowSession:
         if kind == "digits":
             most = node.length or node.max_length or 16
             return Listen(grammar=escape, dtmf_max=most, slot=node.slot, slot_kind="digits",
-                          digits_complete=node.length or node.max_length, **common)
+                          max_digits=node.length or node.max_length, **common)
         if kind == "yes_no":
             return Listen(grammar=_unique(_YES_NO_GRAMMAR + escape), dtmf_max=1, slot=node.slot,
                           slot_kind="yes_no", **common)

@@ -45,6 +45,9 @@ class Grammar:
 
     phrases: tuple[str, ...] = ()
     allow_digits: bool = False  # also accept any string of spoken digits (collect digits)
+    # At most this many digits (a collect node's length): a recognizer that may hear any
+    # number of them inserts extras ("four" -> "four oh"); None: any number.
+    max_digits: int | None = None
 
     @property
     def is_free(self) -> bool:

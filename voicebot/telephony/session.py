@@ -16,8 +16,8 @@ What it owns and why:
   * No-input timers start when the last prompt's mark comes back (the caller heard it all),
     not when the audio was sent.
   * A spoken number may pause between digit groups, so its turn ends after a longer
-    silence, unless at the usual silence (end_check) the early decode already holds the
-    whole answer (all the digits the node wants, or an escape phrase).
+    silence, unless at the usual silence (end_check) the early decode already holds an
+    escape phrase.
   * Fail safe: any exception from the engine, the flow, the TTS or a lookup becomes a Fault
     for the flow, which hands over to a person with reason "error". A second failure, or a
     broken flow, still hands over (built-in words, fallback queue). Never silence, never a
@@ -45,7 +45,6 @@ from voicebot.flow.events import (
     Say,
     Transfer,
 )
-from voicebot.flow.matching import spoken_digits
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
 from voicebot.settings import EndpointSettings
@@ -400,7 +399,8 @@ class CallSession:
         self._disarm(t)
         listen = self._listen
         grammar = Grammar(phrases=tuple(listen.grammar),
-                          allow_digits=listen.slot_kind in ("digits", "number"))
+                          allow_digits=listen.slot_kind in ("digits", "number"),
+                          max_digits=listen.max_digits)
         self._utt = _Utterance(False, t, listen.node, during, self._recognizer(grammar))
         return out
 
@@ -594,7 +594,7 @@ class CallSession:
 
     def _end_ms(self, listen: Listen | None) -> dict[str, int | None]:
         """Callers read a number out in groups with ~1 s pauses: wait longer for the end,
-        but check at the usual end silence whether the answer is already complete."""
+        but check at the usual end silence whether they asked for a person."""
         if listen and listen.slot_kind == "digits" and \
                 self.digits_speech_end_ms > self.speech_end_ms:
             return {"speech_end_ms": self.digits_speech_end_ms,
@@ -606,31 +606,27 @@ class CallSession:
         self._armed = False
 
     def _end_check(self, t: float) -> list[SessionAction]:
-        """At the usual end silence in a digits turn: end now if the answer is complete
-        (all the digits the node wants, or an escape phrase), else keep listening."""
-        utt, listen = self._utt, self._listen
+        """At the usual end silence in a digits turn: if the caller asked for a person (the
+        early decode holds an escape phrase), hand over now rather than after 1.5 s.
+
+        A number is NOT ended here when it already has all its digits: measured on 4-digit
+        FSDD strings read digit by digit (0.6 s pauses), the decode of the first three
+        digits already showed four (an inserted digit) in 30 of 90, and ending there lost
+        12 answers the whole utterance got right (53% -> 40% right)."""
+        utt = self._utt
         peek = getattr(utt.recognizer, "peek", None) if utt is not None and utt.recognizer \
             else None
-        if peek is None or listen is None or utt.escape_only:
+        if peek is None or self._listen is None or utt.escape_only:
             return []
         try:
             hyp = peek()
         except Exception as exc:
             raise _Failure("engine.peek", exc) from exc
-        if hyp is None or not hyp.text or not hyp.in_grammar:
+        if hyp is None or not hyp.text or not hyp.in_grammar \
+                or not self._is_escape_text(hyp.text) \
+                or hyp.confidence < self._escape_threshold():
             return []
-        if self._is_escape_text(hyp.text):
-            complete = hyp.confidence >= self._escape_threshold()
-        else:
-            # Exactly as many as wanted: more means the recognizer inserted some, and the
-            # caller may not have finished (they get the whole utterance at the long end).
-            digits = spoken_digits(hyp.text) or ""
-            complete = bool(listen.digits_complete) and \
-                len(digits) == listen.digits_complete and \
-                hyp.confidence >= listen.confidence_threshold
-        if not complete:
-            return []
-        log_event(logger, "speech.complete_early", call_sid=self.call_sid, node=utt.node)
+        log_event(logger, "speech.escape_early", call_sid=self.call_sid, node=utt.node)
         self.endpointer.end_now()
         return self._speech_end(t)
 

@@ -173,7 +173,7 @@ class PocketsphinxEngine:
 
     def _grammar(self, grammar: Grammar) -> Compiled:
         """The compiled form of a grammar (cached: the same turn repeats on every call)."""
-        key = (grammar.phrases, grammar.allow_digits)
+        key = (grammar.phrases, grammar.allow_digits, grammar.max_digits)
         with self._lock:
             hit = self._compiled.get(key)
         if hit:
@@ -188,7 +188,7 @@ class PocketsphinxEngine:
         if not usable and not grammar.allow_digits:
             raise EngineError("the grammar has no phrase pocketsphinx can recognise "
                               f"(unknown words: {', '.join(self.unknown_words(phrases))})")
-        value = compile_grammar(usable, grammar.allow_digits)
+        value = compile_grammar(usable, grammar.allow_digits, grammar.max_digits)
         with self._lock:
             self._compiled[key] = value
         return value
