@@ -358,3 +358,11 @@ def test_lookup_header_values_and_names_that_http_cannot_send(write_flow, monkey
     _, problems, _ = problems_of(write_flow, not_text)
     assert only(problems)[0].message == \
         "nodes.find.source.headers.Authorization must be string, not a whole number"
+
+
+def test_a_spoken_number_without_an_upper_bound_is_a_warning(write_flow):
+    text = URL_LOOKUP.replace("    length: 4\n", "    min_length: 4\n")
+    flow, problems, _ = problems_of(write_flow, text)
+    p = next(p for p in only(problems, "warning") if "no max_length" in p.message)
+    assert p.line == line_of(text, "min_length: 4") and not only(problems)
+    assert flow is not None  # a warning: the flow still loads

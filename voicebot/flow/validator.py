@@ -186,6 +186,10 @@ class _Checker:
                 self.add("error", "use either 'length' or min_length/max_length", *base)
             if node.min_length and node.max_length and node.min_length > node.max_length:
                 self.add("error", "min_length is greater than max_length", *base, "min_length")
+            if node.length is None and node.max_length is None and node.min_length is not None:
+                self.add("warning", "no max_length: a spoken number may then have any number of "
+                                    "digits, and the recognizer inserts extra ones; give "
+                                    "max_length", *base, "min_length")
         else:
             for key in ("length", "min_length", "max_length"):
                 if getattr(node, key) is not None:
