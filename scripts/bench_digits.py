@@ -10,9 +10,13 @@ each speaker and digit); the HELD-OUT split (indices 10-24) is only reported. Ru
     python scripts/bench_digits.py --calibrate     # confidence: correct vs out-of-grammar
     python scripts/bench_digits.py --set level=None --set pad_noise=0   # try an option
     python scripts/bench_digits.py --concurrency   # 1 vs 2 threads decoding at once
+    python scripts/bench_digits.py --numbers       # 4-digit order numbers, digit by digit
 
 The grammar is single digit words (each FSDD clip is one digit); --loop uses the digit loop
-(allow_digits) that a number-collecting turn uses.
+(allow_digits) that a number-collecting turn uses. --numbers reads 4-digit numbers out of one
+speaker's clips of one index (a random number per speaker and index, seeded) with --gap-ms of
+silence between digits, through a number-collecting turn (one to four digits, the 1.5 s end
+silence), and counts whole numbers right.
 """
 
 from __future__ import annotations
@@ -102,6 +106,51 @@ def _run(job):
     features = getattr(spy.last, "features", None) or (None, None)
     return (speaker, accent, index, digit, hyp.text, hyp.confidence, hyp.in_grammar,
             spent, len(pcm) / 16000, *features)
+
+
+NUMBER_DIGITS = 4
+
+
+def _run_number(job):
+    import random
+
+    from voicebot.settings import EndpointSettings
+    from voicebot.speech.audio import load_phone_audio
+    from voicebot.speech.evaluate import line_audio, recognize_turn
+    from voicebot.speech.types import Grammar
+
+    fsdd, speaker, accent, index, gap_ms, loop = job
+    rng = random.Random(f"{speaker}-{index}")
+    number = "".join(rng.choice("0123456789") for _ in range(NUMBER_DIGITS))
+    gap = b"\x00" * (gap_ms * 16)
+    pcm = gap.join(load_phone_audio(fsdd / f"{d}_{speaker}_{index}.wav") for d in number)
+    grammar = Grammar(allow_digits=True, max_digits=None if loop else NUMBER_DIGITS)
+    hyp, spent = recognize_turn(_engine, grammar, line_audio(pcm, seed=index),
+                                EndpointSettings(speech_end_ms=1500))
+    heard = "".join(str(DIGIT_WORDS.index(w)) if w in DIGIT_WORDS else "0"
+                    for w in hyp.text.split())
+    return speaker, accent, number, heard, hyp.confidence, spent, len(pcm) / 16000
+
+
+def numbers(fsdd: Path, indices, overrides: dict, workers: int, gap_ms: int,
+            loop: bool) -> None:
+    with open(fsdd / "speakers.csv", newline="") as fh:
+        people = [(r["speaker"], r["accent"]) for r in csv.DictReader(fh)]
+    jobs = [(fsdd, sp, acc, i, gap_ms, loop) for sp, acc in people for i in indices]
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(overrides,)) as ex:
+        res = list(ex.map(_run_number, jobs, chunksize=4))
+    by = defaultdict(list)
+    for r in res:
+        by[r[1]].append(r[2] == r[3])
+    print(f"\n{NUMBER_DIGITS}-digit numbers, {gap_ms} ms between digits, "
+          f"{'digit loop' if loop else f'one to {NUMBER_DIGITS} digits'}: {len(res)} numbers")
+    print(f"  {'accent':22} {'n':>5} {'right':>9}")
+    for name, oks in sorted(by.items()):
+        print(f"  {name:22} {len(oks):5d} {sum(oks) / len(oks) * 100:8.1f}%")
+    right = sum(r[2] == r[3] for r in res) / len(res)
+    low = sum(r[4] < 0.5 for r in res) / len(res)
+    print(f"  {'overall':22} {len(res):5d} {right * 100:8.1f}%   confidence < 0.5 on "
+          f"{low * 100:.1f}%")
 
 
 def run(jobs, overrides, workers):
@@ -196,6 +245,10 @@ def main() -> int:
     ap.add_argument("--concurrency", action="store_true",
                     help="only time 1 vs 2 vs 4 threads decoding at once (in-thread vs workers)")
     ap.add_argument("--dump", type=Path, help="write every result to this CSV")
+    ap.add_argument("--numbers", action="store_true",
+                    help="4-digit numbers read out digit by digit (whole numbers right)")
+    ap.add_argument("--gap-ms", type=int, default=600,
+                    help="with --numbers: silence between digits (default 600)")
     args = ap.parse_args()
     overrides = {}
     for item in args.set:
@@ -211,6 +264,12 @@ def main() -> int:
           f"{'digit loop' if args.loop else 'single digit word, zero..nine + oh'}")
     print("tuning split = clip indices 0-9 (all choices made here); held-out = 10-24")
     splits = ["tune", "held-out"] if args.split == "both" else [args.split]
+    if args.numbers:
+        for split in splits:
+            print(f"\n{split} split (indices {SPLITS[split].start}-{SPLITS[split].stop - 1})",
+                  end="")
+            numbers(fsdd, SPLITS[split], overrides, args.workers, args.gap_ms, args.loop)
+        return 0
     for split in splits:
         t0 = time.time()
         items = clips(fsdd, SPLITS[split])
