@@ -94,6 +94,9 @@ class Listen:
     slot: str | None = None  # the slot being collected, if any
     slot_kind: str | None = None  # digits | yes_no | number | free
     max_digits: int | None = None  # a spoken number has at most this many digits
+    # Phrases of the grammar that mean the same (an intent's phrases and key word, yes, no,
+    # the escape phrases): confidence weighs an answer against what means something else.
+    groups: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ _REASON_TEXT = {
     "flow": "Flow handed over",
     "error": "A fault ended the automated part",
 }
-_YES_NO_GRAMMAR = matching.YES_PHRASES + matching.NO_PHRASES
+_YES_NO_GRAMMAR = matching.YES_SPOKEN + matching.NO_SPOKEN
 
 
 class FlowSession:
@@ -235,16 +235,21 @@ class FlowSession:
         escape = tuple(policy.escape_phrases)
         common = dict(node=node.id, no_input_timeout=policy.no_input_timeout,
                       confidence_threshold=policy.confidence_threshold)
+        yes_no = (matching.YES_SPOKEN, matching.NO_SPOKEN, escape)
         if confirming:
             return Listen(grammar=_unique(_YES_NO_GRAMMAR + escape), dtmf_max=1, slot=node.slot,
-                          slot_kind="yes_no", **common)
+                          slot_kind="yes_no", groups=yes_no, **common)
         if node.kind in ("ask", "menu"):
             phrases: list[str] = []
+            groups: list[tuple[str, ...]] = []
             for intent in node.intents:
-                phrases.extend(intent.phrases)
+                group = tuple(intent.phrases)
                 if intent.dtmf:
-                    phrases.extend(matching.digit_words(intent.dtmf))
-            return Listen(grammar=_unique(tuple(phrases) + escape), dtmf_max=1, **common)
+                    group += matching.digit_words(intent.dtmf)
+                phrases.extend(group)
+                groups.append(group)
+            return Listen(grammar=_unique(tuple(phrases) + escape), dtmf_max=1,
+                          groups=(*groups, escape), **common)
         kind = node.slot_type
         if kind == "digits":
             most = node.length or node.max_length or 16
@@ -252,7 +257,7 @@ class FlowSession:
                           max_digits=node.length or node.max_length, **common)
         if kind == "yes_no":
             return Listen(grammar=_unique(_YES_NO_GRAMMAR + escape), dtmf_max=1, slot=node.slot,
-                          slot_kind="yes_no", **common)
+                          slot_kind="yes_no", groups=yes_no, **common)
         if kind == "number":
             return Listen(grammar=(), dtmf_max=12, slot=node.slot, slot_kind="number", **common)
         return Listen(grammar=(), dtmf_max=0, slot=node.slot, slot_kind="free", **common)

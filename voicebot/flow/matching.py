@@ -33,6 +33,7 @@ _UNITS = {w: i for i, w in enumerate((
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
          "eighty": 80, "ninety": 90}
 
+# What means yes or no in a caller's answer (text: typed in chat, or free speech).
 YES_PHRASES: tuple[str, ...] = (
     "yes", "yeah", "yep", "yup", "correct", "that's right", "thats right", "right", "sure",
     "it is", "that's correct", "affirmative", "uh huh",
@@ -40,6 +41,18 @@ YES_PHRASES: tuple[str, ...] = (
 NO_PHRASES: tuple[str, ...] = (
     "no", "nope", "nah", "wrong", "incorrect", "that's wrong", "not right", "that's not right",
     "it isn't", "negative",
+)
+# What a recognizer listens for at a yes/no question: whole answers callers give ("yes
+# please", "no it isn't"), and not the words it confuses. Measured with espeak-ng voices at
+# a confirmation: "negative" took "agent" (10 of 12), and "not right" took "that's right"
+# (11 of 12) -- a yes heard as a no.
+YES_SPOKEN: tuple[str, ...] = (
+    "yes", "yeah", "yep", "yup", "correct", "that's right", "right", "sure", "it is",
+    "that's correct", "uh huh", "yes please", "yes it is", "yes that's right",
+)
+NO_SPOKEN: tuple[str, ...] = (
+    "no", "nope", "nah", "wrong", "incorrect", "that's wrong", "that's not right", "it isn't",
+    "no it isn't", "no thanks", "no thank you",
 )
 
 

@@ -48,6 +48,9 @@ class Grammar:
     # At most this many digits (a collect node's length): a recognizer that may hear any
     # number of them inserts extras ("four" -> "four oh"); None: any number.
     max_digits: int | None = None
+    # Phrases that mean the same (synonyms of one answer). An engine's confidence compares
+    # the answer with what means something else: "yes" against "yeah" is no doubt at all.
+    groups: tuple[tuple[str, ...], ...] = ()
 
     @property
     def is_free(self) -> bool:

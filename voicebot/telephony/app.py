@@ -98,7 +98,7 @@ def first_turn_grammar(flow: Any) -> Any:
         listen = next(a for a in FlowSession(flow).start() if isinstance(a, Listen))
         return Grammar(phrases=tuple(listen.grammar),
                        allow_digits=listen.slot_kind in ("digits", "number"),
-                       max_digits=listen.max_digits)
+                       max_digits=listen.max_digits, groups=listen.groups)
     except Exception:  # noqa: BLE001 - only an optimisation
         return Grammar(phrases=WARM_GRAMMAR_PHRASES, allow_digits=True)
 

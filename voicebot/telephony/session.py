@@ -384,7 +384,8 @@ class CallSession:
             # Recognise against the escape phrases plus what the caller may answer next, so
             # an early answer matches itself instead of being forced onto "agent".
             phrases = self._escape_phrases() + (self._listen.grammar if self._listen else ())
-            grammar = Grammar(phrases=tuple(dict.fromkeys(phrases)))
+            groups = (self._escape_phrases(), *(self._listen.groups if self._listen else ()))
+            grammar = Grammar(phrases=tuple(dict.fromkeys(phrases)), groups=groups)
             self._utt = _Utterance(True, t, node, True, self._recognizer(grammar))
             log_event(logger, "speech.during_disclosure", call_sid=self.call_sid, node=node)
             return []
@@ -400,7 +401,7 @@ class CallSession:
         listen = self._listen
         grammar = Grammar(phrases=tuple(listen.grammar),
                           allow_digits=listen.slot_kind in ("digits", "number"),
-                          max_digits=listen.max_digits)
+                          max_digits=listen.max_digits, groups=listen.groups)
         self._utt = _Utterance(False, t, listen.node, during, self._recognizer(grammar))
         return out
 

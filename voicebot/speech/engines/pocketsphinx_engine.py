@@ -104,7 +104,15 @@ class PocketsphinxEngine:
             for line in fh:
                 head = line.split(" ", 1)[0]
                 words.add(head.split("(", 1)[0])
+        # Flow phrases are normalised without apostrophes ("that's" -> "thats"); the
+        # dictionary spells such words with them. Without this "that's right" was dropped
+        # from the yes/no grammar and callers who said it were heard as "not right".
+        self._spelling = {w.replace("'", ""): w for w in words if "'" in w}
         return words
+
+    def _spell(self, word: str) -> str | None:
+        """A normalised word as the dictionary spells it, or None if it lacks it."""
+        return word if word in self._words else self._spelling.get(word)
 
     # ------------------------------------------------------------------ decoding
 
@@ -169,17 +177,17 @@ class PocketsphinxEngine:
 
     def unknown_words(self, phrases: tuple[str, ...] | list[str]) -> list[str]:
         """Words of the phrases that the dictionary lacks (they cannot be recognised)."""
-        return sorted({w for p in phrases for w in normalize(p).split() if w not in self._words})
+        return sorted({w for p in phrases for w in normalize(p).split() if self._spell(w) is None})
 
     def _grammar(self, grammar: Grammar) -> Compiled:
         """The compiled form of a grammar (cached: the same turn repeats on every call)."""
-        key = (grammar.phrases, grammar.allow_digits, grammar.max_digits)
+        key = (grammar.phrases, grammar.allow_digits, grammar.max_digits, grammar.groups)
         with self._lock:
             hit = self._compiled.get(key)
         if hit:
             return hit
         phrases = grammar_phrases(grammar)
-        usable = tuple(p for p in phrases if all(w in self._words for w in p.split()))
+        usable = tuple(p for p in phrases if all(self._spell(w) for w in p.split()))
         dropped = len(phrases) - len(usable)
         if dropped:
             log_event(log, "speech.grammar.unknown_words", level=logging.WARNING,
@@ -188,7 +196,12 @@ class PocketsphinxEngine:
         if not usable and not grammar.allow_digits:
             raise EngineError("the grammar has no phrase pocketsphinx can recognise "
                               f"(unknown words: {', '.join(self.unknown_words(phrases))})")
-        value = compile_grammar(usable, grammar.allow_digits, grammar.max_digits)
+        groups = tuple(tuple(dict.fromkeys(n for p in g if (n := normalize(p)) in usable))
+                       for g in grammar.groups)
+        spellings = {p: s for p in usable
+                     if (s := " ".join(self._spell(w) or w for w in p.split())) != p}
+        value = compile_grammar(usable, grammar.allow_digits, grammar.max_digits, groups,
+                                spellings)
         with self._lock:
             self._compiled[key] = value
         return value
