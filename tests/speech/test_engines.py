@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from voicebot.flow.matching import NO_SPOKEN, YES_SPOKEN, yes_no
 from voicebot.speech.audio import load_phone_audio
 from voicebot.speech.engines import DEFAULT_THRESHOLD, EngineError, load_engine
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
@@ -349,3 +350,38 @@ def test_peek_knows_nothing_once_the_caller_goes_on(ps_engine, shared_data):
     rec.prefetch(PREFETCH_LEAD_MS)
     rec.accept(load_phone_audio(shared_data / "fsdd" / "7_jackson_3.wav"))
     assert rec.peek() is None
+
+
+# --------------------------------------------------------------- yes/no at a confirmation
+
+YES_NO = Grammar(phrases=YES_SPOKEN + NO_SPOKEN + ("agent", "operator"),
+                 groups=(YES_SPOKEN, NO_SPOKEN, ("agent", "operator")))
+VOICES = [(v, s) for v in ("en-us", "en-gb", "en-us+m3", "en-gb+f2", "en-029", "en-sc")
+          for s in (140, 190)]
+
+
+def test_yes_is_heard_as_yes_with_confidence_despite_its_synonyms(ps_engine, speech):
+    # "yes" against "yeah" or "yep" is no doubt: the confidence weighs an answer against
+    # the phrases that mean something else (espeak-ng voices: no recording says "yes").
+    hyps = [turn(ps_engine, YES_NO, speech("yes", voice=v, speed=s, pad_s=0.5))
+            for v, s in VOICES]
+    sure = [h for h in hyps if yes_no(h.text) == "yes" and h.confidence >= DEFAULT_THRESHOLD]
+    assert len(sure) >= 10, hyps
+
+
+def test_thats_right_is_never_heard_as_no(ps_engine, speech):
+    # Its apostrophe once kept it out of the grammar, and "not right" took it: yes as no.
+    hyps = [turn(ps_engine, YES_NO, speech("that's right", voice=v, speed=s, pad_s=0.5))
+            for v, s in VOICES]
+    assert not [h for h in hyps if yes_no(h.text) == "no"], hyps
+    assert any(h.text == "thats right" for h in hyps), hyps
+    assert ps_engine.unknown_words(["that's right", "it isn't"]) == []
+
+
+def test_noise_is_not_a_word(ps_engine):
+    rng = np.random.default_rng(7)
+    for level in (300, 2000, 8000):
+        noise = rng.normal(0, level, 8000 * 2).clip(-32768, 32767).astype("<i2").tobytes()
+        rec = ps_engine.recognizer(LOOP)
+        rec.accept(noise)
+        assert rec.finish().confidence < DEFAULT_THRESHOLD, level
