@@ -14,7 +14,7 @@ import pytest
 from voicebot.flow.matching import NO_SPOKEN, YES_SPOKEN, yes_no
 from voicebot.speech.audio import load_phone_audio
 from voicebot.speech.engines import DEFAULT_THRESHOLD, EngineError, load_engine
-from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
+from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS, spelling
 from voicebot.speech.evaluate import line_audio, recognize_turn, word_errors
 from voicebot.speech.types import Grammar
 
@@ -385,3 +385,10 @@ def test_noise_is_not_a_word(ps_engine):
         rec = ps_engine.recognizer(LOOP)
         rec.accept(noise)
         assert rec.finish().confidence < DEFAULT_THRESHOLD, level
+
+
+def test_words_are_spelled_as_the_vocabulary_spells_them():
+    # Both engines: phrases are normalised without apostrophes, vocabularies keep them.
+    vocab = {"that's", "isn't", "i'm", "its", "it's", "right"}.__contains__
+    assert [spelling(w, vocab) for w in ("thats", "isnt", "im", "its", "right", "xyz")] == [
+        "that's", "isn't", "i'm", "its", "right", None]

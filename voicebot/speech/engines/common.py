@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 
 from voicebot.errors import VoicebotError
 from voicebot.speech.types import Grammar
@@ -32,6 +33,22 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = _PUNCT.sub(" ", text).replace("'", "")
     return _SPACES.sub(" ", text).strip()
+
+
+def spelling(word: str, known: Callable[[str], bool]) -> str | None:
+    """A normalised word as an engine's vocabulary spells it, or None if it has no such word.
+
+    normalize() drops apostrophes ("that's" -> "thats") so that phrases compare equal
+    however they were typed, but dictionaries keep them: without this, "that's right" fell
+    out of a yes/no grammar and the caller's yes was heard as "not right".
+    """
+    if known(word):
+        return word
+    for i in range(len(word) - 1, 0, -1):  # "thats" -> "that's", "isnt" -> "isn't", "im"...
+        candidate = f"{word[:i]}'{word[i:]}"
+        if known(candidate):
+            return candidate
+    return None
 
 
 def grammar_phrases(grammar: Grammar) -> tuple[str, ...]:

@@ -41,7 +41,7 @@ import threading
 import numpy as np
 
 from voicebot.logs import log_event
-from voicebot.speech.engines.common import EngineError, grammar_phrases, normalize
+from voicebot.speech.engines.common import EngineError, grammar_phrases, normalize, spelling
 from voicebot.speech.engines.pocketsphinx_decode import (
     DIGIT_VARIANTS,
     MIN_BYTES,
@@ -104,15 +104,11 @@ class PocketsphinxEngine:
             for line in fh:
                 head = line.split(" ", 1)[0]
                 words.add(head.split("(", 1)[0])
-        # Flow phrases are normalised without apostrophes ("that's" -> "thats"); the
-        # dictionary spells such words with them. Without this "that's right" was dropped
-        # from the yes/no grammar and callers who said it were heard as "not right".
-        self._spelling = {w.replace("'", ""): w for w in words if "'" in w}
         return words
 
     def _spell(self, word: str) -> str | None:
-        """A normalised word as the dictionary spells it, or None if it lacks it."""
-        return word if word in self._words else self._spelling.get(word)
+        """A normalised word as the dictionary spells it ("thats" -> "that's"), or None."""
+        return spelling(word, self._words.__contains__)
 
     # ------------------------------------------------------------------ decoding
 

@@ -23,6 +23,7 @@ from voicebot.speech.engines.common import (
     clamp01,
     grammar_phrases,
     normalize,
+    spelling,
 )
 from voicebot.speech.types import PHONE_RATE, Grammar, Hypothesis, Word
 
@@ -85,7 +86,10 @@ class VoskEngine:
         phrases = list(grammar_phrases(grammar))
         if grammar.allow_digits:
             phrases += [w for w in DIGIT_WORDS + DIGIT_ALIASES if w not in phrases]
-        usable = [p for p in phrases if all(self.known(w) for w in p.split())]
+        # As the vocabulary spells them ("thats" -> "that's"): normalised phrases have no
+        # apostrophes, the model's words do. Hypotheses are normalised back.
+        spelled = [[spelling(w, self.known) for w in p.split()] for p in phrases]
+        usable = [" ".join(ws) for ws in spelled if all(ws)]
         if len(usable) < len(phrases):
             log_event(log, "speech.grammar.unknown_words", level=logging.WARNING,
                       engine=self.name, dropped_phrases=len(phrases) - len(usable))
