@@ -96,9 +96,9 @@ class Endpointer:
         progress counts as input. `speech_end_ms` overrides the trailing silence until the
         next `listen` (callers reading out a number pause ~1 s between digit groups, so a
         digit-collecting turn wants ~1500 ms where a menu answer wants the default).
-        `check_ms` (shorter than the end) adds an `end_check` event at that much silence:
-        VoiceXML's complete/incomplete timeouts, so the session can end the utterance early
-        (`end_now`) once the answer is already complete.
+        `check_ms` (shorter than the end) adds an `end_check` event at that much silence, so
+        the session can end the utterance there (`end_now`) when what was said already
+        decides the turn (a digits turn: an escape phrase).
         """
         self._deadline = None if no_input_timeout is None else t + no_input_timeout
         end_ms = self.settings.speech_end_ms if speech_end_ms is None else speech_end_ms
