@@ -277,7 +277,7 @@ class _CaptureRecognizer:
 # ------------------------------------------------------------------------------------- main
 
 
-def adapt(work: Path, out: Path, leave_out: str | None) -> None:
+def adapt(work: Path, out: Path, leave_out: str | None, passes: int = 1) -> None:
     tools = {name: tool(name) for name in ("pocketsphinx_mdef_convert", "sphinx_fe", "bw",
                                            "mllr_solve")}
     fsdd = find_fsdd()
@@ -304,22 +304,30 @@ def adapt(work: Path, out: Path, leave_out: str | None) -> None:
          "-ei", "wav", "-eo", "mfc", "-mswav", "yes", "-remove_silence", "no"],
         logs / "sphinx_fe.log")
 
-    step("statistics (bw)")
-    accum = work / "accum"
-    accum.mkdir(exist_ok=True)
-    run([tools["bw"], "-hmmdir", str(base), "-moddeffn", str(base / "mdef.txt"),
-         "-ts2cbfn", ".ptm.", "-feat", "1s_c_d_dd", "-svspec", "0-12/13-25/26-38",
-         "-cmn", "batch", "-agc", "none", "-varnorm", "no",
-         "-dictfn", str(dictionary), "-fdictfn", str(base / "noisedict"),
-         "-ctlfn", str(fileids), "-lsnfn", str(transcription),
-         "-cepdir", str(work / "feat"), "-cepext", "mfc", "-accumdir", str(accum)],
-        logs / "bw.log")
-
-    step("transform (mllr_solve)")
-    matrix = work / "mllr_matrix"
-    run([tools["mllr_solve"], "-meanfn", str(base / "means"), "-varfn",
-         str(base / "variances"), "-outmllrfn", str(matrix), "-accumdir", str(accum)],
-        logs / "mllr_solve.log")
+    # --passes N: each further bw aligns the clips with the model adapted by the last matrix,
+    # and mllr_solve re-estimates against the original means (what pocketsphinx applies the
+    # matrix to). Measured: two passes raised the leave-one-speaker-out mean 83.9 -> 85.9 and
+    # held-out 84.3 -> 85.6%, but French went down (held-out 69.3 -> 67.3, the fixed test
+    # subset 40 -> 30%) for Greek and US gains, so the shipped matrix is one pass.
+    matrix: Path | None = None
+    for n in range(1, passes + 1):
+        step(f"statistics, pass {n} of {passes} (bw)")
+        accum = work / f"accum{n}"
+        accum.mkdir(exist_ok=True)
+        run([tools["bw"], "-hmmdir", str(base), "-moddeffn", str(base / "mdef.txt"),
+             "-ts2cbfn", ".ptm.", "-feat", "1s_c_d_dd", "-svspec", "0-12/13-25/26-38",
+             "-cmn", "batch", "-agc", "none", "-varnorm", "no",
+             "-dictfn", str(dictionary), "-fdictfn", str(base / "noisedict"),
+             "-ctlfn", str(fileids), "-lsnfn", str(transcription),
+             "-cepdir", str(work / "feat"), "-cepext", "mfc", "-accumdir", str(accum),
+             *(["-mllrmat", str(matrix)] if matrix else [])],
+            logs / f"bw{n}.log")
+        step(f"transform, pass {n} of {passes} (mllr_solve)")
+        matrix = work / f"mllr_matrix{n}"
+        run([tools["mllr_solve"], "-meanfn", str(base / "means"), "-varfn",
+             str(base / "variances"), "-outmllrfn", str(matrix), "-accumdir", str(accum)],
+            logs / f"mllr_solve{n}.log")
+    assert matrix is not None
     text = matrix.read_text() if matrix.is_file() else ""
     if not text.strip() or "nan" in text.lower():
         raise Failure(f"mllr_solve wrote no usable matrix: {matrix}")
@@ -341,13 +349,15 @@ def main(argv: list[str] | None = None) -> int:
                          "temporary directory, removed afterwards)")
     ap.add_argument("--leave-out", metavar="SPEAKER",
                     help="adapt without this FSDD speaker's clips (leave-one-speaker-out)")
+    ap.add_argument("--passes", type=int, default=1, choices=range(1, 6), metavar="N",
+                    help="bw + mllr_solve passes, 1-5 (default 1: what is shipped)")
     args = ap.parse_args(argv)
     try:
         if args.workdir:
-            adapt(args.workdir.resolve(), args.out, args.leave_out)
+            adapt(args.workdir.resolve(), args.out, args.leave_out, args.passes)
         else:
             with tempfile.TemporaryDirectory(prefix="adapt_pocketsphinx_") as tmp:
-                adapt(Path(tmp), args.out, args.leave_out)
+                adapt(Path(tmp), args.out, args.leave_out, args.passes)
     except Failure as exc:
         kept = f" (logs in {args.workdir.resolve() / 'logs'})" if args.workdir else ""
         print(f"adapt_pocketsphinx: {exc}{kept}", file=sys.stderr)
