@@ -307,8 +307,9 @@ def adapt(work: Path, out: Path, leave_out: str | None, passes: int = 1) -> None
     # --passes N: each further bw aligns the clips with the model adapted by the last matrix,
     # and mllr_solve re-estimates against the original means (what pocketsphinx applies the
     # matrix to). Measured: two passes raised the leave-one-speaker-out mean 83.9 -> 85.9 and
-    # held-out 84.3 -> 85.6%, but French went down (held-out 69.3 -> 67.3, the fixed test
-    # subset 40 -> 30%) for Greek and US gains, so the shipped matrix is one pass.
+    # held-out 84.3 -> 85.6%, but French went down (held-out 69.3 -> 67.3, the speaker's 10
+    # clips in the fixed test subset 5 -> 3 right) for Greek and US gains, so the shipped
+    # matrix is one pass.
     matrix: Path | None = None
     for n in range(1, passes + 1):
         step(f"statistics, pass {n} of {passes} (bw)")
