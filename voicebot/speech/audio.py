@@ -262,6 +262,15 @@ def load_phone_audio(path: str | Path) -> bytes:
     return to_phone_rate(pcm, rate)
 
 
+def frame_rms(pcm: bytes, frame_bytes: int = FRAME_BYTES) -> np.ndarray:
+    """RMS of each whole frame of 16-bit PCM (default 20 ms at 8 kHz); a partial tail is left
+    out. The one measure of loudness the endpointer and the engine use."""
+    x = np.frombuffer(pcm[: len(pcm) // frame_bytes * frame_bytes], dtype="<i2")
+    if x.size == 0:
+        return np.zeros(0)
+    return np.sqrt((x.astype(np.float64).reshape(-1, frame_bytes // 2) ** 2).mean(axis=1))
+
+
 def frames(pcm: bytes, frame_bytes: int = FRAME_BYTES) -> Iterator[bytes]:
     """Cut PCM into fixed frames (default 20 ms at 8 kHz); the last one is zero-padded."""
     if frame_bytes <= 0:

@@ -26,7 +26,7 @@ import numpy as np
 import webrtcvad
 
 from voicebot.settings import EndpointSettings
-from voicebot.speech.audio import pcm16_to_ulaw, ulaw_to_pcm16
+from voicebot.speech.audio import frame_rms, pcm16_to_ulaw, ulaw_to_pcm16
 from voicebot.speech.types import (
     FRAME_BYTES,
     FRAME_MS,
@@ -143,7 +143,7 @@ class Endpointer:
         return result
 
     def _feed_one(self, frame: bytes, t: float, result: FeedResult, audio: list[bytes]) -> None:
-        level = float(np.sqrt(np.mean(np.frombuffer(frame, dtype="<i2").astype(np.float64) ** 2)))
+        level = float(frame_rms(frame)[0])
         voiced = self._vad.is_speech(
             _COMFORT_NOISE if level < DIGITAL_SILENCE_RMS else frame, PHONE_RATE)
         self._levels.append(level)

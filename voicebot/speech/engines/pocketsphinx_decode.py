@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voicebot.speech.audio import resample
+from voicebot.speech.audio import frame_rms, resample
 from voicebot.speech.engines import calibration
 from voicebot.speech.engines.common import (
     DIGIT_ALIASES,
@@ -225,9 +225,7 @@ class DecodeCore:
         opts = self.options
         x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
         if opts.level and x.size >= 160:
-            frames = x[: x.size // 160 * 160].reshape(-1, 160)
-            rms = np.sqrt((frames ** 2).mean(axis=1))
-            ref = float(np.percentile(rms, 90))
+            ref = float(np.percentile(frame_rms(pcm), 90))
             if ref > 1.0:
                 x = x * min(opts.level / ref, 100.0)
         pad = int(opts.pad_s * PHONE_RATE)

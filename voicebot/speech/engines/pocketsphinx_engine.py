@@ -41,6 +41,7 @@ import threading
 import numpy as np
 
 from voicebot.logs import log_event
+from voicebot.speech.audio import frame_rms
 from voicebot.speech.engines.common import EngineError, grammar_phrases, normalize, spelling
 from voicebot.speech.engines.pocketsphinx_decode import (
     DIGIT_VARIANTS,
@@ -253,7 +254,7 @@ class PocketsphinxRecognizer:
     def peek(self) -> Hypothesis | None:
         """The final hypothesis if the caller says nothing more, when the early decode holds
         it (waits for it); None when it would need a decode of its own. Lets a turn end at
-        a shorter silence once the answer is complete (digits: the session's end_check)."""
+        a shorter silence when what was said decides it (the session's end_check)."""
         if self._done:
             raise RuntimeError("recognizer already finished")
         result = self._early_result(bytes(self._pcm))
@@ -295,16 +296,10 @@ _SPEECH_FLOOR_RMS = 40.0
 
 
 def _has_speech(audio: bytes, before: bytes) -> bool:
-    frames = _frame_rms(audio)
+    frames = frame_rms(audio)
     if frames.size == 0:
         return False
-    ref = _frame_rms(before)
+    ref = frame_rms(before)
     level = float(np.percentile(ref, 90)) if ref.size else 0.0
     return int((frames > max(_SPEECH_FLOOR_RMS, 0.1 * level)).sum()) >= _SPEECH_FRAMES
 
-
-def _frame_rms(pcm: bytes) -> np.ndarray:
-    x = np.frombuffer(pcm[: len(pcm) // FRAME_BYTES * FRAME_BYTES], dtype="<i2")
-    if x.size == 0:
-        return np.zeros(0)
-    return np.sqrt((x.astype(np.float64).reshape(-1, FRAME_BYTES // 2) ** 2).mean(axis=1))
