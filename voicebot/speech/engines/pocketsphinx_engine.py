@@ -184,7 +184,8 @@ class PocketsphinxEngine:
         if hit:
             return hit
         phrases = grammar_phrases(grammar)
-        usable = tuple(p for p in phrases if all(self._spell(w) for w in p.split()))
+        spelled = {p: [self._spell(w) for w in p.split()] for p in phrases}
+        usable = tuple(p for p in phrases if all(spelled[p]))
         dropped = len(phrases) - len(usable)
         if dropped:
             log_event(log, "speech.grammar.unknown_words", level=logging.WARNING,
@@ -195,8 +196,7 @@ class PocketsphinxEngine:
                               f"(unknown words: {', '.join(self.unknown_words(phrases))})")
         groups = tuple(tuple(dict.fromkeys(n for p in g if (n := normalize(p)) in usable))
                        for g in grammar.groups)
-        spellings = {p: s for p in usable
-                     if (s := " ".join(self._spell(w) or w for w in p.split())) != p}
+        spellings = {p: s for p in usable if (s := " ".join(spelled[p])) != p}
         value = compile_grammar(usable, grammar.allow_digits, grammar.max_digits, groups,
                                 spellings)
         with self._lock:
