@@ -11,12 +11,16 @@ each speaker and digit); the HELD-OUT split (indices 10-24) is only reported. Ru
     python scripts/bench_digits.py --set level=None --set pad_noise=0   # try an option
     python scripts/bench_digits.py --concurrency   # 1 vs 2 threads decoding at once
     python scripts/bench_digits.py --numbers       # 4-digit order numbers, digit by digit
+    python scripts/bench_digits.py --numbers --early-end --gap-ms 200 --groups 2,2
+        # end a number at the 400 ms check when the peek has 4 digits and confidence >= T?
 
 The grammar is single digit words (each FSDD clip is one digit); --loop uses the digit loop
 (allow_digits) that a number-collecting turn uses. --numbers reads 4-digit numbers out of one
 speaker's clips of one index (a random number per speaker and index, seeded) with --gap-ms of
 silence between digits, through a number-collecting turn (one to four digits, the 1.5 s end
-silence), and counts whole numbers right.
+silence), and counts whole numbers right. --early-end replays each number through a call's
+digits turn (prefetch at 240 ms of silence, peek at the 400 ms check, answer at 1.5 s) and
+scores "end at the first check whose peek has 4 digits and confidence >= T" for several T.
 """
 
 from __future__ import annotations
@@ -111,38 +115,190 @@ def _run(job):
 NUMBER_DIGITS = 4
 
 
-def _run_number(job):
+def _number_audio(fsdd: Path, speaker: str, index: int, gap_ms: int,
+                  groups: tuple[int, ...] | None, group_gap_ms: int):
+    """A 4-digit number (seeded per speaker and index) read from one speaker's clips of one
+    index: digits `gap_ms` apart, or in `groups` (e.g. 2,2) with `group_gap_ms` between the
+    groups. Returns the number, the 8 kHz PCM and the start of each digit (s into the PCM)."""
     import random
 
-    from voicebot.settings import EndpointSettings
     from voicebot.speech.audio import load_phone_audio
-    from voicebot.speech.evaluate import line_audio, recognize_turn
-    from voicebot.speech.types import Grammar
 
-    fsdd, speaker, accent, index, gap_ms, loop = job
     rng = random.Random(f"{speaker}-{index}")
     number = "".join(rng.choice("0123456789") for _ in range(NUMBER_DIGITS))
-    gap = b"\x00" * (gap_ms * 16)
-    pcm = gap.join(load_phone_audio(fsdd / f"{d}_{speaker}_{index}.wav") for d in number)
-    grammar = Grammar(allow_digits=True, max_digits=None if loop else NUMBER_DIGITS)
+    bounds = set()
+    for size in (groups or ())[:-1]:
+        bounds.add(size + max(bounds, default=0))  # digits before each group pause
+    parts, starts, at = [], [], 0
+    for i, d in enumerate(number):
+        if i:
+            pause = b"\x00" * ((group_gap_ms if i in bounds else gap_ms) * 16)
+            parts.append(pause)
+            at += len(pause)
+        clip = load_phone_audio(fsdd / f"{d}_{speaker}_{index}.wav")
+        starts.append(at / 16000)
+        parts.append(clip)
+        at += len(clip)
+    return number, b"".join(parts), starts
+
+
+def _heard(text: str) -> str:
+    """The digits of a hypothesis ("oh" is 0; any other word, an escape phrase, is "?")."""
+    return "".join(str(DIGIT_WORDS.index(w)) if w in DIGIT_WORDS
+                   else "0" if w in DIGIT_ALIASES else "?" for w in text.split())
+
+
+def _number_grammar(loop: bool, escape: bool):
+    """One to four digits (or the loop); with `escape` also the default escape phrases, as
+    a call's digits turn listens (interpreter._listen: the escape phrases plus the digits)."""
+    from voicebot.flow.model import DEFAULT_ESCAPE_PHRASES
+    from voicebot.speech.types import Grammar
+
+    return Grammar(phrases=DEFAULT_ESCAPE_PHRASES if escape else (), allow_digits=True,
+                   max_digits=None if loop else NUMBER_DIGITS)
+
+
+def _run_number(job):
+    from voicebot.settings import EndpointSettings
+    from voicebot.speech.evaluate import line_audio, recognize_turn
+
+    fsdd, speaker, accent, index, gap_ms, loop, groups, group_gap_ms, escape = job
+    number, pcm, _ = _number_audio(fsdd, speaker, index, gap_ms, groups, group_gap_ms)
+    grammar = _number_grammar(loop, escape)
     hyp, spent = recognize_turn(_engine, grammar, line_audio(pcm, seed=index),
                                 EndpointSettings(speech_end_ms=1500))
-    heard = "".join(str(DIGIT_WORDS.index(w)) if w in DIGIT_WORDS else "0"
-                    for w in hyp.text.split())
-    return speaker, accent, number, heard, hyp.confidence, spent, len(pcm) / 16000
+    return speaker, accent, number, _heard(hyp.text), hyp.confidence, spent, len(pcm) / 16000
+
+
+def _run_early(job):
+    """One number through a digits turn exactly as a call session runs it: the endpointer
+    armed with the 1.5 s end and the 400 ms check (session._end_ms), the recognizer made at
+    speech start, prefetch(PREFETCH_LEAD_MS) at every speech_pause (240 ms of silence), peek()
+    at every end_check (400 ms), finish() at speech_end (the line goes on after the number,
+    so the 1.5 s end is reached: the answer is then the decode prefetched at 240 ms of
+    silence). Returns every peek (stream time, digits spoken before it, text, confidence, in
+    grammar), the call's full decode (end time, text, confidence) and, for comparison, what
+    plain --numbers measures (recognize_turn on the line audio: no end reached, the whole
+    audio decoded at its end, with the line's 0.5 s of noise after the last digit)."""
+    from voicebot.settings import EndpointSettings
+    from voicebot.speech.audio import frames
+    from voicebot.speech.endpoint import Endpointer
+    from voicebot.speech.evaluate import LINE_PAD_S, line_audio, recognize_turn
+    from voicebot.speech.types import FRAME_BYTES, FRAME_MS, PREFETCH_LEAD_MS
+
+    fsdd, speaker, accent, index, gap_ms, loop, groups, group_gap_ms, escape = job
+    number, pcm, starts = _number_audio(fsdd, speaker, index, gap_ms, groups, group_gap_ms)
+    grammar = _number_grammar(loop, escape)
+    settings = EndpointSettings()
+    ep = Endpointer(settings)
+    ep.listen(0.0, None, speech_end_ms=settings.digits_speech_end_ms,
+              check_ms=settings.speech_end_ms)
+    rec, peeks, full = None, [], None
+    after = settings.digits_speech_end_ms * 16 + 16000  # more line after the number
+    for i, frame in enumerate(frames(line_audio(pcm + b"\x00" * after, seed=index),
+                                     FRAME_BYTES)):
+        t = i * FRAME_MS / 1000
+        result = ep.feed(frame, t)
+        kinds = [e.kind for e in result.events]
+        if "speech_start" in kinds and rec is None:
+            rec = _engine.recognizer(grammar)
+        if rec is not None and result.audio:
+            rec.accept(result.audio)
+        if rec is None:
+            continue
+        if "speech_pause" in kinds:
+            rec.prefetch(PREFETCH_LEAD_MS)
+        if "end_check" in kinds:
+            hyp = rec.peek()
+            # digits begun before the silence this end_check counted (all spoken by then)
+            silent_from = t - settings.speech_end_ms / 1000
+            spoken = sum(LINE_PAD_S + s < silent_from for s in starts)
+            if hyp is not None:
+                peeks.append((t, spoken, _heard(hyp.text), hyp.confidence, hyp.in_grammar))
+        if "speech_end" in kinds or "max_length" in kinds:
+            hyp = rec.finish()
+            full = (t, _heard(hyp.text), hyp.confidence)
+            break
+    if full is None:  # no speech heard, or the turn never ended
+        full = (len(pcm) / 16000 + 2 * LINE_PAD_S, "", 0.0)
+    plain, _ = recognize_turn(_engine, grammar, line_audio(pcm, seed=index),
+                              EndpointSettings(speech_end_ms=1500))
+    return speaker, accent, number, peeks, full, _heard(plain.text)
+
+
+EARLY_THRESHOLDS = (None, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def early_end(res, title: str) -> None:
+    """The policy "end the turn at the first end_check whose peeked decode has exactly
+    NUMBER_DIGITS digits (in grammar) and confidence >= T, else wait for the 1.5 s end" for
+    each T, against always waiting."""
+    import numpy as np
+
+    accents = sorted({r[1] for r in res})
+    n = len(res)
+    npeeks = sum(len(r[3]) for r in res)
+    before = [p for r in res for p in r[3] if p[1] < NUMBER_DIGITS]
+    premature4 = [p for p in before if len(p[2]) == NUMBER_DIGITS and p[2].isdigit() and p[4]]
+    mismatch = sum(1 for r in res for p in r[3]
+                   if p[1] >= NUMBER_DIGITS and p is r[3][-1] and p[2] != r[4][1])
+    print(f"\n{title}: {n} numbers; {npeeks} peeks (end_check), {len(before)} of them before "
+          f"the last digit, {len(premature4)} of those already {NUMBER_DIGITS} digits "
+          f"(confidence {', '.join(f'{c:.2f}' for c in sorted(p[3] for p in premature4))})")
+    if mismatch:
+        print(f"  NOTE: {mismatch} final peeks differ from the full decode")
+    head = "".join(f" {a.split('/')[0]:>6}" for a in accents)
+    print(f"  {'T':>5}{head} {'overall':>8} {'early':>6} {'prem':>5} {'lost':>5} {'gain':>5}"
+          f" {'saved mean':>11} {'median':>7}")
+    for thr in EARLY_THRESHOLDS:
+        oks, saved, early, prem, lost, gain = defaultdict(list), [], 0, 0, 0, 0
+        for _speaker, accent, number, peeks, (t_end, full_text, _c), _plain in res:
+            answer, t_stop = full_text, t_end
+            for t, spoken, text, conf, in_grammar in peeks:
+                if in_grammar and len(text) == NUMBER_DIGITS and text.isdigit() \
+                        and (thr is None or conf >= thr):
+                    answer, t_stop = text, t
+                    early += 1
+                    prem += spoken < NUMBER_DIGITS
+                    break
+            lost += answer != number and full_text == number
+            gain += answer == number and full_text != number
+            oks[accent].append(answer == number)
+            saved.append(t_end - t_stop)
+        cells = "".join(f" {np.mean(oks[a]) * 100:5.1f}%" for a in accents)
+        total = sum(sum(v) for v in oks.values()) / n
+        label = "none" if thr is None else f"{thr:.2f}"
+        print(f"  {label:>5}{cells} {total * 100:7.1f}% {early:6d} {prem:5d} {lost:5d} {gain:5d}"
+              f" {np.mean(saved):9.2f} s {np.median(saved):5.2f} s")
+    base = np.mean([r[4][1] == r[2] for r in res]) * 100
+    plain = np.mean([r[5] == r[2] for r in res]) * 100
+    print(f"  always wait 1.5 s (a call's answer): {base:.1f}% right; plain --numbers (whole "
+          f"audio decoded, no prefetch): {plain:.1f}%")
+    print("  early = numbers ended at a 400 ms pause; "
+          "prem = of those, before the last digit was said; lost / gain = early answer "
+          "wrong / right where the full decode was right / wrong; saved = turn time saved "
+          "per number (all numbers)")
 
 
 def numbers(fsdd: Path, indices, overrides: dict, workers: int, gap_ms: int,
-            loop: bool) -> None:
+            loop: bool, groups: tuple[int, ...] | None = None, group_gap_ms: int = 700,
+            early: bool = False, title: str = "", escape: bool = False) -> None:
     with open(fsdd / "speakers.csv", newline="") as fh:
         people = [(r["speaker"], r["accent"]) for r in csv.DictReader(fh)]
-    jobs = [(fsdd, sp, acc, i, gap_ms, loop) for sp, acc in people for i in indices]
+    jobs = [(fsdd, sp, acc, i, gap_ms, loop, groups, group_gap_ms, escape)
+            for sp, acc in people for i in indices]
+    reading = (f"groups {'+'.join(map(str, groups))}, {gap_ms} ms inside a group, "
+               f"{group_gap_ms} ms between groups" if groups
+               else f"{gap_ms} ms between digits") + (", escape phrases too" if escape else "")
     with ProcessPoolExecutor(workers, initializer=_init, initargs=(overrides,)) as ex:
-        res = list(ex.map(_run_number, jobs, chunksize=4))
+        res = list(ex.map(_run_early if early else _run_number, jobs, chunksize=4))
+    if early:
+        early_end(res, f"{title}early end, {NUMBER_DIGITS}-digit numbers, {reading}")
+        return
     by = defaultdict(list)
     for r in res:
         by[r[1]].append(r[2] == r[3])
-    print(f"\n{NUMBER_DIGITS}-digit numbers, {gap_ms} ms between digits, "
+    print(f"\n{NUMBER_DIGITS}-digit numbers, {reading}, "
           f"{'digit loop' if loop else f'one to {NUMBER_DIGITS} digits'}: {len(res)} numbers")
     print(f"  {'accent':22} {'n':>5} {'right':>9}")
     for name, oks in sorted(by.items()):
@@ -249,6 +405,15 @@ def main() -> int:
                     help="4-digit numbers read out digit by digit (whole numbers right)")
     ap.add_argument("--gap-ms", type=int, default=600,
                     help="with --numbers: silence between digits (default 600)")
+    ap.add_argument("--groups", help="with --numbers: read the digits in groups, e.g. 2,2 "
+                    "(--gap-ms inside a group, --group-gap-ms between groups)")
+    ap.add_argument("--group-gap-ms", type=int, default=700,
+                    help="with --groups: silence between groups (default 700)")
+    ap.add_argument("--escape", action="store_true",
+                    help="with --numbers: the escape phrases in the grammar too, as in a call")
+    ap.add_argument("--early-end", action="store_true",
+                    help="with --numbers: end at the 400 ms check when the peeked decode has "
+                    "all digits and confidence >= T, for several T, against the 1.5 s end")
     args = ap.parse_args()
     overrides = {}
     for item in args.set:
@@ -265,11 +430,18 @@ def main() -> int:
     print("tuning split = clip indices 0-9 (all choices made here); held-out = 10-24")
     splits = ["tune", "held-out"] if args.split == "both" else [args.split]
     if args.numbers:
+        groups = tuple(int(g) for g in args.groups.split(",")) if args.groups else None
+        if groups and (sum(groups) != NUMBER_DIGITS or min(groups) < 1):
+            ap.error(f"--groups must be positive and add up to {NUMBER_DIGITS}")
         for split in splits:
-            print(f"\n{split} split (indices {SPLITS[split].start}-{SPLITS[split].stop - 1})",
-                  end="")
-            numbers(fsdd, SPLITS[split], overrides, args.workers, args.gap_ms, args.loop)
+            name = f"{split} split (indices {SPLITS[split].start}-{SPLITS[split].stop - 1})"
+            if not args.early_end:
+                print(f"\n{name}", end="")
+            numbers(fsdd, SPLITS[split], overrides, args.workers, args.gap_ms, args.loop,
+                    groups, args.group_gap_ms, args.early_end, f"{name}: ", args.escape)
         return 0
+    if args.early_end or args.groups or args.escape:
+        ap.error("--early-end, --groups and --escape go with --numbers")
     for split in splits:
         t0 = time.time()
         items = clips(fsdd, SPLITS[split])
