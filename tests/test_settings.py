@@ -11,6 +11,7 @@ def test_defaults_need_no_environment():
     assert s.engine == "auto"
     assert s.flow_path.name == "support.yaml"
     assert s.endpoint.speech_end_ms == 400
+    assert s.endpoint.complete_end_ms == 250
 
 
 def test_values_are_read_and_converted():
@@ -21,6 +22,7 @@ def test_values_are_read_and_converted():
         "VOICEBOT_QUEUES": "support, billing",
         "VOICEBOT_DB": "/tmp/x.sqlite3",
         "VOICEBOT_DIGITS_SPEECH_END_MS": "1200",
+        "VOICEBOT_COMPLETE_END_MS": "0",
     })
     assert s.public_url == "https://bot.example.com"
     assert s.engine == "pocketsphinx"
@@ -28,6 +30,7 @@ def test_values_are_read_and_converted():
     assert s.queues == ("support", "billing")
     assert s.db_path == Path("/tmp/x.sqlite3")
     assert s.endpoint.digits_speech_end_ms == 1200
+    assert s.endpoint.complete_end_ms == 0  # off: every answer waits SPEECH_END_MS
 
 
 def test_every_problem_is_reported_at_once():
@@ -36,11 +39,12 @@ def test_every_problem_is_reported_at_once():
             "VOICEBOT_ENGINE": "whisper",
             "VOICEBOT_VAD_AGGRESSIVENESS": "7",
             "VOICEBOT_SPEECH_END_MS": "soon",
+            "VOICEBOT_COMPLETE_END_MS": "-5",
             "VOICEBOT_PUBLIC_URL": "bot.example.com",
         })
     text = str(err.value)
     for name in ("VOICEBOT_ENGINE", "VOICEBOT_VAD_AGGRESSIVENESS", "VOICEBOT_SPEECH_END_MS",
-                 "VOICEBOT_PUBLIC_URL"):
+                 "VOICEBOT_COMPLETE_END_MS", "VOICEBOT_PUBLIC_URL"):
         assert name in text
 
 

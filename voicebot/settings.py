@@ -52,6 +52,9 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "VOICEBOT_VAD_AGGRESSIVENESS": ("webrtcvad aggressiveness 0..3", "2"),
     "VOICEBOT_SPEECH_START_MS": ("Voiced time before speech counts as started", "100"),
     "VOICEBOT_SPEECH_END_MS": ("Trailing silence that ends an utterance", "400"),
+    "VOICEBOT_COMPLETE_END_MS": ("Trailing silence that ends an answer which already decides "
+                                 "the turn (a confident phrase that nothing longer in the "
+                                 "grammar could change); 0: always wait SPEECH_END_MS", "250"),
     "VOICEBOT_DIGITS_SPEECH_END_MS": ("Trailing silence that ends a spoken number (callers "
                                       "pause between groups of digits)", "1500"),
     "VOICEBOT_MAX_UTTERANCE_S": ("Longest utterance before it is cut", "15"),
@@ -65,6 +68,7 @@ class EndpointSettings:
     aggressiveness: int = 2
     speech_start_ms: int = 100
     speech_end_ms: int = 400
+    complete_end_ms: int = 250  # 0: off
     digits_speech_end_ms: int = 1500
     max_utterance_s: float = 15.0
 
@@ -166,6 +170,7 @@ class Settings:
                 aggressiveness=number("VOICEBOT_VAD_AGGRESSIVENESS", 2, 0, 3, int),
                 speech_start_ms=number("VOICEBOT_SPEECH_START_MS", 100, 20, 2000, int),
                 speech_end_ms=number("VOICEBOT_SPEECH_END_MS", 400, 100, 5000, int),
+                complete_end_ms=number("VOICEBOT_COMPLETE_END_MS", 250, 0, 5000, int),
                 digits_speech_end_ms=number("VOICEBOT_DIGITS_SPEECH_END_MS", 1500, 100, 5000,
                                             int),
                 max_utterance_s=number("VOICEBOT_MAX_UTTERANCE_S", 15, 1, 120),

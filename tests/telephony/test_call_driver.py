@@ -10,7 +10,9 @@ import logging
 import pytest
 
 from tests.telephony.twilio_line import CALL_SID, STREAM_SID, TwilioLine
+from voicebot.flow.loader import load_flow
 from voicebot.records.recorder import MemoryRecorder
+from voicebot.settings import EndpointSettings
 from voicebot.speech.types import Grammar, Hypothesis
 from voicebot.telephony import media_stream as ms
 from voicebot.telephony.driver import CallDeps, CallDriver
@@ -275,6 +277,70 @@ def test_an_escape_phrase_while_collecting_digits_transfers_at_the_usual_end_sil
     tr = line.driver.transcript
     assert tr.outcome == "transfer" and tr.reason == "keyword"
     assert tr.turns[-1].t_end - said_until < 1.0  # not the 1.5 s a number gets
+
+
+# ------------------------------------------------------------------------ end of a turn
+
+
+def menu_answer_end(deps: CallDeps, audio: bytes) -> tuple[str, float]:
+    """What the main menu heard (confidently), and how long after the caller's audio the
+    turn ended."""
+    line = open_call(deps)
+    line.until_quiet()
+    line.say(audio)
+    said_until = line.t
+    line.silence(1.0)
+    line.until_quiet()
+    turn = next(t for t in line.driver.transcript.turns if t.kind == "speech")
+    assert turn.confidence >= 0.5
+    return turn.heard, turn.t_end - said_until
+
+
+def test_a_menu_answer_that_decides_the_turn_ends_at_the_short_silence(
+        support_flow, engine, renderer, digit_audio) -> None:
+    # "one" is order status's key word, and nothing longer in the menu means anything else:
+    # the turn ends at 250 ms of silence instead of the usual 400 ms.
+    audio = digit_audio(1, speaker="george", index=12)
+    ends = {}
+    for complete_end_ms in (250, 0):
+        deps = CallDeps.create(support_flow, engine, renderer,
+                               endpoint=EndpointSettings(complete_end_ms=complete_end_ms))
+        heard, ends[complete_end_ms] = menu_answer_end(deps, audio)
+        assert heard == "one"
+    assert ends[0] - ends[250] == pytest.approx(0.15, abs=0.021)
+
+
+def test_an_answer_that_may_grow_into_another_waits_the_usual_silence(
+        tmp_path, engine, renderer, phrase) -> None:
+    # "billing" may still become "billing address", another answer: it gets the usual 400 ms.
+    (tmp_path / "flow.yaml").write_text(ADDRESS_FLOW)
+    flow = load_flow(tmp_path / "flow.yaml")
+    ends = {}
+    for complete_end_ms in (250, 0):
+        deps = CallDeps.create(flow, engine, renderer,
+                               endpoint=EndpointSettings(complete_end_ms=complete_end_ms))
+        heard, ends[complete_end_ms] = menu_answer_end(deps, phrase("billing"))
+        assert heard == "billing"
+    assert ends[250] == ends[0]
+
+
+ADDRESS_FLOW = """
+name: address
+version: "1"
+start: main_menu
+disclosure: You are talking to an automated assistant. Say agent for a person.
+queues: {support: our team}
+fallback_queue: support
+policy: {escape_phrases: [agent], escape_dtmf: "0"}
+nodes:
+  main_menu:
+    kind: menu
+    prompt: Say billing, or billing address.
+    intents:
+      billing: {phrases: [billing], next: done}
+      address: {phrases: [billing address], next: done}
+  done: {kind: hangup, prompt: Goodbye.}
+"""
 
 
 # ------------------------------------------------------------------------ no-input timer

@@ -70,6 +70,7 @@ class Endpointer:
         self._vad = webrtcvad.Vad(int(self.settings.aggressiveness))
         self._start_frames = max(1, math.ceil(self.settings.speech_start_ms / FRAME_MS))
         self._end_frames = max(1, math.ceil(self.settings.speech_end_ms / FRAME_MS))
+        self._usual_end_frames = self._end_frames
         self._check_frames: int | None = None
         self._max_bytes = int(self.settings.max_utterance_s * PHONE_RATE) * 2
         self._window = self._start_frames + START_SLACK_FRAMES
@@ -165,10 +166,13 @@ class Endpointer:
             elif self._silence_run >= self._end_frames:
                 self._end_utterance()
                 result.events.append(EndpointEvent("speech_end", t))
-            elif self._silence_run == self._check_frames:
-                result.events.append(EndpointEvent("end_check", t))
-            elif self._silence_run in self._pause_points():
-                result.events.append(EndpointEvent("speech_pause", t))
+            else:
+                if self._silence_run in self._pause_points():
+                    tail = max(PREFETCH_LEAD_FRAMES, self._usual_end_frames - self._silence_run)
+                    result.events.append(EndpointEvent("speech_pause", t,
+                                                       tail_ms=tail * FRAME_MS))
+                if self._silence_run == self._check_frames:
+                    result.events.append(EndpointEvent("end_check", t))
             return
 
         self._ring.append(frame)
@@ -190,11 +194,17 @@ class Endpointer:
             self._deadline = None
             result.events.append(EndpointEvent("no_input", t))
 
-    def _pause_points(self) -> tuple[int, ...]:
-        """Silence lengths (frames) PREFETCH_LEAD_MS before each point the utterance may end."""
-        ends = (self._end_frames,) if self._check_frames is None else (self._check_frames,
-                                                                       self._end_frames)
-        return tuple(max(1, end - PREFETCH_LEAD_FRAMES) for end in ends)
+    def _pause_points(self) -> set[int]:
+        """Silence lengths (frames) at which an early decode may start: PREFETCH_LEAD_MS
+        before the end, and for a check point, PREFETCH_LEAD_MS before the usual end or at
+        the check if that comes first. So the early decode of a menu answer hears the same
+        silence as at the usual end (confidence is calibrated on that) and is ready at a
+        short check point: the decode, not a guess, decides if the turn ends there."""
+        points = {max(1, self._end_frames - PREFETCH_LEAD_FRAMES)}
+        if self._check_frames is not None:
+            usual = max(1, self._usual_end_frames - PREFETCH_LEAD_FRAMES)
+            points.add(min(self._check_frames, usual))
+        return points
 
     def _end_utterance(self) -> None:
         self.in_speech = False

@@ -26,7 +26,7 @@ from voicebot.errors import VoicebotError
 from voicebot.settings import EndpointSettings
 from voicebot.speech.audio import frames, load_phone_audio
 from voicebot.speech.endpoint import Endpointer
-from voicebot.speech.engines.common import DEFAULT_THRESHOLD, normalize
+from voicebot.speech.engines.common import DEFAULT_THRESHOLD, decides, normalize
 from voicebot.speech.types import (
     FRAME_BYTES,
     FRAME_MS,
@@ -166,11 +166,15 @@ def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
     """Run 8 kHz line audio through the endpointer into one recognizer, as a call turn does.
 
     Everything from the first speech start to the last end of speech goes to the recognizer
-    (a caller may pause inside a turn). Returns the hypothesis and the seconds the recognizer
-    took (accept + finish), which is what the real-time factor counts.
+    (a caller may pause inside a turn), unless, as in a call, a phrase that decides the turn
+    was heard at the short silence (complete_end_ms): the turn ends there. Returns the
+    hypothesis and the seconds the recognizer took (accept + finish), which is what the
+    real-time factor counts.
     """
-    ep = Endpointer(endpoint or EndpointSettings())
-    ep.listen(0.0, None)
+    settings = endpoint or EndpointSettings()
+    ep = Endpointer(settings)
+    phrases_only = bool(grammar.phrases) and not grammar.allow_digits
+    ep.listen(0.0, None, check_ms=(settings.complete_end_ms or None) if phrases_only else None)
     rec = None
     spent = 0.0
     for i, frame in enumerate(frames(pcm, FRAME_BYTES)):
@@ -181,9 +185,18 @@ def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
                 rec = engine.recognizer(grammar)
             rec.accept(result.audio)
             spent += time.perf_counter() - t0
-        if rec is not None and hasattr(rec, "prefetch") and any(
-                e.kind == "speech_pause" for e in result.events):
-            rec.prefetch(PREFETCH_LEAD_MS)  # as a call does: the decode starts at the pause
+        if rec is None:
+            continue
+        kinds = {e.kind: e for e in result.events}
+        if "speech_pause" in kinds and hasattr(rec, "prefetch"):
+            # As a call does: the decode starts at the pause.
+            rec.prefetch(kinds["speech_pause"].tail_ms or PREFETCH_LEAD_MS)
+        if "end_check" in kinds and hasattr(rec, "peek"):
+            t0 = time.perf_counter()
+            early = rec.peek()
+            spent += time.perf_counter() - t0
+            if early is not None and decides(grammar, early, DEFAULT_THRESHOLD):
+                break
     if rec is None:  # the endpointer heard no speech
         return Hypothesis(text="", confidence=0.0, in_grammar=False, engine=engine.name), 0.0
     t0 = time.perf_counter()

@@ -91,6 +91,9 @@ class EndpointEvent:
     speech_pause: the trailing silence is PREFETCH_LEAD_MS short of ending the utterance; a
       recognizer may start decoding now (speech_end follows unless the caller goes on).
       With a check point armed (Endpointer.listen(check_ms=...)) it comes before each.
+      `tail_ms`: the silence to add to the audio so far for that decode: what is left of
+      the usual end silence (at least PREFETCH_LEAD_MS), so an early decode hears the
+      utterance end as a usual one does (confidence is calibrated on that).
     end_check: the trailing silence reached the shorter check point; the session may end the
       utterance now (Endpointer.end_now) if what was said is already a complete answer.
     speech_end: trailing silence reached; the utterance is complete.
@@ -102,3 +105,4 @@ class EndpointEvent:
     kind: EndpointKind
     t: float
     audio: bytes = field(default=b"", repr=False)
+    tail_ms: int = 0

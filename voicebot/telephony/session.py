@@ -15,9 +15,11 @@ What it owns and why:
     bot listens at once.
   * No-input timers start when the last prompt's mark comes back (the caller heard it all),
     not when the audio was sent.
-  * A spoken number may pause between digit groups, so its turn ends after a longer
-    silence, unless at the usual silence (end_check) the early decode already holds an
-    escape phrase.
+  * Where a turn ends (VoiceXML's complete / incomplete timeouts): an answer that already
+    decides the turn (a confident phrase nothing longer in the grammar could change) ends
+    at a short silence (end_check), anything else at the usual one. A spoken number may
+    pause between digit groups, so its turn ends after a longer silence, unless at the
+    usual silence the early decode already holds an escape phrase.
   * Fail safe: any exception from the engine, the flow, the TTS or a lookup becomes a Fault
     for the flow, which hands over to a person with reason "error". A second failure, or a
     broken flow, still hands over (built-in words, fallback queue). Never silence, never a
@@ -48,6 +50,7 @@ from voicebot.flow.events import (
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
 from voicebot.settings import EndpointSettings
+from voicebot.speech.engines.common import decides
 from voicebot.speech.types import PREFETCH_LEAD_MS, Engine, Grammar, Hypothesis, Recognizer
 
 logger = logging.getLogger(__name__)
@@ -230,6 +233,7 @@ class CallSession:
         self.engine = engine
         self.digits_speech_end_ms = (endpoint or EndpointSettings()).digits_speech_end_ms
         self.speech_end_ms = (endpoint or EndpointSettings()).speech_end_ms
+        self.complete_end_ms = (endpoint or EndpointSettings()).complete_end_ms
         self.flow_session = flow_session
         self.endpointer = endpointer
         self.fallback_queue = (fallback_queue or getattr(flow, "fallback_queue", None)
@@ -359,7 +363,7 @@ class CallSession:
                 if not fed and self._utt is not None and result.audio:
                     self._accept(result.audio)
                 fed = True
-                self._prefetch()
+                self._prefetch(ev.tail_ms)
             elif ev.kind == "end_check":
                 if not fed and self._utt is not None and result.audio:
                     self._accept(result.audio)
@@ -595,11 +599,15 @@ class CallSession:
 
     def _end_ms(self, listen: Listen | None) -> dict[str, int | None]:
         """Callers read a number out in groups with ~1 s pauses: wait longer for the end,
-        but check at the usual end silence whether they asked for a person."""
+        but check at the usual end silence whether they asked for a person. A phrase turn
+        is checked at the short silence that ends an answer which already decides it."""
         if listen and listen.slot_kind == "digits" and \
                 self.digits_speech_end_ms > self.speech_end_ms:
             return {"speech_end_ms": self.digits_speech_end_ms,
                     "check_ms": self.speech_end_ms}
+        if listen and listen.grammar and listen.slot_kind not in ("digits", "number") and \
+                0 < self.complete_end_ms < self.speech_end_ms:
+            return {"speech_end_ms": None, "check_ms": self.complete_end_ms}
         return {"speech_end_ms": None}
 
     def _disarm(self, t: float) -> None:
@@ -607,27 +615,35 @@ class CallSession:
         self._armed = False
 
     def _end_check(self, t: float) -> list[SessionAction]:
-        """At the usual end silence in a digits turn: if the caller asked for a person (the
-        early decode holds an escape phrase), hand over now rather than after 1.5 s.
+        """The utterance may end before the usual silence when what was said decides it.
 
-        A number is NOT ended here when it already has all its digits: measured on 4-digit
-        FSDD strings read digit by digit (0.6 s pauses), the decode of the first three
-        digits already showed four (an inserted digit) in 30 of 90, and ending there lost
-        12 answers the whole utterance got right (53% -> 40% right)."""
-        utt = self._utt
+        A phrase turn (menu, yes/no) ends at the short silence when the early decode holds
+        a phrase confident enough for the flow that nothing longer in the grammar could
+        turn into another answer ("order" may become "order status", the same; "yes" may
+        become "yes another order", not the same). A digits turn ends at the usual silence
+        only for an escape phrase (hand over now rather than after 1.5 s); a number is NOT
+        ended when it already has all its digits: measured on 4-digit FSDD strings read
+        digit by digit (0.6 s pauses), the decode of the first three digits already showed
+        four (an inserted digit) in 30 of 90, and ending there lost 12 answers the whole
+        utterance got right (53% -> 40% right)."""
+        utt, listen = self._utt, self._listen
         peek = getattr(utt.recognizer, "peek", None) if utt is not None and utt.recognizer \
             else None
-        if peek is None or self._listen is None or utt.escape_only:
+        if peek is None or listen is None or utt.escape_only:
             return []
         try:
             hyp = peek()
         except Exception as exc:
             raise _Failure("engine.peek", exc) from exc
-        if hyp is None or not hyp.text or not hyp.in_grammar \
-                or not self._is_escape_text(hyp.text) \
-                or hyp.confidence < self._escape_threshold():
+        if hyp is None or not hyp.text or not hyp.in_grammar:
             return []
-        log_event(logger, "speech.escape_early", call_sid=self.call_sid, node=utt.node)
+        if listen.slot_kind == "digits":
+            if not self._is_escape_text(hyp.text) or hyp.confidence < self._escape_threshold():
+                return []
+            log_event(logger, "speech.escape_early", call_sid=self.call_sid, node=utt.node)
+        elif not decides(Grammar(phrases=tuple(listen.grammar), groups=listen.groups), hyp,
+                         listen.confidence_threshold):
+            return []
         self.endpointer.end_now()
         return self._speech_end(t)
 
@@ -804,7 +820,7 @@ class CallSession:
         decode on speech nobody will use (keys, escape, hand-over, the stream's end)."""
         self._utt = None
 
-    def _prefetch(self) -> None:
+    def _prefetch(self, tail_ms: int) -> None:
         """The end of the utterance is near: let an engine that can start decoding now, so
         the answer is ready when the silence is confirmed (the turn gap shrinks by the
         decode time). Engines without prefetch simply decode at finish()."""
@@ -813,7 +829,7 @@ class CallSession:
         if prefetch is None:
             return
         try:
-            prefetch(PREFETCH_LEAD_MS)
+            prefetch(tail_ms or PREFETCH_LEAD_MS)
         except Exception as exc:  # noqa: BLE001 - an optimisation: finish() still decodes
             log_event(logger, "speech.prefetch_failed", logging.WARNING, call_sid=self.call_sid,
                       error=type(exc).__name__)
