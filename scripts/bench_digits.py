@@ -8,6 +8,7 @@ each speaker and digit); the HELD-OUT split (indices 10-24) is only reported. Ru
     python scripts/bench_digits.py                 # both splits, per-accent table, RTF
     python scripts/bench_digits.py --split tune    # what the tuning looked at
     python scripts/bench_digits.py --calibrate     # confidence: correct vs out-of-grammar
+    python scripts/bench_digits.py --fit           # refit calibration.py's constants
     python scripts/bench_digits.py --set level=None --set pad_noise=0   # try an option
     python scripts/bench_digits.py --concurrency   # 1 vs 2 threads decoding at once
     python scripts/bench_digits.py --numbers       # 4-digit order numbers, digit by digit
@@ -346,6 +347,74 @@ def calibrate(results_in, results_out) -> None:
                   f"share>=0.5={np.mean(v >= 0.5) * 100:5.1f}%")
 
 
+def _logistic_fit(x, y):
+    """Maximum-likelihood logistic regression (Newton's method): weights, then intercept."""
+    import numpy as np
+    a = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(a.shape[1])
+    for _ in range(60):
+        p = 1.0 / (1.0 + np.exp(-a @ w))
+        hess = a.T @ (a * (p * (1 - p) + 1e-9)[:, None]) + 1e-6 * np.eye(len(w))
+        w += np.linalg.solve(hess, a.T @ (y - p))
+    return w
+
+
+def _bias_for(z, target: float) -> float:
+    """The largest bias at which no more than `target` of the scores z + bias are >= 0."""
+    import numpy as np
+    for bias in np.arange(4.0, -4.0, -0.005):
+        if np.mean(z + bias >= 0) <= target:
+            return round(float(bias), 3)
+    return -4.0
+
+
+def fit(fsdd: Path, overrides: dict, workers: int, oog_target: float,
+        loop_wrong_target: float) -> None:
+    """Refit the confidence constants (calibration.py) on the tuning split, rejection off.
+
+    Phrase lists: logistic regression of "correct" on (d, min(m, cap)) over the answers with
+    every digit in the grammar and with the spoken digit left out (out-of-grammar). The
+    bias is then set so that out-of-grammar speech passes 0.5 as often as `oog_target`, so
+    a flow's threshold keeps its meaning. Digit strings: the same on d over the digit-loop
+    grammar, the bias set by the share of misrecognitions that pass."""
+    import numpy as np
+
+    from voicebot.speech.engines.calibration import MARGIN_CAP
+    overrides = {**overrides, "reject_below": 0.0}
+    items = clips(fsdd, SPLITS["tune"])
+    rows = [(r, True) for r in run([(*c, "words", None) for c in items], overrides, workers)]
+    rows += [(r, False) for r in run([(*c, "words", c[1]) for c in items], overrides, workers)]
+    rows = [(r, tag) for r, tag in rows if r[9] is not None]
+    x = np.array([(r[9], min(r[10] if r[10] is not None else 0.0, MARGIN_CAP))
+                  for r, _ in rows])
+    correct = np.array([tag and r[4] == DIGIT_WORDS[r[3]] for r, tag in rows], dtype=float)
+    oog = np.array([not tag for _, tag in rows])
+    slope, margin_slope, ml_bias = _logistic_fit(x, correct)
+    z = x @ np.array([slope, margin_slope])
+    bias = _bias_for(z[oog], oog_target)
+    passed = z + bias >= 0
+    wrong = ~oog & (correct == 0)
+    print(f"\nphrase lists (tuning split): {int(correct.sum())} correct, {int(wrong.sum())} "
+          f"misrecognised, {int(oog.sum())} out-of-grammar")
+    print(f"  SLOPE = {slope:.4f}\n  MARGIN_SLOPE = {margin_slope:.4f}\n  BIAS = {bias:.3f}"
+          f"   (maximum likelihood: {ml_bias:.3f})")
+    print(f"  pass 0.5: correct {passed[correct == 1].mean():.1%}, misrecognised "
+          f"{passed[wrong].mean():.1%}, out-of-grammar {passed[oog].mean():.1%}")
+    loop = [r for r in run([(*c, "loop", None) for c in items], overrides, workers)
+            if r[9] is not None]
+    d = np.array([[r[9]] for r in loop])
+    ok = np.array([r[4] == DIGIT_WORDS[r[3]] for r in loop], dtype=float)
+    loop_slope, loop_ml = _logistic_fit(d, ok)
+    zl = d[:, 0] * loop_slope
+    loop_bias = _bias_for(zl[ok == 0], loop_wrong_target)
+    passed = zl + loop_bias >= 0
+    print(f"digit loop (tuning split): {int(ok.sum())} correct, {int((ok == 0).sum())} wrong")
+    print(f"  LOOP_SLOPE = {loop_slope:.4f}\n  LOOP_BIAS = {loop_bias:.3f}   (maximum "
+          f"likelihood: {loop_ml:.3f})")
+    print(f"  pass 0.5: correct {passed[ok == 1].mean():.1%}, misrecognised "
+          f"{passed[ok == 0].mean():.1%}")
+
+
 def concurrency(overrides: dict, repeats: int = 5) -> None:
     """Wall time of one decode alone vs N threads decoding at once (as N calls do), with the
     decode in the calling thread (workers=0, holds the GIL) and in worker processes."""
@@ -394,6 +463,13 @@ def main() -> int:
     ap.add_argument("--loop", action="store_true", help="digit-loop grammar (allow_digits)")
     ap.add_argument("--calibrate", action="store_true",
                     help="also decode each clip with its digit left out of the grammar")
+    ap.add_argument("--fit", action="store_true",
+                    help="refit the confidence constants on the tuning split (calibration.py)")
+    ap.add_argument("--fit-oog", type=float, default=0.32, metavar="SHARE",
+                    help="with --fit: out-of-grammar share to pass 0.5 (default 0.32, what "
+                    "passed with 0.3 s pads and the constants before)")
+    ap.add_argument("--fit-loop-wrong", type=float, default=0.388, metavar="SHARE",
+                    help="with --fit: misrecognised digit-loop share to pass 0.5 (0.388)")
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="override a PocketsphinxOptions field (python literal)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -423,6 +499,9 @@ def main() -> int:
         concurrency(overrides)
         return 0
     fsdd = find_fsdd()
+    if args.fit:
+        fit(fsdd, overrides, args.workers, args.fit_oog, args.fit_loop_wrong)
+        return 0
     kind = "loop" if args.loop else "words"
     print(f"FSDD at {fsdd}; engine pocketsphinx (default options"
           f"{', overrides ' + str(overrides) if overrides else ''}); grammar: "
