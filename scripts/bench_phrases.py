@@ -46,16 +46,19 @@ ANSWERS = (
     ("confirm", "yes", "yes"), ("confirm", "yeah", "yes"), ("confirm", "yes please", "yes"),
     ("confirm", "that's right", "yes"), ("confirm", "no", "no"), ("confirm", "nope", "no"),
     ("confirm", "no it isn't", "no"), ("confirm", "agent", "agent"),
+    ("number", "agent", "agent"), ("number", "operator", "agent"),
+    ("number", "representative", "agent"), ("number", "customer service", "agent"),
 )
 
 
 def listens() -> dict[str, Listen]:
-    """The flow's Listen at the main menu and at the order number's confirmation."""
+    """The flow's Listen at the main menu, for the order number (where a caller may still ask
+    for a person), and at the number's confirmation."""
     session = FlowSession(load_flow(FLOW))
     menu = next(a for a in session.start() if isinstance(a, Listen))
-    session.handle(Digits("1"))
+    number = next(a for a in session.handle(Digits("1")) if isinstance(a, Listen))
     confirm = next(a for a in session.handle(Digits("4512")) if isinstance(a, Listen))
-    return {"menu": menu, "confirm": confirm}
+    return {"menu": menu, "number": number, "confirm": confirm}
 
 
 def main() -> int:
@@ -74,9 +77,13 @@ def main() -> int:
         speech = SpeechMaker(Path(tmp))
         for turn, text, meaning in ANSWERS:
             listen = turns[turn]
-            grammar = Grammar(phrases=tuple(listen.grammar), groups=listen.groups)
-            group = next(set(map(normalize, g)) for g in listen.groups
-                         if normalize(meaning) in map(normalize, g))
+            grammar = Grammar(phrases=tuple(listen.grammar), groups=listen.groups,
+                              allow_digits=listen.slot_kind == "digits",
+                              max_digits=listen.max_digits)
+            # (A number's Listen has no groups: its phrases are the escape phrases.)
+            group = next((set(map(normalize, g)) for g in listen.groups
+                          if normalize(meaning) in map(normalize, g)),
+                         set(map(normalize, listen.grammar)))
             for voice in VOICES:
                 for speed in SPEEDS:
                     pcm = load_phone_audio(speech(text, voice=voice, speed=speed))
