@@ -138,3 +138,25 @@ def test_word_errors_counts_substitutions_insertions_deletions():
     assert word_errors("one two three", "one three") == 1
     assert word_errors("one two", "one two two") == 1
     assert word_errors("One, two!", "one two") == 0
+
+
+def test_a_turn_ends_where_a_call_would_end_it(ps_engine, shared_data):
+    # "one", 300 ms of silence, "two": a call's menu turn ends after "one" (it decides the
+    # turn, and 250 ms of silence passed), so evaluate hears just what it hears for "one"
+    # alone. With the complete-answer end off, the usual 400 ms is not reached and the
+    # decode takes in "two" as well.
+    from voicebot.settings import EndpointSettings
+    from voicebot.speech.audio import load_phone_audio
+    from voicebot.speech.evaluate import line_audio, recognize_turn
+    from voicebot.speech.types import Grammar
+
+    one = load_phone_audio(shared_data / "fsdd" / "1_george_12.wav")
+    two = load_phone_audio(shared_data / "fsdd" / "2_george_12.wav")
+    grammar = Grammar(phrases=("one", "two", "three"), groups=(("one",), ("two",), ("three",)))
+    alone, _ = recognize_turn(ps_engine, grammar, line_audio(one))
+    assert alone.text == "one" and alone.confidence >= 0.5
+    both = line_audio(one + b"\x00" * 4800 + two)
+    hyp, _ = recognize_turn(ps_engine, grammar, both)
+    assert (hyp.text, hyp.confidence) == (alone.text, alone.confidence)
+    hyp, _ = recognize_turn(ps_engine, grammar, both, EndpointSettings(complete_end_ms=0))
+    assert hyp.confidence != alone.confidence
