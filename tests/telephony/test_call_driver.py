@@ -94,6 +94,25 @@ def test_an_escape_phrase_during_the_disclosure_transfers_with_reason_keyword(
     assert saved.transcript.context["reason"] == "keyword"
 
 
+def test_an_escape_phrase_during_the_disclosure_ends_at_the_short_silence(
+        support_flow, engine, renderer, phrase) -> None:
+    # Asking for a person decides everything: the hand-over starts 150 ms sooner than the
+    # usual end of speech would allow.
+    ends = {}
+    for complete_end_ms in (250, 0):
+        deps = CallDeps.create(support_flow, engine, renderer,
+                               endpoint=EndpointSettings(complete_end_ms=complete_end_ms))
+        line = open_call(deps)
+        line.silence(1.0)
+        line.say(phrase("operator"))
+        said_until = line.t
+        line.silence(0.6)
+        tr = line.driver.transcript
+        assert (tr.outcome, tr.reason) == ("transfer", "keyword")
+        ends[complete_end_ms] = tr.turns[0].t_end - said_until
+    assert ends[0] - ends[250] == pytest.approx(0.15, abs=0.021)
+
+
 def test_key_zero_during_the_disclosure_transfers_with_reason_dtmf(deps) -> None:
     line = open_call(deps)
     line.silence(0.4)

@@ -620,8 +620,9 @@ class CallSession:
         A phrase turn (menu, yes/no) ends at the short silence when the early decode holds
         a phrase confident enough for the flow that nothing longer in the grammar could
         turn into another answer ("order" may become "order status", the same; "yes" may
-        become "yes another order", not the same). A digits turn ends at the usual silence
-        only for an escape phrase (hand over now rather than after 1.5 s); a number is NOT
+        become "yes another order", not the same). Speech over the disclosure ends early only
+        for an escape phrase (the only thing it can do), and so does a digits turn, at the
+        usual silence (hand over now rather than after 1.5 s); a number is NOT
         ended when it already has all its digits: measured on 4-digit FSDD strings read
         digit by digit (0.6 s pauses), the decode of the first three digits already showed
         four (an inserted digit) in 30 of 90, and ending there lost 12 answers the whole
@@ -629,7 +630,7 @@ class CallSession:
         utt, listen = self._utt, self._listen
         peek = getattr(utt.recognizer, "peek", None) if utt is not None and utt.recognizer \
             else None
-        if peek is None or listen is None or utt.escape_only:
+        if peek is None or listen is None:
             return []
         try:
             hyp = peek()
@@ -637,7 +638,7 @@ class CallSession:
             raise _Failure("engine.peek", exc) from exc
         if hyp is None or not hyp.text or not hyp.in_grammar:
             return []
-        if listen.slot_kind == "digits":
+        if utt.escape_only or listen.slot_kind == "digits":
             if not self._is_escape_text(hyp.text) or hyp.confidence < self._escape_threshold():
                 return []
             log_event(logger, "speech.escape_early", call_sid=self.call_sid, node=utt.node)
@@ -689,7 +690,7 @@ class CallSession:
                 out.append(self._say(action, t))
             elif isinstance(action, Listen):
                 self._listen = action
-                self._armed = False
+                self._disarm(t)  # its end-of-speech timings hold from now (prompts too)
                 out += self._after_playback(t)
             elif isinstance(action, PerformLookup):
                 self._awaiting_lookup = True
