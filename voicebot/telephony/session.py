@@ -643,7 +643,8 @@ class CallSession:
                 return []
             log_event(logger, "speech.escape_early", call_sid=self.call_sid, node=utt.node)
         elif not decides(Grammar(phrases=tuple(listen.grammar), groups=listen.groups), hyp,
-                         listen.confidence_threshold):
+                         self._escape_threshold() if self._is_escape_text(hyp.text)
+                         else listen.confidence_threshold):
             return []
         self.endpointer.end_now()
         return self._speech_end(t)
