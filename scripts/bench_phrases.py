@@ -68,7 +68,7 @@ def threshold(listen: Listen, text: str) -> float:
     confidence threshold (as the flow decides)."""
     policy = FLOW_MODEL.nodes[listen.node].policy
     if normalize(text) in set(map(normalize, policy.escape_phrases)):
-        return min(policy.escape_confidence_threshold, policy.confidence_threshold)
+        return policy.escape_threshold
     return listen.confidence_threshold
 
 

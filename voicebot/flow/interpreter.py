@@ -274,8 +274,7 @@ class FlowSession:
         policy = node.policy
         text = matching.normalize(ev.text)
         escape = matching.find_phrase(text, policy.escape_phrases)
-        if escape and ev.confidence >= min(policy.escape_confidence_threshold,
-                                           policy.confidence_threshold):
+        if escape and ev.confidence >= policy.escape_threshold:
             self._turn("speech", text, ev.confidence, "escape")
             return self._escalate("keyword")
         if self._awaiting not in ("turn", "confirm"):

@@ -62,6 +62,11 @@ class Policy:
     no_input_timeout: float = 5.0
     handover: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HANDOVER))
 
+    @property
+    def escape_threshold(self) -> float:
+        """How sure an escape phrase must be to hand over: never more than an answer needs."""
+        return min(self.escape_confidence_threshold, self.confidence_threshold)
+
     def merged(self, overrides: dict[str, Any]) -> Policy:
         """This policy with the keys a node (or flow) sets replaced; handover merges per reason."""
         known = {f.name for f in fields(self)}

@@ -855,9 +855,7 @@ class CallSession:
         policy = getattr(self.flow, "policy", None)
         with contextlib.suppress(Exception):
             policy = self.flow.nodes[self.flow_session.node].policy
-        answer = float(getattr(policy, "confidence_threshold", 0.5))
-        escape = float(getattr(policy, "escape_confidence_threshold", answer))
-        return min(escape, answer)
+        return float(getattr(policy, "escape_threshold", 0.5))
 
     def _is_escape_text(self, text: str) -> bool:
         try:
