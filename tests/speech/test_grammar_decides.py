@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicebot.speech.engines.common import decides
+from voicebot.speech.turn_end import decides
 from voicebot.speech.types import Grammar, Hypothesis
 
 

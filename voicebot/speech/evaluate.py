@@ -26,7 +26,8 @@ from voicebot.errors import VoicebotError
 from voicebot.settings import EndpointSettings
 from voicebot.speech.audio import frames, load_phone_audio
 from voicebot.speech.endpoint import Endpointer
-from voicebot.speech.engines.common import DEFAULT_THRESHOLD, decides, normalize
+from voicebot.speech.engines.common import DEFAULT_THRESHOLD, normalize
+from voicebot.speech.turn_end import complete_check_ms, decides
 from voicebot.speech.types import (
     FRAME_BYTES,
     FRAME_MS,
@@ -173,8 +174,7 @@ def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
     """
     settings = endpoint or EndpointSettings()
     ep = Endpointer(settings)
-    phrases_only = bool(grammar.phrases) and not grammar.allow_digits
-    ep.listen(0.0, None, check_ms=(settings.complete_end_ms or None) if phrases_only else None)
+    ep.listen(0.0, None, check_ms=complete_check_ms(grammar, settings))
     rec = None
     spent = 0.0
     for i, frame in enumerate(frames(pcm, FRAME_BYTES)):

@@ -50,7 +50,7 @@ from voicebot.flow.events import (
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
 from voicebot.settings import EndpointSettings
-from voicebot.speech.engines.common import decides
+from voicebot.speech.turn_end import complete_check_ms, decides
 from voicebot.speech.types import PREFETCH_LEAD_MS, Engine, Grammar, Hypothesis, Recognizer
 
 logger = logging.getLogger(__name__)
@@ -231,9 +231,7 @@ class CallSession:
             endpointer = Endpointer(endpoint or EndpointSettings())
         self.flow = flow
         self.engine = engine
-        self.digits_speech_end_ms = (endpoint or EndpointSettings()).digits_speech_end_ms
-        self.speech_end_ms = (endpoint or EndpointSettings()).speech_end_ms
-        self.complete_end_ms = (endpoint or EndpointSettings()).complete_end_ms
+        self.endpoint_settings = endpoint or EndpointSettings()
         self.flow_session = flow_session
         self.endpointer = endpointer
         self.fallback_queue = (fallback_queue or getattr(flow, "fallback_queue", None)
@@ -403,10 +401,8 @@ class CallSession:
             log_event(logger, "call.barge_in", call_sid=self.call_sid, node=node)
         self._disarm(t)
         listen = self._listen
-        grammar = Grammar(phrases=tuple(listen.grammar),
-                          allow_digits=listen.slot_kind in ("digits", "number"),
-                          max_digits=listen.max_digits, groups=listen.groups)
-        self._utt = _Utterance(False, t, listen.node, during, self._recognizer(grammar))
+        self._utt = _Utterance(False, t, listen.node, during,
+                               self._recognizer(self._turn_grammar(listen)))
         return out
 
     def _speech_end(self, t: float) -> list[SessionAction]:
@@ -601,14 +597,20 @@ class CallSession:
         """Callers read a number out in groups with ~1 s pauses: wait longer for the end,
         but check at the usual end silence whether they asked for a person. A phrase turn
         is checked at the short silence that ends an answer which already decides it."""
+        settings = self.endpoint_settings
         if listen and listen.slot_kind == "digits" and \
-                self.digits_speech_end_ms > self.speech_end_ms:
-            return {"speech_end_ms": self.digits_speech_end_ms,
-                    "check_ms": self.speech_end_ms}
-        if listen and listen.grammar and listen.slot_kind not in ("digits", "number") and \
-                0 < self.complete_end_ms < self.speech_end_ms:
-            return {"speech_end_ms": None, "check_ms": self.complete_end_ms}
-        return {"speech_end_ms": None}
+                settings.digits_speech_end_ms > settings.speech_end_ms:
+            return {"speech_end_ms": settings.digits_speech_end_ms,
+                    "check_ms": settings.speech_end_ms}
+        check = complete_check_ms(self._turn_grammar(listen), settings) if listen else None
+        return {"speech_end_ms": None, "check_ms": check}
+
+    @staticmethod
+    def _turn_grammar(listen: Listen) -> Grammar:
+        """What the recognizer listens for in this turn."""
+        return Grammar(phrases=tuple(listen.grammar),
+                       allow_digits=listen.slot_kind in ("digits", "number"),
+                       max_digits=listen.max_digits, groups=listen.groups)
 
     def _disarm(self, t: float) -> None:
         self.endpointer.listen(t, None, **self._end_ms(self._listen))
@@ -642,7 +644,7 @@ class CallSession:
             if not self._is_escape_text(hyp.text) or hyp.confidence < self._escape_threshold():
                 return []
             log_event(logger, "speech.escape_early", call_sid=self.call_sid, node=utt.node)
-        elif not decides(Grammar(phrases=tuple(listen.grammar), groups=listen.groups), hyp,
+        elif not decides(self._turn_grammar(listen), hyp,
                          self._escape_threshold() if self._is_escape_text(hyp.text)
                          else listen.confidence_threshold):
             return []

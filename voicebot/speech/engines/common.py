@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable
 
 from voicebot.errors import VoicebotError
-from voicebot.speech.types import Grammar, Hypothesis
+from voicebot.speech.types import Grammar
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGIT_ALIASES = ("oh",)  # "oh" is how many callers say 0 in numbers
@@ -59,24 +59,6 @@ def grammar_phrases(grammar: Grammar) -> tuple[str, ...]:
         if norm:
             seen.setdefault(norm, None)
     return tuple(seen)
-
-
-def decides(grammar: Grammar, hyp: Hypothesis, threshold: float) -> bool:
-    """Whether an (early) hypothesis already decides the turn, so it may end at a short
-    silence: a phrase of the grammar, confident enough to be taken, that nothing longer
-    the caller could still be saying turns into something else ("order" may grow into
-    "order status", the same answer; "yes" into "yes another order", a different one).
-    Never for numbers: a digit string can always go on."""
-    if not hyp.text or not hyp.in_grammar or hyp.confidence < threshold:
-        return False
-    words = normalize(hyp.text).split()
-    if not words or grammar.allow_digits:
-        return False
-    said = " ".join(words)
-    same = next((g for g in (set(map(normalize, group)) for group in grammar.groups)
-                 if said in g), {said})
-    return not any(len(p.split()) > len(words) and p.split()[:len(words)] == words
-                   and p not in same for p in grammar_phrases(grammar))
 
 
 def logistic(x: float) -> float:
