@@ -72,6 +72,7 @@ class Endpointer:
         self._end_frames = max(1, math.ceil(self.settings.speech_end_ms / FRAME_MS))
         self._usual_end_frames = self._end_frames
         self._check_frames: int | None = None
+        self._pauses = self._pause_points()
         self._max_bytes = int(self.settings.max_utterance_s * PHONE_RATE) * 2
         self._window = self._start_frames + START_SLACK_FRAMES
         self._pre_roll_frames = max(self._window, PRE_ROLL_MS // FRAME_MS)
@@ -106,6 +107,7 @@ class Endpointer:
         self._end_frames = max(1, math.ceil(end_ms / FRAME_MS))
         check = None if check_ms is None else max(1, math.ceil(check_ms / FRAME_MS))
         self._check_frames = check if check is not None and check < self._end_frames else None
+        self._pauses = self._pause_points()
 
     def end_now(self) -> None:
         """End the utterance in progress here (the session found the answer complete)."""
@@ -167,7 +169,7 @@ class Endpointer:
                 self._end_utterance()
                 result.events.append(EndpointEvent("speech_end", t))
             else:
-                if self._silence_run in self._pause_points():
+                if self._silence_run in self._pauses:
                     tail = max(PREFETCH_LEAD_FRAMES, self._usual_end_frames - self._silence_run)
                     result.events.append(EndpointEvent("speech_pause", t,
                                                        tail_ms=tail * FRAME_MS))
@@ -194,17 +196,18 @@ class Endpointer:
             self._deadline = None
             result.events.append(EndpointEvent("no_input", t))
 
-    def _pause_points(self) -> set[int]:
-        """Silence lengths (frames) at which an early decode may start: PREFETCH_LEAD_MS
-        before the end, and for a check point, PREFETCH_LEAD_MS before the usual end or at
-        the check if that comes first. So the early decode of a menu answer hears the same
-        silence as at the usual end (confidence is calibrated on that) and is ready at a
-        short check point: the decode, not a guess, decides if the turn ends there."""
+    def _pause_points(self) -> frozenset[int]:
+        """Silence lengths (frames) at which an early decode may start, worked out when the
+        end and check are set (not per frame): PREFETCH_LEAD_MS before the end, and for a
+        check point, PREFETCH_LEAD_MS before the usual end or at the check if that comes
+        first. So the early decode of a menu answer hears the same silence as at the usual
+        end (confidence is calibrated on that) and is ready at a short check point: the
+        decode, not a guess, decides if the turn ends there."""
         points = {max(1, self._end_frames - PREFETCH_LEAD_FRAMES)}
         if self._check_frames is not None:
             usual = max(1, self._usual_end_frames - PREFETCH_LEAD_FRAMES)
             points.add(min(self._check_frames, usual))
-        return points
+        return frozenset(points)
 
     def _end_utterance(self) -> None:
         self.in_speech = False
