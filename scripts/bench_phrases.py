@@ -35,7 +35,7 @@ from voicebot.speech.engines.pocketsphinx_engine import (  # noqa: E402
     PocketsphinxOptions,
 )
 from voicebot.speech.evaluate import line_audio, recognize_turn  # noqa: E402
-from voicebot.speech.types import Grammar  # noqa: E402
+from voicebot.telephony.session import turn_grammar  # noqa: E402
 
 FLOW_MODEL = load_flow(ROOT / "call_flows" / "support.yaml")
 # (turn, what the caller says, a phrase of the group it must be heard as)
@@ -88,9 +88,7 @@ def main() -> int:
         speech = SpeechMaker(Path(tmp))
         for turn, text, meaning in ANSWERS:
             listen = turns[turn]
-            grammar = Grammar(phrases=tuple(listen.grammar), groups=listen.groups,
-                              allow_digits=listen.slot_kind == "digits",
-                              max_digits=listen.max_digits)
+            grammar = turn_grammar(listen)
             # (A number's Listen has no groups: its phrases are the escape phrases.)
             group = next((set(map(normalize, g)) for g in listen.groups
                           if normalize(meaning) in map(normalize, g)),

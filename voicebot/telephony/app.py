@@ -94,11 +94,10 @@ def first_turn_grammar(flow: Any) -> Any:
     try:
         from voicebot.flow.events import Listen
         from voicebot.flow.interpreter import FlowSession
+        from voicebot.telephony.session import turn_grammar
 
         listen = next(a for a in FlowSession(flow).start() if isinstance(a, Listen))
-        return Grammar(phrases=tuple(listen.grammar),
-                       allow_digits=listen.slot_kind in ("digits", "number"),
-                       max_digits=listen.max_digits, groups=listen.groups)
+        return turn_grammar(listen)
     except Exception:  # noqa: BLE001 - only an optimisation
         return Grammar(phrases=WARM_GRAMMAR_PHRASES, allow_digits=True)
 

@@ -208,6 +208,14 @@ class _Utterance:
     recognizer: Recognizer | None
 
 
+def turn_grammar(listen: Listen) -> Grammar:
+    """What the recognizer listens for in a turn: the flow's phrases, and digits when it
+    collects a number (at most as many as the node wants)."""
+    return Grammar(phrases=tuple(listen.grammar),
+                   allow_digits=listen.slot_kind in ("digits", "number"),
+                   max_digits=listen.max_digits, groups=listen.groups)
+
+
 class _Failure(Exception):
     """An exception from a part of the call, with where it happened (for Fault.detail)."""
 
@@ -402,7 +410,7 @@ class CallSession:
         self._disarm(t)
         listen = self._listen
         self._utt = _Utterance(False, t, listen.node, during,
-                               self._recognizer(self._turn_grammar(listen)))
+                               self._recognizer(turn_grammar(listen)))
         return out
 
     def _speech_end(self, t: float) -> list[SessionAction]:
@@ -602,15 +610,8 @@ class CallSession:
                 settings.digits_speech_end_ms > settings.speech_end_ms:
             return {"speech_end_ms": settings.digits_speech_end_ms,
                     "check_ms": settings.speech_end_ms}
-        check = complete_check_ms(self._turn_grammar(listen), settings) if listen else None
+        check = complete_check_ms(turn_grammar(listen), settings) if listen else None
         return {"speech_end_ms": None, "check_ms": check}
-
-    @staticmethod
-    def _turn_grammar(listen: Listen) -> Grammar:
-        """What the recognizer listens for in this turn."""
-        return Grammar(phrases=tuple(listen.grammar),
-                       allow_digits=listen.slot_kind in ("digits", "number"),
-                       max_digits=listen.max_digits, groups=listen.groups)
 
     def _disarm(self, t: float) -> None:
         self.endpointer.listen(t, None, **self._end_ms(self._listen))
@@ -644,7 +645,7 @@ class CallSession:
             if not self._is_escape_text(hyp.text) or hyp.confidence < self._escape_threshold():
                 return []
             log_event(logger, "speech.escape_early", call_sid=self.call_sid, node=utt.node)
-        elif not decides(self._turn_grammar(listen), hyp,
+        elif not decides(turn_grammar(listen), hyp,
                          self._escape_threshold() if self._is_escape_text(hyp.text)
                          else listen.confidence_threshold):
             return []
