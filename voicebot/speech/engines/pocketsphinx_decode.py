@@ -79,11 +79,11 @@ class PocketsphinxOptions:
     loop_bias: float = calibration.LOOP_BIAS
     mllr: str | None = str(PHONE_MLLR)  # the model's adaptation to phone audio; None: off
     config: dict = field(default_factory=dict)  # extra pocketsphinx settings (beam, ...)
-    # Settings for the confidence phone loop only (its search is 2/3 of the CPU). Measured on
-    # the tuning split: beam/pbeam 1e-20 cut the RTF 0.251 -> 0.197 but moved the phone-loop
-    # scores (correct answers' median confidence 0.68 -> 0.58, accuracy 79.3 -> 78.5% through
-    # more rejections), 1e-15: RTF 0.166, accuracy 73.7%. So off until the confidence is
-    # recalibrated for it (scripts/bench_digits.py --calibrate --set phone_loop_config=...).
+    # Settings for the confidence phone loop only (its search is most of the CPU). Measured
+    # with the 0.05 s pad and the confidence refit for each (scripts/bench_digits.py --fit
+    # --set phone_loop_config=...): beam/pbeam 1e-20 cut the RTF 0.144 -> 0.125 at the same
+    # held-out accuracy (84.4%), but misrecognised answers passing 0.5 rose 17.9 -> 21.4%,
+    # so it stays off. (Without a refit, 1e-15 cost 5 points on the tuning split.)
     phone_loop_config: dict = field(default_factory=dict)
 
 
