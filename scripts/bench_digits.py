@@ -185,7 +185,7 @@ def _run_early(job):
     from voicebot.speech.audio import frames
     from voicebot.speech.endpoint import Endpointer
     from voicebot.speech.evaluate import LINE_PAD_S, line_audio, recognize_turn
-    from voicebot.speech.types import FRAME_BYTES, FRAME_MS, PREFETCH_LEAD_MS
+    from voicebot.speech.types import FRAME_BYTES, FRAME_MS
 
     fsdd, speaker, accent, index, gap_ms, loop, groups, group_gap_ms, escape = job
     number, pcm, starts = _number_audio(fsdd, speaker, index, gap_ms, groups, group_gap_ms)
@@ -209,7 +209,7 @@ def _run_early(job):
             continue
         if "speech_pause" in kinds:
             pause = result.events[kinds.index("speech_pause")]
-            rec.prefetch(pause.tail_ms or PREFETCH_LEAD_MS)  # as session._prefetch does
+            rec.prefetch(pause.tail_ms)  # as session._prefetch does
         if "end_check" in kinds:
             hyp = rec.peek()
             # digits begun before the silence this end_check counted (all spoken by then)

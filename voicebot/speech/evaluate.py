@@ -32,7 +32,6 @@ from voicebot.speech.types import (
     FRAME_BYTES,
     FRAME_MS,
     PHONE_RATE,
-    PREFETCH_LEAD_MS,
     Engine,
     Grammar,
     Hypothesis,
@@ -190,7 +189,7 @@ def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
         kinds = {e.kind: e for e in result.events}
         if "speech_pause" in kinds and hasattr(rec, "prefetch"):
             # As a call does: the decode starts at the pause.
-            rec.prefetch(kinds["speech_pause"].tail_ms or PREFETCH_LEAD_MS)
+            rec.prefetch(kinds["speech_pause"].tail_ms)
         if "end_check" in kinds and hasattr(rec, "peek"):
             t0 = time.perf_counter()
             early = rec.peek()

@@ -51,7 +51,7 @@ from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
 from voicebot.settings import EndpointSettings
 from voicebot.speech.turn_end import complete_check_ms, decides
-from voicebot.speech.types import PREFETCH_LEAD_MS, Engine, Grammar, Hypothesis, Recognizer
+from voicebot.speech.types import Engine, Grammar, Hypothesis, Recognizer
 
 logger = logging.getLogger(__name__)
 
@@ -834,7 +834,7 @@ class CallSession:
         if prefetch is None:
             return
         try:
-            prefetch(tail_ms or PREFETCH_LEAD_MS)
+            prefetch(tail_ms)
         except Exception as exc:  # noqa: BLE001 - an optimisation: finish() still decodes
             log_event(logger, "speech.prefetch_failed", logging.WARNING, call_sid=self.call_sid,
                       error=type(exc).__name__)
