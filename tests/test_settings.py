@@ -36,7 +36,7 @@ def test_values_are_read_and_converted():
 def test_every_problem_is_reported_at_once():
     with pytest.raises(SettingsError) as err:
         Settings.from_env({
-            "VOICEBOT_ENGINE": "whisper",
+            "VOICEBOT_ENGINE": "kaldi",
             "VOICEBOT_VAD_AGGRESSIVENESS": "7",
             "VOICEBOT_SPEECH_END_MS": "soon",
             "VOICEBOT_COMPLETE_END_MS": "-5",

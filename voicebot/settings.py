@@ -16,7 +16,7 @@ from voicebot.errors import SettingsError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FLOW = PROJECT_ROOT / "call_flows" / "support.yaml"
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models"
-ENGINES = ("auto", "vosk", "pocketsphinx")
+ENGINES = ("auto", "vosk", "pocketsphinx", "whisper", "cascade")
 
 # name -> (meaning, default) ; the README's settings table is written from this.
 DOCUMENTED: dict[str, tuple[str, str]] = {
@@ -27,10 +27,16 @@ DOCUMENTED: dict[str, tuple[str, str]] = {
     "VOICEBOT_INSECURE_NO_SIGNATURE": ("1 accepts unsigned requests: local development only",
                                        "0"),
     "VOICEBOT_FLOW": ("Call-flow YAML file", "call_flows/support.yaml"),
-    "VOICEBOT_ENGINE": ("Recognition engine: auto | vosk | pocketsphinx", "auto"),
+    "VOICEBOT_ENGINE": ("Recognition engine: auto | vosk | pocketsphinx | whisper | cascade",
+                        "auto"),
     "VOICEBOT_MODEL_DIR": ("Where Vosk models live", "models/"),
     "VOICEBOT_VOSK_MODEL": ("A Vosk model directory (overrides the search in the model dir)",
                             ""),
+    # -- the whisper engine (one block, see Settings.from_env)
+    "VOICEBOT_WHISPER_MODEL": ("A CTranslate2 Whisper model directory (overrides "
+                               "models/whisper-tiny.en and the packaged weights)", ""),
+    "VOICEBOT_WHISPER_THREADS": ("Whisper decodes run at once, one CPU each; 0: one per CPU",
+                                 "0"),
     "VOICEBOT_DB": ("SQLite file for call records", "var/voicebot.sqlite3"),
     "VOICEBOT_HASH_KEY": ("Key for hashing caller numbers (HMAC-SHA256)",
                           "generated once into var/hash.key"),
@@ -82,6 +88,8 @@ class Settings:
     engine: str = "auto"
     model_dir: Path = DEFAULT_MODEL_DIR
     vosk_model: Path | None = None
+    whisper_model: Path | None = None  # -- the whisper engine
+    whisper_threads: int = 0  # 0: one per CPU
     db_path: Path = PROJECT_ROOT / "var" / "voicebot.sqlite3"
     hash_key: str | None = None
     api_token: str | None = None
@@ -155,6 +163,9 @@ class Settings:
             engine=engine,
             model_dir=path("VOICEBOT_MODEL_DIR", DEFAULT_MODEL_DIR),
             vosk_model=Path(vosk_model).expanduser() if vosk_model else None,
+            # -- the whisper engine
+            whisper_model=path("VOICEBOT_WHISPER_MODEL", None),
+            whisper_threads=number("VOICEBOT_WHISPER_THREADS", 0, 0, 64, int),
             db_path=path("VOICEBOT_DB", cls.db_path),
             hash_key=get("VOICEBOT_HASH_KEY"),
             api_token=get("VOICEBOT_API_TOKEN"),

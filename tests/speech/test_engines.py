@@ -31,13 +31,18 @@ def turn(engine, grammar: Grammar, wav: Path, seed: int = 0):
 # ----------------------------------------------------------------- choosing the engine
 
 
-def test_auto_without_vosk_model_takes_pocketsphinx_and_says_why(tmp_path, caplog):
+def test_auto_without_vosk_model_takes_the_cascade_and_says_why(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="voicebot.speech.engines")
-    engine = load_engine("auto", model_dir=tmp_path / "models")
-    assert engine.name == "pocketsphinx"
-    record = next(r for r in caplog.records if r.getMessage() == "speech.engine.loaded")
-    assert record.engine == "pocketsphinx"
-    assert "no Vosk model installed" in record.why
+    engine = load_engine("auto", model_dir=tmp_path / "models", whisper_model="",
+                         whisper_threads=1)
+    try:
+        assert engine.name == "cascade"
+        record = next(r for r in caplog.records if r.getMessage() == "speech.engine.loaded")
+        assert record.engine == "cascade"
+        assert "no Vosk model installed" in record.why
+        assert "Whisper weights packaged" in record.why
+    finally:
+        engine.close()
 
 
 def test_vosk_requested_without_model_is_a_clear_error(tmp_path):
@@ -51,8 +56,9 @@ def test_vosk_model_setting_pointing_nowhere_is_a_clear_error(tmp_path):
 
 
 def test_unknown_engine_kind_is_rejected(tmp_path):
-    with pytest.raises(EngineError, match="unknown engine 'whisper'"):
-        load_engine("whisper", model_dir=tmp_path)
+    with pytest.raises(EngineError, match=r"unknown engine 'kaldi' \(choose auto, vosk, "
+                                          r"pocketsphinx, whisper, cascade\)"):
+        load_engine("kaldi", model_dir=tmp_path)
 
 
 # ----------------------------------------------------------------- recognition

@@ -267,10 +267,12 @@ def test_list_follows_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("VOICEBOT_MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.delenv("VOICEBOT_VOSK_MODEL", raising=False)
+    monkeypatch.delenv("VOICEBOT_WHISPER_MODEL", raising=False)
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    assert f"no models in {tmp_path / 'models'}" in out
-    assert "engine auto: pocketsphinx" in out and f"models download {NAME}" in out
+    # The Whisper weights packaged with the install are the embedded default.
+    assert "whisper-tiny.en (packaged)" in out and "ok (hashes checked)" in out
+    assert "engine auto: cascade with Whisper" in out
 
     monkeypatch.setenv("VOICEBOT_VOSK_MODEL", str(tmp_path / "nowhere"))
     assert main(["models", "list"]) == 2

@@ -138,7 +138,8 @@ def download(name: str, model_dir: Path, *, url_base: str = DEFAULT_URL_BASE,
     else:
         url = f"{url_base.rstrip('/')}/{name}.zip"
         zip_path = model_dir / f".{name}.zip"
-        _fetch(url, zip_path, progress=progress, timeout=timeout)
+        fetch(url, zip_path, progress=progress, timeout=timeout,
+              missing=f"no such model archive; names are listed at {MODELS_PAGE}")
     try:
         _verify_archive(zip_path, expected_sha)
         _install(zip_path, target, force=force)
@@ -151,8 +152,9 @@ def download(name: str, model_dir: Path, *, url_base: str = DEFAULT_URL_BASE,
     return target
 
 
-def _fetch(url: str, dest: Path, *, progress: bool, timeout: float) -> None:
-    """Download `url` into `dest`, resuming from `dest`.part; atomic rename when complete."""
+def fetch(url: str, dest: Path, *, progress: bool, timeout: float, missing: str) -> None:
+    """Download `url` into `dest`, resuming from `dest`.part; atomic rename when complete.
+    `missing` says what an HTTP 404 means for this file."""
     if dest.is_file():
         return  # complete from an earlier run (renamed only when whole)
     part = dest.with_name(dest.name + ".part")
@@ -167,13 +169,12 @@ def _fetch(url: str, dest: Path, *, progress: bool, timeout: float) -> None:
             part.replace(dest)
             return
         if exc.code == 404:
-            raise ModelError(f"no such model archive: {url} (HTTP 404); names are listed at "
-                             f"{MODELS_PAGE}") from None
+            raise ModelError(f"{url}: HTTP 404, {missing}") from None
         raise ModelError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ModelError(f"cannot reach {url} ({reason}); download the archive elsewhere and "
-                         "use --archive FILE") from None
+        raise ModelError(f"cannot reach {url} ({reason}); download it elsewhere and use "
+                         "--archive FILE (Vosk) or --url-base (a mirror)") from None
     with response:
         if response.status == 206 and have:
             mode = "ab"
@@ -326,56 +327,102 @@ def _human(n: int) -> str:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    from voicebot.speech import whisper_models
+
     model_dir = args.dir or _default_model_dir()
     name = args.name
+    if name == whisper_models.NAME:
+        if args.archive or args.sha256:
+            raise ModelError(f"{name} is fetched file by file and checked against pinned "
+                             "hashes: --archive and --sha256 are for Vosk models")
+        path = whisper_models.download(model_dir, url_base=args.url_base or whisper_models.URL_BASE,
+                                       force=args.force)
+        print(f"installed {name} in {path}")
+        return 0
     if name is None:
         if args.archive is None:
             raise ModelError("give a model NAME (e.g. " + SUGGESTED + ") or --archive FILE")
         name = args.archive.name.removesuffix(".zip")
-    path = download(name, model_dir, url_base=args.url_base, sha256=args.sha256,
-                    archive=args.archive, force=args.force)
+    path = download(name, model_dir, url_base=args.url_base or DEFAULT_URL_BASE,
+                    sha256=args.sha256, archive=args.archive, force=args.force)
     print(f"installed {name} in {path}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from voicebot.speech import whisper_models
+
     model_dir = args.dir or _default_model_dir()
-    explicit = None
+    explicit = whisper_explicit = None
     if args.dir is None:
         from voicebot.settings import Settings
 
-        explicit = Settings.from_env().vosk_model
+        settings = Settings.from_env()
+        explicit, whisper_explicit = settings.vosk_model, settings.whisper_model
     models = installed_models(model_dir)
-    if not models:
+    packaged = whisper_models.packaged_dir()
+    if not models and packaged is None:
         print(f"no models in {model_dir}")
     for m in models:
-        state = "ok" if m.valid else f"INCOMPLETE: {m.problem}"
+        if whisper_models.is_whisper_dir(m.path):
+            state = f"whisper: {_whisper_state(m.path)}"
+        else:
+            state = "ok" if m.valid else f"INCOMPLETE: {m.problem}"
         print(f"{m.name:40} {_human(m.size_bytes):>10}  {state}")
+    if packaged is not None:
+        size = sum(f.stat().st_size for f in packaged.iterdir() if f.is_file())
+        print(f"{whisper_models.NAME + ' (packaged)':40} {_human(size):>10}  whisper: "
+              f"{_whisper_state(packaged)}")
     chosen, why = choose_vosk_model(model_dir, explicit)
-    if chosen is None:
-        print(f"engine auto: pocketsphinx (US English, built in) - {why}; install one with "
-              f"`voicebot models download {SUGGESTED}`")
-    else:
+    if chosen is not None:
         print(f"engine auto: vosk with {chosen} ({why})")
+        return 0
+    from voicebot.speech.engines import AUTO_WITH_WHISPER
+
+    try:
+        whisper = whisper_models.choose(model_dir, whisper_explicit)
+    except ModelError as exc:
+        print(f"engine auto: fails to start - {exc}")
+        return 1
+    if whisper is None:
+        print(f"engine auto: pocketsphinx (US English, built in) - {why}; install one with "
+              f"`voicebot models download {SUGGESTED}` or `voicebot models download "
+              f"{whisper_models.NAME}`")
+    else:
+        print(f"engine auto: {AUTO_WITH_WHISPER} with Whisper {whisper.path} ({whisper.why})")
     return 0
+
+
+def _whisper_state(path: Path) -> str:
+    from voicebot.speech import whisper_models
+
+    try:
+        whisper_models.verify(path)
+    except ModelError as exc:
+        return f"DAMAGED: {exc}"
+    return "ok (hashes checked)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `voicebot models download|list` to the `voicebot` parser."""
-    parser = sub.add_parser("models", help="install and list Vosk speech models",
-                            description="Install and list Vosk speech models.")
+    parser = sub.add_parser("models", help="install and list speech models (Vosk, Whisper)",
+                            description="Install and list speech models: Vosk models, and "
+                                        "whisper-tiny.en for the whisper engine.")
     parser.set_defaults(func=lambda _args: parser.print_help() or 2)
     models_sub = parser.add_subparsers(dest="models_command", metavar="ACTION")
 
     dl = models_sub.add_parser(
-        "download", help="fetch an official Vosk model, check it and unpack it",
+        "download", help="fetch an official model, check it and install it",
         description=f"Fetch NAME.zip from {DEFAULT_URL_BASE} (names: {MODELS_PAGE}), check "
-                    "it, and unpack it into the model directory. Resumes a broken download.")
-    dl.add_argument("name", nargs="?", metavar="NAME", help=f"model name, e.g. {SUGGESTED}")
+                    "it, and unpack it into the model directory; or whisper-tiny.en, the "
+                    "Whisper weights of the faster-whisper project (each file checked against "
+                    "its pinned sha256). Resumes a broken download.")
+    dl.add_argument("name", nargs="?", metavar="NAME",
+                    help=f"model name, e.g. {SUGGESTED} or whisper-tiny.en")
     dl.add_argument("--dir", type=Path, help="model directory (default: VOICEBOT_MODEL_DIR "
                     "or models/)")
-    dl.add_argument("--url-base", default=DEFAULT_URL_BASE, metavar="URL",
-                    help="where NAME.zip is fetched from (a mirror)")
+    dl.add_argument("--url-base", metavar="URL",
+                    help="where the files are fetched from (a mirror)")
     dl.add_argument("--archive", type=Path, metavar="FILE",
                     help="install from a zip downloaded elsewhere (no network)")
     dl.add_argument("--sha256", metavar="HEX", help="expected sha256 of the archive")

@@ -24,3 +24,11 @@ LOOP_SLOPE = 0.0513
 LOOP_BIAS = 0.570
 MARGIN_CAP = 50.0  # a rival that fails to decode at all gives an infinite margin
 REJECT_BELOW = 0.2  # below this the reject path fires (text "", in_grammar False)
+
+# Whisper (whisper_engine.confidence): logistic(LOGPROB_SLOPE * mean token log probability
+# + NO_SPEECH_SLOPE * no-speech probability + BIAS); placeholders until fitted.
+WHISPER_LOGPROB_SLOPE = 5.410
+WHISPER_NO_SPEECH_SLOPE = -4.123
+WHISPER_BIAS = 6.830
+WHISPER_REJECT_BELOW = 0.2
+WHISPER_NO_SPEECH_REJECT = 0.65  # Whisper's own "no speech here" at or above this: rejected

@@ -33,17 +33,14 @@ figures from scripts/bench_digits.py or the experiments listed in the speech REA
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import os
 import queue
 import threading
 
-import numpy as np
-
 from voicebot.logs import log_event
-from voicebot.speech.audio import frame_rms
 from voicebot.speech.engines.common import EngineError, grammar_phrases, normalize, spelling
+from voicebot.speech.engines.early import EarlyDecode
 from voicebot.speech.engines.pocketsphinx_decode import (
     DIGIT_VARIANTS,
     MIN_BYTES,
@@ -55,17 +52,12 @@ from voicebot.speech.engines.pocketsphinx_decode import (
     compile_grammar,
     model_paths,
 )
-from voicebot.speech.types import FRAME_BYTES, Grammar, Hypothesis
+from voicebot.speech.types import Grammar, Hypothesis
 
 __all__ = ["DIGIT_VARIANTS", "PocketsphinxEngine", "PocketsphinxOptions",
            "PocketsphinxRecognizer"]
 
 log = logging.getLogger(__name__)
-
-# Early decodes wait on a decoder worker (or, with workers=0, decode here): threads, not CPUs.
-_PREFETCH = concurrent.futures.ThreadPoolExecutor(max_workers=32,
-                                                  thread_name_prefix="asr-prefetch")
-
 
 def default_workers() -> int:
     """One decoder process per CPU this process may run on."""
@@ -218,89 +210,32 @@ class PocketsphinxRecognizer:
     whole utterance in a decoder worker while the calling thread waits without the GIL.
 
     prefetch(tail_ms) starts that decode early, when the endpointer says the end is near
-    (speech_pause): the utterance is completed with `tail_ms` of silence, which is what the
-    endpointer will add if the caller says nothing more. If they do (speech after the
-    prefetch point, by level), finish() decodes afresh; if only silence follows, however
-    long, the early decode is the answer, and peek() shows it before the turn ends.
+    (speech_pause), and peek() shows it before the turn ends (see early.py).
     """
 
     def __init__(self, engine: PocketsphinxEngine, grammar: Compiled) -> None:
-        self._engine = engine
-        self._grammar = grammar
-        self._pcm = bytearray()
-        self._done = False
-        self._prefetch: tuple[int, int, concurrent.futures.Future] | None = None
+        self._utterance: EarlyDecode[DecodeResult] = EarlyDecode(
+            lambda pcm: engine.decode(grammar, pcm))
         self.features: tuple[float, float | None] | None = None  # for calibration scripts
 
     def prefetch(self, tail_ms: int) -> None:
-        if self._done:
-            return
-        tail = tail_ms * 16  # bytes of 8 kHz 16-bit PCM
-        pcm = bytes(self._pcm)
-        if self._prefetch is not None and not self._spoke_since_prefetch(pcm):
-            return  # the same pause again (a long end silence): that decode stands
-        # Digital silence stands for the rest of the pause: the decode frames every utterance
-        # with its own line noise. (Repeating the pause's own audio measured worse: it can
-        # hold the weak end of the last word.)
-        future = _PREFETCH.submit(self._engine.decode, self._grammar, pcm + b"\x00" * tail)
-        self._prefetch = (len(pcm), tail, future)
+        self._utterance.prefetch(tail_ms)
 
     def accept(self, pcm: bytes) -> str | None:
         """Buffer audio; no partial results (None), see the module docstring."""
-        if self._done:
-            raise RuntimeError("recognizer already finished")
-        self._pcm += pcm
+        self._utterance.accept(pcm)
         return None
 
     def peek(self) -> Hypothesis | None:
         """The final hypothesis if the caller says nothing more, when the early decode holds
         it (waits for it); None when it would need a decode of its own. Lets a turn end at
-        a shorter silence when what was said decides it (the session's end_check)."""
-        if self._done:
-            raise RuntimeError("recognizer already finished")
-        result = self._early_result(bytes(self._pcm))
+        a shorter silence when what was said decides it (the session's end_check).
+        Decoding digit strings in chunks, one per pause, would leave less to decode at the
+        end, but measured 2-3 points worse on 4-digit FSDD strings than one decode."""
+        result = self._utterance.early()
         return None if result is None else result.hypothesis
 
     def finish(self) -> Hypothesis:
-        if self._done:
-            raise RuntimeError("recognizer already finished")
-        self._done = True
-        pcm, self._pcm = bytes(self._pcm), bytearray()
-        result = self._early_result(pcm)
-        if result is None:
-            result = self._engine.decode(self._grammar, pcm)
+        result = self._utterance.finish()
         self.features = result.features
         return result.hypothesis
-
-    def _early_result(self, pcm: bytes) -> DecodeResult | None:
-        """The prefetched decode, if nothing was said after the pause it started at (however
-        long the pause went on: only silence followed). Decoding digit strings in chunks,
-        one per pause, would leave less to decode at the end, but measured 2-3 points worse
-        on 4-digit FSDD strings than one decode."""
-        if self._prefetch is None or self._spoke_since_prefetch(pcm):
-            return None
-        return self._prefetch[2].result()
-
-    def _spoke_since_prefetch(self, pcm: bytes) -> bool:
-        at, tail, _ = self._prefetch
-        after = pcm[at:]
-        if len(after) <= tail + FRAME_BYTES:
-            return False
-        return _has_speech(after, pcm[:at])
-
-
-# Audio after a prefetch holds speech when at least this many 20 ms frames are louder than
-# a floor and a tenth (-20 dB) of the utterance's speech level; the endpointer's own rule
-# (voiced, 6 dB over the line's floor) is stricter, so what it calls speech is seen here.
-_SPEECH_FRAMES = 2
-_SPEECH_FLOOR_RMS = 40.0
-
-
-def _has_speech(audio: bytes, before: bytes) -> bool:
-    frames = frame_rms(audio)
-    if frames.size == 0:
-        return False
-    ref = frame_rms(before)
-    level = float(np.percentile(ref, 90)) if ref.size else 0.0
-    return int((frames > max(_SPEECH_FLOOR_RMS, 0.1 * level)).sum()) >= _SPEECH_FRAMES
-

@@ -1,0 +1,237 @@
+"""One Whisper decode of a whole utterance: a pure function of (audio, prompts, options).
+
+Why a module of its own: the decode is what a worker process would run, so everything it
+needs is here and picklable (the options, the prompts, the result); the engine around it
+(whisper_engine.py) only buffers audio, builds prompts from the turn's grammar and turns a
+result into a Hypothesis.
+
+How, and why (figures in the commit history and the README's measurements):
+- 8 kHz phone audio is upsampled to Whisper's 16 kHz; the log-mel features come from
+  faster-whisper's FeatureExtractor and the decode from CTranslate2 directly (int8 on CPU),
+  because faster-whisper's transcribe() always encodes a 30 s window (~0.4 s of CPU).
+- Short windows: the encoder sees the utterance padded with digital silence to a few
+  seconds (utterance + margin, rounded up), and the encoding of silence at the same
+  positions of a 30 s window is spliced after it, so the decoder gets the 1,500 positions
+  it was trained on. Without the splice a short window loops ("one, one, one...") or
+  invents words; with it, turns cost ~1/6 of the CPU and recognise digits as well as the
+  full window or better.
+- The prompt (Whisper's "previous text") is the turn's grammar, so "agent" is heard as
+  agent and digits as digits. A prompt can pull the decode into repeating it; a decode
+  that runs into the token cap (a few tokens per second of audio) or repeats itself
+  (compression ratio) is a loop, and the next prompt is tried.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import unicodedata
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from voicebot.speech.audio import resample
+from voicebot.speech.engines.common import DIGIT_WORDS, EngineError, normalize
+from voicebot.speech.types import PHONE_RATE
+
+WHISPER_RATE = 16000
+FRAMES_PER_S = 100  # log-mel frames per second
+ENCODER_POSITIONS = 1500  # what a 30 s window encodes to
+MAX_WINDOW_S = 30.0
+
+
+@dataclass(frozen=True)
+class WhisperOptions:
+    """Decoding choices; the defaults are what measured best on the tuning split."""
+
+    beam_size: int = 1
+    window_margin_s: float = 2.0  # silence after the utterance inside the encoder window
+    window_step_s: float = 2.0  # the window is rounded up to a multiple of this
+    splice: bool = True  # False: encode the whole 30 s window (the original way)
+    tokens_per_s: float = 6.0  # token cap per second of audio; a decode that reaches it loops
+    extra_tokens: int = 4
+    max_compression: float = 2.0  # zlib ratio of the text above which it is a repetition loop
+    repetition_penalty: float = 1.0  # > 1 makes tokens already written less likely
+    no_repeat_ngram_size: int = 0
+
+
+@dataclass(frozen=True)
+class WhisperResult:
+    """What one decode found (raw figures; whisper_engine turns them into a Hypothesis)."""
+
+    text: str  # normalised: lower case, no punctuation, numerals as digit words
+    raw: str  # as Whisper wrote it
+    avg_logprob: float  # mean log probability per token (with the end token)
+    no_speech_prob: float
+    tokens: int
+    audio_s: float
+    prompt_index: int  # which prompt gave it (0: the first)
+    looped: bool = False  # every prompt looped: the first one's text, cut at the repetition
+    foreign: bool = False  # characters that are not English text
+
+
+_NUMERAL = re.compile(r"\d+")
+
+
+def clean_text(raw: str) -> str:
+    """Whisper's text as the flow compares it: normalised, and numerals spelt out digit by
+    digit ("4512" -> "four five one two"), as callers read order numbers."""
+    text = normalize(raw.replace(",", " ").replace("-", " "))
+    return _NUMERAL.sub(lambda m: " ".join(DIGIT_WORDS[int(d)] for d in m.group()), text)
+
+
+def is_foreign(raw: str) -> bool:
+    """Text that is not English: letters that are not Latin ("café" is Latin, "カフェ" not)."""
+    return any(c.isalpha() and not unicodedata.normalize("NFKD", c)[0].isascii() for c in raw)
+
+
+def collapse_repeats(text: str, times: int = 3) -> str:
+    """A looping decode's text up to the first repetition: "yep yep yep yep" -> "yep",
+    "order status order order" stays. A run of one to four words said `times` times or more
+    in a row is kept once, and what follows it (more of the loop) is dropped."""
+    words = text.split()
+    for start in range(len(words)):
+        for size in range(1, 5):
+            unit = words[start:start + size]
+            if len(unit) < size:
+                break
+            count = 1
+            while words[start + count * size: start + (count + 1) * size] == unit:
+                count += 1
+            if count >= times:
+                return " ".join(words[:start + size])
+    return text
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data)))
+
+
+class WhisperCore:
+    """A loaded CTranslate2 Whisper model with its tokenizer, feature extractor and the
+    encoding of silence. Thread-safe: CTranslate2 runs up to `parallel` decodes at once."""
+
+    def __init__(self, model_dir: Path, parallel: int = 1) -> None:
+        try:
+            import ctranslate2
+            import tokenizers
+            from faster_whisper.feature_extractor import FeatureExtractor
+            from faster_whisper.tokenizer import Tokenizer
+            from faster_whisper.transcribe import get_suppressed_tokens
+        except ImportError as exc:  # pragma: no cover - hard dependencies
+            raise EngineError(f"the whisper engine needs faster-whisper ({exc}); pip install "
+                              "faster-whisper") from None
+        self._ct2 = ctranslate2
+        try:
+            self.model = ctranslate2.models.Whisper(
+                str(model_dir), device="cpu", compute_type="int8", intra_threads=1,
+                inter_threads=parallel)
+            hf = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise EngineError(f"CTranslate2 could not load the Whisper model in {model_dir}: "
+                              f"{exc}") from None
+        if self.model.is_multilingual:
+            raise EngineError(f"{model_dir} is a multilingual Whisper model; the engine is "
+                              "built for an English-only one (tiny.en, base.en, ...)")
+        self.tokenizer = Tokenizer(hf, multilingual=False)
+        self.features = FeatureExtractor(feature_size=self.model.n_mels)
+        self.suppress = list(get_suppressed_tokens(self.tokenizer, [-1]))
+        self._silence: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ pieces
+
+    def _audio(self, pcm: bytes) -> np.ndarray:
+        pcm16 = resample(pcm[: len(pcm) // 2 * 2], PHONE_RATE, WHISPER_RATE)
+        return np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
+
+    def _mel(self, audio: np.ndarray, window_s: float) -> np.ndarray:
+        n = int(window_s * WHISPER_RATE)
+        audio = np.pad(audio[:n], (0, max(0, n - audio.size)))
+        mel = self.features(audio, padding=0)[:, : int(window_s * FRAMES_PER_S)]
+        return np.ascontiguousarray(mel[None], dtype=np.float32)
+
+    def silence(self) -> np.ndarray:
+        """The encoder output of 30 s of digital silence (computed once, ~0.4 s)."""
+        with self._lock:
+            if self._silence is None:
+                mel = self._mel(np.zeros(0, dtype=np.float32), MAX_WINDOW_S)
+                out = self.model.encode(self._ct2.StorageView.from_array(mel))
+                self._silence = np.array(out)
+            return self._silence
+
+    def encode(self, audio: np.ndarray, options: WhisperOptions):
+        seconds = audio.size / WHISPER_RATE
+        if not options.splice:
+            return self._mel(audio, MAX_WINDOW_S)
+        step = options.window_step_s
+        window = min(MAX_WINDOW_S, math.ceil((seconds + options.window_margin_s) / step) * step)
+        encoded = np.array(self.model.encode(
+            self._ct2.StorageView.from_array(self._mel(audio, window))))
+        filled = encoded.shape[1]
+        if filled < ENCODER_POSITIONS:
+            encoded = np.concatenate([encoded, self.silence()[:, filled:]], axis=1)
+        return self._ct2.StorageView.from_array(np.ascontiguousarray(encoded))
+
+    def prompt_tokens(self, prompt: str | None) -> list[int]:
+        tok = self.tokenizer
+        tokens: list[int] = []
+        if prompt:
+            tokens = [tok.sot_prev, *tok.encode(" " + prompt.strip())][:200]
+        return tokens + [*tok.sot_sequence, tok.no_timestamps]
+
+    # ------------------------------------------------------------------ the decode
+
+    def decode(self, pcm: bytes, prompts: tuple[str | None, ...],
+               options: WhisperOptions) -> WhisperResult:
+        """Decode one utterance of 8 kHz PCM with the first prompt that does not loop."""
+        audio = self._audio(pcm)
+        seconds = audio.size / WHISPER_RATE
+        features = self.encode(audio, options)
+        cap = int(math.ceil(seconds * options.tokens_per_s)) + options.extra_tokens
+        first = None
+        for index, prompt in enumerate(prompts or (None,)):
+            start = self.prompt_tokens(prompt)
+            out = self.model.generate(
+                features, [start], beam_size=options.beam_size, max_length=len(start) + cap,
+                repetition_penalty=options.repetition_penalty,
+                no_repeat_ngram_size=options.no_repeat_ngram_size,
+                return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+                suppress_tokens=self.suppress)[0]
+            ids = out.sequences_ids[0]
+            raw = self.tokenizer.decode(ids).strip()
+            n = len(ids)
+            avg = out.scores[0] * n / (n + 1) if n else float(out.scores[0])
+            looped = n >= cap or compression_ratio(raw) > options.max_compression
+            result = WhisperResult(text=clean_text(raw), raw=raw, avg_logprob=float(avg),
+                                   no_speech_prob=float(out.no_speech_prob), tokens=n,
+                                   audio_s=seconds, prompt_index=index, looped=looped,
+                                   foreign=bool(raw) and is_foreign(raw))
+            if not looped:
+                return result
+            first = first or result
+        return replace(first, text=collapse_repeats(first.text))
+
+
+_cores: dict[tuple[str, int], WhisperCore] = {}
+_cores_lock = threading.Lock()
+
+
+def shared_core(model_dir: Path, parallel: int = 1) -> WhisperCore:
+    """The process-wide model for `model_dir` (loaded once; ~0.5 s, ~100 MB)."""
+    key = (str(Path(model_dir).resolve()), parallel)
+    with _cores_lock:
+        core = _cores.get(key)
+        if core is None:
+            core = _cores[key] = WhisperCore(Path(model_dir), parallel)
+        return core
+
+
+def decode_utterance(model_dir: Path, pcm: bytes, prompts: tuple[str | None, ...],
+                     options: WhisperOptions, parallel: int = 1) -> WhisperResult:
+    """The decode as a plain function of picklable arguments (for a worker process)."""
+    return shared_core(model_dir, parallel).decode(pcm, prompts, options)
