@@ -1,5 +1,6 @@
-"""The cascade: Whisper hears every turn; for spoken numbers the grammar pass (pocketsphinx)
-decodes the same audio too, and a number of the wrong length gives way to its.
+"""The cascade: Whisper hears every turn; when it hears a number of the wrong length, the
+grammar pass (pocketsphinx) decodes the same audio, and its number of the right length is
+taken.
 
 Why this shape (scripts/tune_whisper.py --rules; figures in the README's measurements):
 letting the grammar pass answer first when it is confident took wrong branches on
@@ -8,35 +9,17 @@ noise as answers, while on single phrases and sentences it never added a right a
 Whisper missed: agreement only confirmed what Whisper had. Where it does help is numbers:
 Whisper drops or repeats a digit now and then ("five five five zero" -> "five five zero"),
 and a collect node knows how many digits it wants, so when Whisper's digits are the wrong
-count and the grammar pass's are the right one, the grammar pass's answer is taken. Both
-decode at the same time (the early decode starts both at the pause), so the second opinion
-costs CPU, not waiting; other turns don't pay for it.
+count and the grammar pass's are the right one, the grammar pass's answer is taken.
+The grammar pass decodes only then, after Whisper: decoding both at every pause of every
+number (the early decode) cost 20 simultaneous callers ~0.5 s more turn gap (p50) on
+numbers, for answers needed on one number in ten; a number of the wrong length would be
+asked again, which costs the caller far more than a fraction of a second.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-from dataclasses import dataclass
-
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
 from voicebot.speech.types import Grammar, Hypothesis, Recognizer
-
-RULES = ("agree", "fast-first")
-# Whisper's finish() waits here while the call's thread runs the grammar pass's; not the
-# early-decode pool, whose decodes these may be waiting for.
-_FINISH_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=64,
-                                                     thread_name_prefix="cascade-finish")
-
-
-@dataclass(frozen=True)
-class CascadeOptions:
-    """agree (the default): Whisper's answer, the grammar pass's for a number of the right
-    length where Whisper's has the wrong length. fast-first (measured, not the default): the
-    grammar pass's answer when in its grammar and at least `fast_take` confident."""
-
-    rule: str = "agree"
-    fast_take: float = 0.5
-    fast_on_all_turns: bool = False  # False: the grammar pass runs on number turns only
 
 
 def _digits(text: str) -> str | None:
@@ -46,15 +29,20 @@ def _digits(text: str) -> str | None:
     return "".join(str(DIGIT_WORDS.index(w)) if w in DIGIT_WORDS else "0" for w in words)
 
 
-def choose(fast: Hypothesis, slow: Hypothesis, grammar: Grammar,
-           options: CascadeOptions = CascadeOptions()) -> Hypothesis:
-    """The cascade's answer from the two engines' hypotheses of one utterance."""
+def needs_fast(slow: Hypothesis, grammar: Grammar) -> bool:
+    """Whether the grammar pass could change the answer: Whisper heard digits, but not as
+    many as the number turn wants."""
+    digits = _digits(slow.text) if slow.text else None
+    return bool(grammar.allow_digits and grammar.max_digits and digits is not None
+                and len(digits) != grammar.max_digits)
+
+
+def choose(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypothesis:
+    """The cascade's answer from both engines' hypotheses of one utterance: Whisper's,
+    unless its number has the wrong length and the grammar pass's the right one (or the
+    same number: then the higher confidence of the two)."""
     pick = slow
-    if options.rule == "fast-first":
-        if fast.text and fast.in_grammar and fast.confidence >= options.fast_take \
-                or not slow.text:
-            pick = fast
-    elif grammar.allow_digits and grammar.max_digits and fast.text and slow.text:
+    if grammar.allow_digits and grammar.max_digits and fast.text and slow.text:
         fast_digits, slow_digits = _digits(fast.text), _digits(slow.text)
         if fast_digits is not None and slow_digits is not None:
             if fast_digits == slow_digits:
@@ -65,15 +53,19 @@ def choose(fast: Hypothesis, slow: Hypothesis, grammar: Grammar,
                       in_grammar=pick.in_grammar, engine=f"cascade:{pick.engine}")
 
 
+def fast_first(fast: Hypothesis, slow: Hypothesis, take: float) -> Hypothesis:
+    """The rule measured against choose() and not used: the grammar pass's answer when it
+    is in its grammar and at least `take` confident, else Whisper's."""
+    sure = fast.text and fast.in_grammar and fast.confidence >= take
+    return fast if sure or not slow.text else slow
+
+
 class CascadeEngine:
     """Both engines, shared by every call (each keeps its own decoders)."""
 
     name = "cascade"
 
-    def __init__(self, fast, slow, options: CascadeOptions | None = None) -> None:
-        self.options = options or CascadeOptions()
-        if self.options.rule not in RULES:
-            raise ValueError(f"unknown cascade rule {self.options.rule!r} (choose {RULES})")
+    def __init__(self, fast, slow) -> None:
         self.fast = fast
         self.slow = slow
         self.model = f"{slow.model} + {fast.model}"
@@ -94,20 +86,19 @@ class CascadeEngine:
 
     def recognizer(self, grammar: Grammar) -> Recognizer:
         slow = self.slow.recognizer(grammar)
-        if grammar.is_free or not (grammar.allow_digits or self.options.fast_on_all_turns):
-            return slow
-        return CascadeRecognizer(self.fast.recognizer(grammar), slow, grammar, self.options)
+        if not (grammar.allow_digits and grammar.max_digits):
+            return slow  # the grammar pass adds nothing there (see the module docstring)
+        return CascadeRecognizer(self.fast.recognizer(grammar), slow, grammar)
 
 
 class CascadeRecognizer:
-    """One utterance in both engines: audio, the early decode and the answer go to both."""
+    """One utterance: both engines hear it, Whisper decodes it (early, at the pause, too),
+    the grammar pass only when Whisper's number has the wrong length (`needs_fast`)."""
 
-    def __init__(self, fast: Recognizer, slow: Recognizer, grammar: Grammar,
-                 options: CascadeOptions) -> None:
+    def __init__(self, fast: Recognizer, slow: Recognizer, grammar: Grammar) -> None:
         self.fast = fast
         self.slow = slow
         self._grammar = grammar
-        self._options = options
 
     def accept(self, pcm: bytes) -> str | None:
         self.fast.accept(pcm)
@@ -115,16 +106,15 @@ class CascadeRecognizer:
         return None
 
     def prefetch(self, tail_ms: int) -> None:
-        self.fast.prefetch(tail_ms)
         self.slow.prefetch(tail_ms)
 
     def peek(self) -> Hypothesis | None:
+        """Whisper's early answer, unless it needs the grammar pass (then: no early answer)."""
         slow = self.slow.peek()
-        fast = self.fast.peek() if slow is not None else None
-        return None if fast is None else choose(fast, slow, self._grammar, self._options)
+        return None if slow is None or needs_fast(slow, self._grammar) else slow
 
     def finish(self) -> Hypothesis:
-        # Both decode at once (each waits on its own decoder), unless prefetched already.
-        slow: concurrent.futures.Future[Hypothesis] = _FINISH_POOL.submit(self.slow.finish)
-        fast = self.fast.finish()
-        return choose(fast, slow.result(), self._grammar, self._options)
+        slow = self.slow.finish()
+        if not needs_fast(slow, self._grammar):
+            return slow
+        return choose(self.fast.finish(), slow, self._grammar)
