@@ -70,3 +70,19 @@ def korean_speech(tmp_path_factory: pytest.TempPathFactory):
         return out
 
     return make
+
+
+@pytest.fixture(scope="session")
+def whisper_engine(tmp_path_factory: pytest.TempPathFactory):
+    """The whisper engine on the packaged Whisper tiny.en weights (loaded once, ~1 s)."""
+    from voicebot.speech.engines import load_engine
+
+    return load_engine("whisper", model_dir=tmp_path_factory.mktemp("no-models"),
+                       whisper_model="", whisper_threads=1)
+
+
+@pytest.fixture(scope="session")
+def cascade_engine(ps_engine, whisper_engine):
+    from voicebot.speech.engines.cascade import CascadeEngine
+
+    return CascadeEngine(ps_engine, whisper_engine)

@@ -277,3 +277,52 @@ def test_list_follows_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("VOICEBOT_VOSK_MODEL", str(tmp_path / "nowhere"))
     assert main(["models", "list"]) == 2
     assert "VOICEBOT_VOSK_MODEL" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ whisper-tiny.en
+
+
+def test_whisper_download_checks_every_file_and_installs(server: Server, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         ) -> None:
+    """The publisher's files (the same bytes as the packaged ones) from a local server."""
+    from voicebot.speech import whisper_models
+
+    packaged = whisper_models.packaged_dir()
+    for name in whisper_models.FILES:
+        server.files[f"/{name}"] = (packaged / name).read_bytes()
+    models = tmp_path / "models"
+    assert main(["models", "download", "whisper-tiny.en", "--dir", str(models),
+                 "--url-base", server.url]) == 0
+    assert "installed whisper-tiny.en" in capsys.readouterr().out
+    for name in whisper_models.FILES:
+        assert (models / "whisper-tiny.en" / name).read_bytes() == server.files[f"/{name}"]
+    assert leftovers(models) == []
+    monkeypatch.delenv("VOICEBOT_WHISPER_MODEL", raising=False)
+    assert main(["models", "list", "--dir", str(models)]) == 0
+    out = capsys.readouterr().out
+    assert "whisper-tiny.en" in out and "whisper: ok (hashes checked)" in out
+    assert f"engine auto: cascade with Whisper from {models / 'whisper-tiny.en'}" in out
+    # installed beats packaged
+    assert whisper_models.choose(models).path == models / "whisper-tiny.en"
+
+
+def test_whisper_download_refuses_a_file_with_another_hash(server: Server, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           ) -> None:
+    from voicebot.speech import whisper_models
+
+    packaged = whisper_models.packaged_dir()
+    for name in whisper_models.FILES:
+        server.files[f"/{name}"] = (packaged / name).read_bytes()
+    server.files["/config.json"] = server.files["/config.json"].replace(b"50259", b"50258")
+    models = tmp_path / "models"
+    with pytest.raises(ModelError, match=r"config\.json from .*: sha256 is [0-9a-f]{64}, "
+                                         r"expected 14b1b421"):
+        whisper_models.download(models, url_base=server.url, progress=False)
+    assert not (models / "whisper-tiny.en").exists()
+    assert not (models / ".whisper-tiny.en.download" / "config.json").exists()  # no resume
+    assert main(["models", "download", "whisper-tiny.en", "--dir", str(models),
+                 "--sha256", "ab"]) != 0
+    assert "--archive and --sha256 are for Vosk models" in capsys.readouterr().err

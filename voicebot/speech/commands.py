@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from voicebot.speech import evaluate, models
+from voicebot.speech import evaluate, models_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    models.register(sub)
+    models_command.register(sub)
     evaluate.register(sub)

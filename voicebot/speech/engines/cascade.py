@@ -18,6 +18,8 @@ asked again, which costs the caller far more than a fraction of a second.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
 from voicebot.speech.types import Grammar, Hypothesis, Recognizer
 
@@ -49,8 +51,7 @@ def choose(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypothesis:
                 pick = max(slow, fast, key=lambda h: h.confidence)
             elif len(fast_digits) == grammar.max_digits != len(slow_digits):
                 pick = fast
-    return Hypothesis(text=pick.text, confidence=pick.confidence, words=pick.words,
-                      in_grammar=pick.in_grammar, engine=f"cascade:{pick.engine}")
+    return replace(pick, engine=f"cascade:{pick.engine}")
 
 
 def fast_first(fast: Hypothesis, slow: Hypothesis, take: float) -> Hypothesis:
@@ -111,10 +112,12 @@ class CascadeRecognizer:
     def peek(self) -> Hypothesis | None:
         """Whisper's early answer, unless it needs the grammar pass (then: no early answer)."""
         slow = self.slow.peek()
-        return None if slow is None or needs_fast(slow, self._grammar) else slow
+        if slow is None or needs_fast(slow, self._grammar):
+            return None
+        return replace(slow, engine=f"cascade:{slow.engine}")
 
     def finish(self) -> Hypothesis:
         slow = self.slow.finish()
         if not needs_fast(slow, self._grammar):
-            return slow
+            return replace(slow, engine=f"cascade:{slow.engine}")
         return choose(self.fast.finish(), slow, self._grammar)

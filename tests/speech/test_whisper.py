@@ -1,0 +1,176 @@
+"""The whisper engine and the cascade on the real Whisper tiny.en weights, with real recordings
+(FSDD) and espeak-ng sentences (no recording has them), through the phone path. Floors, not
+exact results: scripts/bench_digits.py and scripts/tune_whisper.py measure in full."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voicebot.speech.audio import load_phone_audio
+from voicebot.speech.engines import EngineError, load_engine
+from voicebot.speech.engines.cascade import choose
+from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
+from voicebot.speech.engines.whisper_engine import prompts_for
+from voicebot.speech.evaluate import line_audio, recognize_turn
+from voicebot.speech.types import Grammar, Hypothesis
+from voicebot.speech.whisper_models import packaged_dir
+
+DIGITS = Grammar(phrases=DIGIT_WORDS + DIGIT_ALIASES)
+ESCAPES = ("agent", "representative", "operator", "human", "person", "speak to someone")
+MENU = Grammar(phrases=("order status", "my order", "billing", "refund", *ESCAPES),
+               groups=(("order status", "my order"), ("billing", "refund"), ESCAPES))
+NUMBER = Grammar(phrases=ESCAPES, allow_digits=True, max_digits=4)
+SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")  # 4 accents
+
+
+def heard(engine, grammar: Grammar, pcm: bytes, seed: int = 0) -> Hypothesis:
+    hyp, _ = recognize_turn(engine, grammar, line_audio(pcm, seed=seed))
+    return hyp
+
+
+def raw(engine, grammar: Grammar, pcm: bytes) -> Hypothesis:
+    """Audio straight into a recognizer, as if the endpointer had called it speech."""
+    rec = engine.recognizer(grammar)
+    rec.accept(pcm)
+    return rec.finish()
+
+
+@pytest.mark.slow
+def test_fsdd_digits_of_every_accent(whisper_engine, shared_data: Path) -> None:
+    results = {}
+    for speaker in SPEAKERS:
+        for digit, index in ((3, 12), (7, 20)):
+            pcm = load_phone_audio(shared_data / "fsdd" / f"{digit}_{speaker}_{index}.wav")
+            hyp = heard(whisper_engine, DIGITS, pcm, seed=index)
+            results[(speaker, digit)] = hyp.text == DIGIT_WORDS[digit]
+            if results[(speaker, digit)]:
+                assert hyp.in_grammar and hyp.confidence >= 0.5 and hyp.engine == "whisper"
+    assert sum(results.values()) >= 11, results
+    for speaker in SPEAKERS:
+        assert results[(speaker, 3)] or results[(speaker, 7)], speaker
+
+
+@pytest.mark.slow
+def test_escape_inside_a_sentence_is_heard(whisper_engine, speech) -> None:
+    # espeak-ng: no recording has this sentence.
+    for voice in ("en-us", "en-gb"):
+        pcm = load_phone_audio(speech("I want to talk to an agent", voice=voice, speed=150))
+        hyp = heard(whisper_engine, MENU, pcm)
+        assert "agent" in hyp.text.split(), hyp
+        assert hyp.confidence >= 0.25 and hyp.in_grammar
+
+
+def test_nothing_is_invented_on_silence_or_line_noise(whisper_engine) -> None:
+    rng = np.random.default_rng(7)
+    noises = {
+        "digital silence": np.zeros(16000),
+        "line hiss": rng.normal(0, 30, 16000),
+        "a burst of noise": np.concatenate([rng.normal(0, 8, 4000), rng.normal(0, 2000, 4000),
+                                            rng.normal(0, 8, 8000)]),
+        "mains hum": 2000 * np.sin(2 * np.pi * 50 * np.arange(16000) / 8000),
+    }
+    for name, x in noises.items():
+        pcm = np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
+        for grammar in (MENU, NUMBER):
+            hyp = raw(whisper_engine, grammar, pcm)
+            assert hyp.text == "" and not hyp.in_grammar and hyp.confidence < 0.25, (name, hyp)
+
+
+def test_prompts_are_the_turns_grammar() -> None:
+    menu = prompts_for(MENU)
+    assert menu == ("order status, my order, billing, refund, agent, representative, operator, "
+                    "human, person, speak to someone.",)
+    number = prompts_for(NUMBER)
+    assert number[0].endswith(". zero one two three four five six seven eight nine")
+    assert number[1].endswith("speak to someone, zero, one, two, three, four, five, six, "
+                              "seven, eight, nine.")  # tried when the first one loops
+    assert prompts_for(DIGITS) == (" ".join(DIGIT_WORDS), ", ".join(DIGIT_WORDS) + ".")
+    assert prompts_for(Grammar()) == (None,)
+
+
+# ----------------------------------------------------------------- the model files
+
+
+def test_a_damaged_model_file_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    copy = tmp_path / "whisper-tiny.en"
+    shutil.copytree(packaged_dir(), copy)
+    data = bytearray((copy / "model.bin").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "model.bin").write_bytes(bytes(data))
+    with pytest.raises(EngineError) as err:
+        load_engine("whisper", model_dir=tmp_path, whisper_model="", whisper_threads=1)
+    message = str(err.value)
+    assert str(copy / "model.bin") in message and "damaged" in message
+    assert "voicebot models download whisper-tiny.en" in message
+    with pytest.raises(EngineError, match="damaged"):  # named by the setting: checked too
+        load_engine("whisper", model_dir=tmp_path / "none", whisper_model=copy,
+                    whisper_threads=1)
+    (copy / "tokenizer.json").unlink()
+    with pytest.raises(EngineError, match=r"missing tokenizer\.json"):
+        load_engine("whisper", model_dir=tmp_path / "none", whisper_model=copy,
+                    whisper_threads=1)
+
+
+def test_the_model_setting_pointing_nowhere_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match="VOICEBOT_WHISPER_MODEL=.*not a CTranslate2 "
+                                          "Whisper model"):
+        load_engine("whisper", model_dir=tmp_path, whisper_model=tmp_path / "nowhere",
+                    whisper_threads=1)
+
+
+def test_engine_choice_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="voicebot.speech.engines")
+    engine = load_engine("whisper", model_dir=tmp_path, whisper_model="", whisper_threads=1)
+    assert engine.name == "whisper"
+    record = next(r for r in caplog.records if r.getMessage() == "speech.engine.loaded")
+    assert record.engine == "whisper" and "packaged" in record.why
+
+
+# ----------------------------------------------------------------- the cascade
+
+
+@pytest.mark.slow
+def test_cascade_hears_a_sentence_through_whisper(cascade_engine, speech) -> None:
+    # espeak-ng: no recording has this sentence.
+    pcm = load_phone_audio(speech("I want to talk to an agent", voice="en-us", speed=150))
+    hyp = heard(cascade_engine, NUMBER, pcm)
+    assert "agent" in hyp.text.split() and hyp.engine.startswith("cascade:whisper")
+
+
+@pytest.mark.slow
+def test_cascade_takes_the_grammar_pass_for_a_number_whisper_cut_short(
+        cascade_engine, whisper_engine, shared_data: Path) -> None:
+    """A real 4-digit number (one FSDD speaker's clips, 0.6 s apart) of which Whisper hears
+    three digits; the grammar pass hears the four, and the number is taken from it."""
+    gap = b"\x00" * int(0.6 * 16000)
+    pcm = gap.join(load_phone_audio(shared_data / "fsdd" / f"{d}_jackson_8.wav")
+                   for d in "8452")
+    alone = heard(whisper_engine, NUMBER, pcm, seed=8)
+    assert len(alone.text.split()) != 4
+    hyp = heard(cascade_engine, NUMBER, pcm, seed=8)
+    assert hyp.text == "eight four five two" and hyp.engine == "cascade:pocketsphinx"
+
+
+def test_cascade_rule() -> None:
+    def h(text: str, confidence: float, engine: str) -> Hypothesis:
+        return Hypothesis(text=text, confidence=confidence, engine=engine)
+
+    ps, wh = "pocketsphinx", "whisper"
+    # Whisper's answer, whatever the grammar pass says, outside numbers
+    assert choose(h("agent", 0.9, ps), h("billing", 0.6, wh), MENU).text == "billing"
+    # a number of the wrong length gives way to one of the right length
+    got = choose(h("four five one two", 0.6, ps), h("four five two", 0.9, wh), NUMBER)
+    assert got.text == "four five one two" and got.engine == "cascade:pocketsphinx"
+    # but not to another wrong length, nor over a right-length number
+    assert choose(h("four five", 0.9, ps), h("four five two", 0.9, wh), NUMBER).engine \
+        == "cascade:whisper"
+    assert choose(h("four five one two", 0.9, ps), h("four five one one", 0.6, wh),
+                  NUMBER).text == "four five one one"
+    # the same number from both: the higher confidence
+    assert choose(h("four five one two", 0.9, ps), h("four five one two", 0.6, wh),
+                  NUMBER).confidence == 0.9
