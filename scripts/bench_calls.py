@@ -9,7 +9,10 @@ outcomes, and the service process's CPU time and peak memory (from /proc). Each 
 (FSDD) at the main menu, a four-digit order number spoken digit by digit (FSDD, a different
 speaker per call), key 1 to confirm, key 9 to finish.
 
-    python scripts/bench_calls.py --calls 20 [--ramp 5] [--engine pocketsphinx] [--speed 1]
+    python scripts/bench_calls.py --calls 20 [--ramp 5] [--engine auto] [--speed 1]
+
+--engine is the service's VOICEBOT_ENGINE (auto, the default, takes what ships: the cascade
+of Whisper and pocketsphinx when the Whisper weights are installed).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from voicebot.replay.caller import CallerTurn  # noqa: E402
 from voicebot.speech.audio import load_phone_audio  # noqa: E402
+from voicebot.speech.engines import KINDS  # noqa: E402
 from voicebot.telephony.standin import TwilioStandin  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -107,7 +111,8 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=20)
-    ap.add_argument("--engine", default="pocketsphinx")
+    ap.add_argument("--engine", default="auto", choices=KINDS,
+                    help="VOICEBOT_ENGINE for the service (default auto)")
     ap.add_argument("--speed", type=float, default=1.0)
     ap.add_argument("--warm", type=int, default=None,
                     help="VOICEBOT_WARM_RECOGNIZERS for the service (default: --calls)")
@@ -223,7 +228,8 @@ def main() -> int:
           "in the service")
     for e in errors[:10]:
         print(f"  {e}")
-    print(f"service CPU: {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core "
+    print(f"service CPU: {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core, "
+          f"{cpu / max(1, len(gaps)):.2f} s per caller turn (all its work) "
           f"({os.cpu_count()} cores); peak memory (VmHWM, summed over the service and its "
           f"{len(pids) - 1} descendant process(es)) {peak:.0f} MB")
     print(f"service log: {tmp / 'service.log'}")

@@ -167,7 +167,7 @@ class WhisperCore:
     def encode(self, audio: np.ndarray, options: WhisperOptions):
         seconds = audio.size / WHISPER_RATE
         if not options.splice:
-            return self._mel(audio, MAX_WINDOW_S)
+            return self._ct2.StorageView.from_array(self._mel(audio, MAX_WINDOW_S))
         step = options.window_step_s
         window = min(MAX_WINDOW_S, math.ceil((seconds + options.window_margin_s) / step) * step)
         encoded = np.array(self.model.encode(
