@@ -16,6 +16,7 @@ once (--cache keeps the results), then:
     python scripts/tune_whisper.py --cache /tmp/tw.pkl --fit           # refit calibration.py
     python scripts/tune_whisper.py --cache /tmp/tw.pkl --rules         # cascade rules compared
     python scripts/tune_whisper.py --window                            # window sizes (FSDD)
+    python scripts/tune_whisper.py --stall              # does decoding stall other threads?
     python scripts/tune_whisper.py --set beam_size=5 --cache /tmp/b5.pkl   # an option
 
 "Meaning" is what the default flow makes of the text (its interpreter, at the node), so
@@ -439,6 +440,56 @@ def window(workers: int) -> None:
         print(f"  {label:30} {100 * right:.1f}% right, CPU/turn {cpu:.3f} s")
 
 
+def stall(repeats: int = 6) -> None:
+    """Does decoding in a thread stall the others (a call's media thread)? A thread wakes
+    every 20 ms, as media frames come, and notes how late it is, while another thread
+    decodes the 15-digit recording again and again: with Whisper (CTranslate2 releases the
+    GIL) and with pocketsphinx in the calling thread (workers=0, which holds it)."""
+    import threading
+
+    from voicebot.speech.audio import load_phone_audio
+    from voicebot.speech.engines import load_engine
+    from voicebot.speech.engines.pocketsphinx_engine import PocketsphinxEngine
+    from voicebot.speech.evaluate import line_audio
+    from voicebot.speech.types import Grammar
+
+    audio = line_audio(load_phone_audio(fsdd_dir().parent / "recordings" / "digits_16k.wav"))
+    grammar = Grammar(phrases=("yes", "no", "agent"), allow_digits=True)
+
+    def run(engine, label: str, n: int) -> None:
+        stop, late = threading.Event(), []
+
+        def media() -> None:
+            due = time.perf_counter()
+            while not stop.is_set():
+                due += 0.02
+                time.sleep(max(0.0, due - time.perf_counter()))
+                late.append(time.perf_counter() - due)
+                sum(range(2000))  # a frame's worth of Python work
+
+        thread = threading.Thread(target=media)
+        thread.start()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            if engine is None:
+                time.sleep(0.3)
+                continue
+            rec = engine.recognizer(grammar)
+            rec.accept(audio)
+            rec.finish()
+        spent = (time.perf_counter() - t0) / n
+        stop.set()
+        thread.join()
+        ms = np.array(late) * 1000
+        print(f"  {label:40} media frame lateness p50 {np.median(ms):.1f} ms, p99 "
+              f"{np.percentile(ms, 99):.1f} ms, max {ms.max():.1f} ms ({spent:.2f} s/decode)")
+
+    print(f"media thread while decoding {len(audio) / 16000:.1f} s of audio in another thread")
+    run(None, "nothing decoding", repeats)
+    run(load_engine("whisper", whisper_threads=1), "whisper", repeats)
+    run(PocketsphinxEngine(workers=0), "pocketsphinx in the thread (workers=0)", 2)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, help="decode once into this file, reuse after")
@@ -449,10 +500,15 @@ def main() -> int:
     ap.add_argument("--rules", action="store_true", help="compare cascade rules")
     ap.add_argument("--window", action="store_true", help="window sizes on FSDD tuning")
     ap.add_argument("--errors", action="store_true", help="list whisper's wrong answers")
+    ap.add_argument("--stall", action="store_true",
+                    help="does a decode in one thread stall another (media) thread?")
     args = ap.parse_args()
     overrides = {k: ast.literal_eval(v) for k, _, v in (s.partition("=") for s in args.set)}
     if args.window:
         window(args.workers)
+        return 0
+    if args.stall:
+        stall()
         return 0
     if args.cache and args.cache.exists():
         rows = pickle.loads(args.cache.read_bytes())

@@ -27,8 +27,8 @@ REJECT_BELOW = 0.2  # below this the reject path fires (text "", in_grammar Fals
 
 # Whisper (whisper_engine.confidence): logistic(LOGPROB_SLOPE * mean token log probability
 # + NO_SPEECH_SLOPE * no-speech probability + BIAS); placeholders until fitted.
-WHISPER_LOGPROB_SLOPE = 5.410
-WHISPER_NO_SPEECH_SLOPE = -4.123
-WHISPER_BIAS = 6.830
+WHISPER_LOGPROB_SLOPE = 6.052
+WHISPER_NO_SPEECH_SLOPE = -3.866
+WHISPER_BIAS = 7.132
 WHISPER_REJECT_BELOW = 0.2
 WHISPER_NO_SPEECH_REJECT = 0.65  # Whisper's own "no speech here" at or above this: rejected

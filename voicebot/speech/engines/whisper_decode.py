@@ -47,7 +47,11 @@ MAX_WINDOW_S = 30.0
 class WhisperOptions:
     """Decoding choices; the defaults are what measured best on the tuning split."""
 
-    beam_size: int = 1
+    # Beam search measured better on sentences and yes/no answers (held-out: yes/no answers
+    # 75.0 -> 83.3% right, menu answers 86.7 -> 87.5%) and worse on digits (FSDD 4-digit
+    # numbers 88.9 -> 80.0%, French-accented digits 90 -> 86%): greedy where digits are heard.
+    beam_size: int = 5
+    digits_beam_size: int = 1
     window_margin_s: float = 2.0  # silence after the utterance inside the encoder window
     window_step_s: float = 2.0  # the window is rounded up to a multiple of this
     splice: bool = True  # False: encode the whole 30 s window (the original way)
@@ -146,6 +150,8 @@ class WhisperCore:
     # ------------------------------------------------------------------ pieces
 
     def _audio(self, pcm: bytes) -> np.ndarray:
+        """Whisper's input: 16 kHz float. (Scaling speech to a fixed level, as pocketsphinx
+        does, measured no better: FSDD tuning 96.5-96.7% against 96.8%.)"""
         pcm16 = resample(pcm[: len(pcm) // 2 * 2], PHONE_RATE, WHISPER_RATE)
         return np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
 
@@ -186,9 +192,11 @@ class WhisperCore:
 
     # ------------------------------------------------------------------ the decode
 
-    def decode(self, pcm: bytes, prompts: tuple[str | None, ...],
-               options: WhisperOptions) -> WhisperResult:
-        """Decode one utterance of 8 kHz PCM with the first prompt that does not loop."""
+    def decode(self, pcm: bytes, prompts: tuple[str | None, ...], options: WhisperOptions,
+               digits: bool = False) -> WhisperResult:
+        """Decode one utterance of 8 kHz PCM with the first prompt that does not loop;
+        `digits`: the turn listens for digits (greedy search, see WhisperOptions)."""
+        beam = options.digits_beam_size if digits else options.beam_size
         audio = self._audio(pcm)
         seconds = audio.size / WHISPER_RATE
         features = self.encode(audio, options)
@@ -197,7 +205,7 @@ class WhisperCore:
         for index, prompt in enumerate(prompts or (None,)):
             start = self.prompt_tokens(prompt)
             out = self.model.generate(
-                features, [start], beam_size=options.beam_size, max_length=len(start) + cap,
+                features, [start], beam_size=beam, max_length=len(start) + cap,
                 repetition_penalty=options.repetition_penalty,
                 no_repeat_ngram_size=options.no_repeat_ngram_size,
                 return_scores=True, return_no_speech_prob=True, suppress_blank=True,
@@ -232,6 +240,7 @@ def shared_core(model_dir: Path, parallel: int = 1) -> WhisperCore:
 
 
 def decode_utterance(model_dir: Path, pcm: bytes, prompts: tuple[str | None, ...],
-                     options: WhisperOptions, parallel: int = 1) -> WhisperResult:
+                     options: WhisperOptions, digits: bool = False,
+                     parallel: int = 1) -> WhisperResult:
     """The decode as a plain function of picklable arguments (for a worker process)."""
-    return shared_core(model_dir, parallel).decode(pcm, prompts, options)
+    return shared_core(model_dir, parallel).decode(pcm, prompts, options, digits)

@@ -39,16 +39,20 @@ ENGINE = "whisper"
 _DIGITS = frozenset(DIGIT_WORDS + DIGIT_ALIASES)
 
 
+def hears_digits(grammar: Grammar) -> bool:
+    """Whether the turn listens for digits (a number, or a list of digit words)."""
+    phrases = grammar_phrases(grammar)
+    return grammar.allow_digits or (bool(phrases) and all(p in _DIGITS for p in phrases))
+
+
 def prompts_for(grammar: Grammar) -> tuple[str | None, ...]:
     """The grammar as Whisper's prompt. Phrases are listed with commas; digits are written
     as one run of words ("zero one two ... nine"), which measured far better for spoken
     digits than a comma list (the list invited "six, six, six"); if a decode loops on that
     run (it can repeat it over a sentence), the all-comma list is tried next."""
-    phrases = grammar_phrases(grammar)
-    words = [p for p in phrases if p not in _DIGITS]
-    digits = grammar.allow_digits or (bool(phrases) and not words)
+    words = [p for p in grammar_phrases(grammar) if p not in _DIGITS]
     listed = ", ".join(words)
-    run = " ".join(DIGIT_WORDS) if digits else ""
+    run = " ".join(DIGIT_WORDS) if hears_digits(grammar) else ""
     if not listed and not run:
         return (None,)
     if not run:
@@ -91,35 +95,38 @@ class WhisperEngine:
         self.model = model_label or f"whisper ({self.model_dir})"
         self._core = shared_core(self.model_dir, parallel)  # fails now, not in a call
         self._core.silence()  # computed once (~0.4 s), at start-up rather than in a call
-        self._prompts: dict[tuple, tuple[str | None, ...]] = {}
+        self._prompts: dict[tuple, tuple[tuple[str | None, ...], bool]] = {}
         self._lock = threading.Lock()
 
-    def prompts(self, grammar: Grammar) -> tuple[str | None, ...]:
+    def prompts(self, grammar: Grammar) -> tuple[tuple[str | None, ...], bool]:
+        """The turn's prompts, and whether it listens for digits (cached per grammar)."""
         key = (grammar.phrases, grammar.allow_digits)
         with self._lock:
             hit = self._prompts.get(key)
             if hit is None:
-                hit = self._prompts[key] = prompts_for(grammar)
+                hit = self._prompts[key] = (prompts_for(grammar), hears_digits(grammar))
         return hit
 
-    def decode(self, pcm: bytes, prompts: tuple[str | None, ...]) -> WhisperResult:
+    def decode(self, pcm: bytes, prompts: tuple[str | None, ...],
+               digits: bool = False) -> WhisperResult:
         """One utterance, in this thread (CTranslate2 releases the GIL while it works)."""
-        return self._core.decode(pcm, prompts, self.options)
+        return self._core.decode(pcm, prompts, self.options, digits)
 
     def unknown_words(self, phrases: tuple[str, ...] | list[str]) -> list[str]:
         """Whisper has an open vocabulary: it can hear any English word."""
         return []
 
     def recognizer(self, grammar: Grammar) -> WhisperRecognizer:
-        return WhisperRecognizer(self, self.prompts(grammar))
+        return WhisperRecognizer(self, *self.prompts(grammar))
 
 
 class WhisperRecognizer:
     """One utterance; the same early decode as pocketsphinx (prefetch at the pause, peek)."""
 
-    def __init__(self, engine: WhisperEngine, prompts: tuple[str | None, ...]) -> None:
+    def __init__(self, engine: WhisperEngine, prompts: tuple[str | None, ...],
+                 digits: bool) -> None:
         self._utterance: EarlyDecode[WhisperResult] = EarlyDecode(
-            lambda pcm: engine.decode(pcm, prompts))
+            lambda pcm: engine.decode(pcm, prompts, digits))
         self.result: WhisperResult | None = None  # the raw figures, for calibration scripts
 
     def accept(self, pcm: bytes) -> str | None:
