@@ -365,7 +365,7 @@ def calibrate(results_in, results_out) -> None:
                   f"share>=0.5={np.mean(v >= 0.5) * 100:5.1f}%")
 
 
-def _logistic_fit(x, y):
+def logistic_fit(x, y):
     """Maximum-likelihood logistic regression (Newton's method): weights, then intercept."""
     import numpy as np
     a = np.hstack([x, np.ones((len(x), 1))])
@@ -407,7 +407,7 @@ def fit(fsdd: Path, overrides: dict, workers: int, oog_target: float,
                   for r, _ in rows])
     correct = np.array([tag and r[4] == DIGIT_WORDS[r[3]] for r, tag in rows], dtype=float)
     oog = np.array([not tag for _, tag in rows])
-    slope, margin_slope, ml_bias = _logistic_fit(x, correct)
+    slope, margin_slope, ml_bias = logistic_fit(x, correct)
     z = x @ np.array([slope, margin_slope])
     bias = _bias_for(z[oog], oog_target)
     passed = z + bias >= 0
@@ -422,7 +422,7 @@ def fit(fsdd: Path, overrides: dict, workers: int, oog_target: float,
             if r[9] is not None]
     d = np.array([[r[9]] for r in loop])
     ok = np.array([r[4] == DIGIT_WORDS[r[3]] for r in loop], dtype=float)
-    loop_slope, loop_ml = _logistic_fit(d, ok)
+    loop_slope, loop_ml = logistic_fit(d, ok)
     zl = d[:, 0] * loop_slope
     loop_bias = _bias_for(zl[ok == 0], loop_wrong_target)
     passed = zl + loop_bias >= 0

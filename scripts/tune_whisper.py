@@ -46,6 +46,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_digits import logistic_fit  # noqa: E402  (scripts/, beside this file)
+
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS  # noqa: E402
 
 SENTENCES = ROOT / "scripts" / "data" / "engine_tuning_sentences.csv"
@@ -316,14 +318,19 @@ def score(rows: list[dict], pick, label: str) -> None:
     print(f"  {label:26} " + " | ".join(parts) + f" | CPU/turn {np.mean(cpu):.3f} s")
 
 
+def each_engine(part: list[dict]) -> None:
+    """The two engines alone: grammar only (what shipped before) and whisper only."""
+    score(part, lambda r: (r["ps"]["hyp"] if r["ps"] else None,
+                           r["ps"]["cpu"] if r["ps"] else 0), "grammar only (ps)")
+    score(part, lambda r: (whisper_hyp(r), r["whisper"]["cpu"] if r["whisper"] else 0),
+          "whisper only")
+
+
 def tables(rows: list[dict]) -> None:
     for split in ("tune", "held-out"):
         part = [r for r in rows if r["split"] == split]
         print(f"\n{split} split ({len(part)} items): right and taken (wrong and taken)")
-        score(part, lambda r: (r["ps"]["hyp"] if r["ps"] else None,
-                               r["ps"]["cpu"] if r["ps"] else 0), "grammar only (ps)")
-        score(part, lambda r: (whisper_hyp(r), r["whisper"]["cpu"] if r["whisper"] else 0),
-              "whisper only")
+        each_engine(part)
         fsdd = [r for r in part if r["set"] == "fsdd"]
         by = defaultdict(list)
         for r in fsdd:
@@ -336,16 +343,6 @@ def tables(rows: list[dict]) -> None:
                 by[r["group"]].append(taken(r["turn"], whisper_hyp(r)) == expected(r))
         print("  whisper sentences per voice (right and taken): " + ", ".join(
             f"{g} {100 * np.mean(v):.0f}%" for g, v in sorted(by.items())))
-
-
-def _logistic_fit(x, y):
-    a = np.hstack([x, np.ones((len(x), 1))])
-    w = np.zeros(a.shape[1])
-    for _ in range(60):
-        p = 1.0 / (1.0 + np.exp(-a @ w))
-        hess = a.T @ (a * (p * (1 - p) + 1e-9)[:, None]) + 1e-6 * np.eye(len(w))
-        w += np.linalg.solve(hess, a.T @ (y - p))
-    return w
 
 
 def features(res) -> list[float]:
@@ -377,7 +374,7 @@ def fit(rows: list[dict]) -> None:
     """Logistic regression (maximum likelihood) of "the flow gets it right" on the decode's
     figures, over the tuning split's decodes a threshold decides on (see _decided)."""
     x, y = _decided(rows, "tune")
-    w = _logistic_fit(x, y)
+    w = logistic_fit(x, y)
     names = ("WHISPER_LOGPROB_SLOPE", "WHISPER_NO_SPEECH_SLOPE", "WHISPER_BIAS")
     print(f"\nwhisper confidence, tuning split: {int(y.sum())} right, {int((1 - y).sum())} "
           "wrong (decodes with a meaning at their node, not rejected by the guards)")
@@ -416,10 +413,7 @@ def rules(rows: list[dict]) -> None:
     for split in ("tune", "held-out"):
         part = [r for r in rows if r["split"] == split]
         print(f"\n{split} split: cascade rules")
-        score(part, lambda r: (r["ps"]["hyp"] if r["ps"] else None,
-                               r["ps"]["cpu"] if r["ps"] else 0), "grammar only (ps)")
-        score(part, lambda r: (whisper_hyp(r), r["whisper"]["cpu"] if r["whisper"] else 0),
-              "whisper only")
+        each_engine(part)
         score(part, cascade(None), "cascade (the default)")
         for t in (0.5, 0.7, 0.9):
             score(part, cascade(t), f"fast-first at {t}")

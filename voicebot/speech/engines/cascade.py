@@ -11,9 +11,9 @@ Whisper drops or repeats a digit now and then ("five five five zero" -> "five fi
 and a collect node knows how many digits it wants, so when Whisper's digits are the wrong
 count and the grammar pass's are the right one, the grammar pass's answer is taken.
 The grammar pass decodes only then, after Whisper: decoding both at every pause of every
-number (the early decode) cost 20 simultaneous callers ~0.5 s more turn gap (p50) on
-numbers, for answers needed on one number in ten; a number of the wrong length would be
-asked again, which costs the caller far more than a fraction of a second.
+number (the early decode) made simultaneous callers wait noticeably longer on every number,
+for an answer that changes few of them; and a number of the wrong length would be asked
+again, which costs the caller far more than one extra decode.
 """
 
 from __future__ import annotations

@@ -8,13 +8,13 @@ result into a Hypothesis.
 How, and why (figures in the commit history and the README's measurements):
 - 8 kHz phone audio is upsampled to Whisper's 16 kHz; the log-mel features come from
   faster-whisper's FeatureExtractor and the decode from CTranslate2 directly (int8 on CPU),
-  because faster-whisper's transcribe() always encodes a 30 s window (~0.4 s of CPU).
+  because faster-whisper's transcribe() always encodes a 30 s window, the costly part.
 - Short windows: the encoder sees the utterance padded with digital silence to a few
   seconds (utterance + margin, rounded up), and the encoding of silence at the same
   positions of a 30 s window is spliced after it, so the decoder gets the 1,500 positions
   it was trained on. Without the splice a short window loops ("one, one, one...") or
-  invents words; with it, turns cost ~1/6 of the CPU and recognise digits as well as the
-  full window or better.
+  invents words; with it, a turn costs a fraction of the CPU and digits are heard as well
+  as with the full window.
 - The prompt (Whisper's "previous text") is the turn's grammar, so "agent" is heard as
   agent and digits as digits. A prompt can pull the decode into repeating it; a decode
   that runs into the token cap (a few tokens per second of audio) or repeats itself
@@ -47,9 +47,8 @@ MAX_WINDOW_S = 30.0
 class WhisperOptions:
     """Decoding choices; the defaults are what measured best on the tuning split."""
 
-    # Beam search measured better on sentences and yes/no answers (held-out: yes/no answers
-    # 75.0 -> 83.3% right, menu answers 86.7 -> 87.5%) and worse on digits (FSDD 4-digit
-    # numbers 88.9 -> 80.0%, French-accented digits 90 -> 86%): greedy where digits are heard.
+    # Beam search measured better on sentences and yes/no answers and worse on digits
+    # (whole numbers most of all): greedy where digits are heard.
     beam_size: int = 5
     digits_beam_size: int = 1
     window_margin_s: float = 2.0  # silence after the utterance inside the encoder window
@@ -58,7 +57,8 @@ class WhisperOptions:
     tokens_per_s: float = 6.0  # token cap per second of audio; a decode that reaches it loops
     extra_tokens: int = 4
     max_compression: float = 2.0  # zlib ratio of the text above which it is a repetition loop
-    repetition_penalty: float = 1.0  # > 1 makes tokens already written less likely
+    # > 1 makes tokens already written less likely, the prompt's too: escape phrases were lost
+    repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
 
 
@@ -151,7 +151,7 @@ class WhisperCore:
 
     def _audio(self, pcm: bytes) -> np.ndarray:
         """Whisper's input: 16 kHz float. (Scaling speech to a fixed level, as pocketsphinx
-        does, measured no better: FSDD tuning 96.5-96.7% against 96.8%.)"""
+        does, measured no better.)"""
         pcm16 = resample(pcm[: len(pcm) // 2 * 2], PHONE_RATE, WHISPER_RATE)
         return np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
 
@@ -162,7 +162,7 @@ class WhisperCore:
         return np.ascontiguousarray(mel[None], dtype=np.float32)
 
     def silence(self) -> np.ndarray:
-        """The encoder output of 30 s of digital silence (computed once, ~0.4 s)."""
+        """The encoder output of 30 s of digital silence (computed once: a full encode)."""
         with self._lock:
             if self._silence is None:
                 mel = self._mel(np.zeros(0, dtype=np.float32), MAX_WINDOW_S)
@@ -230,7 +230,7 @@ _cores_lock = threading.Lock()
 
 
 def shared_core(model_dir: Path, parallel: int = 1) -> WhisperCore:
-    """The process-wide model for `model_dir` (loaded once; ~0.5 s, ~100 MB)."""
+    """The process-wide model for `model_dir` (loaded once, shared by every call)."""
     key = (str(Path(model_dir).resolve()), parallel)
     with _cores_lock:
         core = _cores.get(key)

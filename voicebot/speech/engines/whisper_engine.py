@@ -94,7 +94,7 @@ class WhisperEngine:
         self.parallel = parallel
         self.model = model_label or f"whisper ({self.model_dir})"
         self._core = shared_core(self.model_dir, parallel)  # fails now, not in a call
-        self._core.silence()  # computed once (~0.4 s), at start-up rather than in a call
+        self._core.silence()  # a full encode: at start-up rather than in the first call
         self._prompts: dict[tuple, tuple[tuple[str | None, ...], bool]] = {}
         self._lock = threading.Lock()
 
