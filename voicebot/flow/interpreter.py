@@ -31,27 +31,12 @@ from voicebot.flow.events import (
     Say,
     Transfer,
 )
-from voicebot.flow.model import DEFAULT_GOODBYE, LOOP_HANDOVER, TEMPLATE_RE, Flow, Node
+from voicebot.flow.model import DEFAULT_GOODBYE, TEMPLATE_RE, Flow, Node
+from voicebot.flow.reasons import DEFAULT_REPROMPTS, LOOP_HANDOVER, RETRY_PREFIX, summary_lead
 
 MAX_STEPS = 50  # nodes entered without waiting for the caller before we call it a fault
 RECENT_TURNS = 6  # turns the agent gets in the summary context
 
-DEFAULT_REPROMPTS: dict[str, tuple[str, ...]] = {
-    "no_match": ("Sorry, I didn't catch that.", "Sorry, I still didn't get that."),
-    "no_input": ("Sorry, I didn't hear anything.", "Are you still there?"),
-    "low_confidence": ("Sorry, I'm not sure I heard you right.",
-                       "Sorry, I still couldn't hear that clearly."),
-}
-RETRY_PREFIX = "Okay, let's try again."
-_REASON_TEXT = {
-    "keyword": "Caller asked for a person",
-    "dtmf": "Caller pressed the key for a person",
-    "low_confidence": "Caller could not be understood (low recognition confidence)",
-    "no_match": "Caller's request did not match the menu",
-    "no_input": "Caller did not answer",
-    "flow": "Flow handed over",
-    "error": "A fault ended the automated part",
-}
 _YES_NO_GRAMMAR = matching.YES_SPOKEN + matching.NO_SPOKEN
 
 
@@ -463,7 +448,7 @@ class FlowSession:
                          context=context)]
 
     def _default_summary(self, reason: str, lead: str | None = None) -> str:
-        parts = [lead or f"{_REASON_TEXT.get(reason, reason)} at '{self.node}'."]
+        parts = [lead or f"{summary_lead(reason)} at '{self.node}'."]
         if self.intents:
             parts.append("Intent: " + ", ".join(i.replace("_", " ") for i in self.intents) + ".")
         for name, value in self.slots.items():

@@ -11,6 +11,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from voicebot.flow.reasons import (
+    DEFAULT_HANDOVER,
+    DEFAULT_REPROMPTS,
+    LOOP_HANDOVER,
+    RETRY_PREFIX,
+)
+
 NODE_KINDS: tuple[str, ...] = ("say", "ask", "menu", "collect", "branch", "lookup", "transfer",
                                "hangup")
 LISTENING_KINDS = ("ask", "menu", "collect")
@@ -23,24 +30,7 @@ DEFAULT_ESCAPE_PHRASES: tuple[str, ...] = (
     "agent", "representative", "operator", "human", "person", "speak to someone",
 )
 
-# What the bot says when it hands over, per escalation reason: why, and to whom ({queue}).
-DEFAULT_HANDOVER: dict[str, str] = {
-    "keyword": "Sure, you asked for a person. I'm connecting you to {queue} now. Please hold.",
-    "dtmf": "Sure, you pressed the key for a person. I'm connecting you to {queue} now. "
-            "Please hold.",
-    "low_confidence": "I'm having trouble understanding you, so I'm connecting you to {queue}. "
-                      "Please hold.",
-    "no_match": "Sorry, I couldn't work out what you need, so I'm connecting you to {queue}. "
-                "Please hold.",
-    "no_input": "I didn't hear anything, so I'm connecting you to {queue}. Please hold.",
-    "flow": "I'm connecting you to {queue}. Please hold.",
-    "error": "Sorry, something went wrong on our side, so I'm connecting you to {queue}. "
-             "Please hold.",
-}
 DEFAULT_GOODBYE = "Thank you for calling. Goodbye."
-# Said when a node's max_visits is reached and it names no overflow node (reason "flow").
-LOOP_HANDOVER = ("We seem to be going round in circles, so I'm connecting you to {queue}. "
-                 "Please hold.")
 
 TEMPLATE_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z0-9_]+))?\}")
 
@@ -82,9 +72,6 @@ class Policy:
                 value = str(value)
             changes[key] = value
         return replace(self, **changes)
-
-
-EscalationPolicy = Policy  # the name the issue uses
 
 
 @dataclass(frozen=True)
@@ -228,8 +215,6 @@ class Flow:
     def static_prompts(self) -> set[str]:
         """Prompt texts with no slot template, so TTS can render them before the first call
         (including the default reprompts and hand-over texts the interpreter composes)."""
-        from voicebot.flow.interpreter import DEFAULT_REPROMPTS, RETRY_PREFIX
-
         texts = {self.disclosure}
         for node in self.nodes.values():
             texts.update(node.texts())

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, request
 from flask_sock import Sock
 
+from voicebot.flow.reasons import whisper_reason
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript
 from voicebot.telephony import twiml
@@ -170,15 +171,7 @@ def make_blueprint(svc: Service) -> Blueprint:
 def whisper_text(transcript: CallTranscript | None) -> str:
     if transcript is None or not (transcript.summary or transcript.reason):
         return "Connecting a caller. No summary is available for this call."
-    reasons = {
-        "keyword": "asked for a person", "dtmf": "pressed the key for a person",
-        "low_confidence": "could not be understood reliably",
-        "no_match": "asked for something the assistant could not handle",
-        "no_input": "did not answer the assistant", "flow": "needs a person for this request",
-        "error": "was handed over after a technical problem",
-    }
-    why = reasons.get(transcript.reason or "", "was transferred")
-    text = f"Connecting a caller who {why}."
+    text = f"Connecting a caller who {whisper_reason(transcript.reason)}."
     if transcript.summary:
         text += " " + transcript.summary
     return text
