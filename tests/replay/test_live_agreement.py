@@ -20,7 +20,7 @@ from voicebot.replay.report import timeline
 from voicebot.replay.result import evaluate
 from voicebot.replay.scenario import load_scenario
 from voicebot.settings import Settings
-from voicebot.telephony.app import create_app
+from voicebot.service.app import create_app
 from voicebot.telephony.standin import TwilioStandin
 
 AUTH_TOKEN = "replay-test-auth-token"

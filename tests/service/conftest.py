@@ -18,7 +18,7 @@ from voicebot.flow.loader import load_flow
 from voicebot.replay.caller import CallerTurn
 from voicebot.settings import DEFAULT_FLOW, Settings
 from voicebot.speech.audio import load_phone_audio
-from voicebot.telephony.app import create_app
+from voicebot.service.app import create_app
 from voicebot.telephony.standin import TwilioStandin
 
 AUTH_TOKEN = "test-twilio-auth-token"

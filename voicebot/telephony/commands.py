@@ -123,7 +123,7 @@ def serve(settings: Any) -> int:
     """
     from werkzeug.serving import make_server
 
-    from voicebot.telephony.app import create_app
+    from voicebot.service.app import create_app
 
     say = lambda text: print(f"voicebot serve: {text}", file=sys.stderr, flush=True)  # noqa: E731
     say(f"loading flow {settings.flow_path} and the {settings.engine} speech engine ...")
@@ -327,7 +327,7 @@ def _worker(settings: Any, sock: Any, index: int) -> int:
 
     from werkzeug.serving import make_server
 
-    from voicebot.telephony.app import create_app
+    from voicebot.service.app import create_app
 
     app = create_app(settings)
     svc = app.extensions["voicebot"]

@@ -21,7 +21,7 @@ from voicebot.logs import log_event
 from voicebot.records.hashing import load_hash_key
 from voicebot.records.store import CallStore
 from voicebot.settings import Settings
-from voicebot.telephony.security import SignatureGuard
+from voicebot.service.security import SignatureGuard
 
 log = logging.getLogger("voicebot.app")
 
@@ -171,7 +171,7 @@ def create_app(settings: Settings, *, engine: Any = None, flow: Any = None,
     app = Flask("voicebot")
     app.extensions["voicebot"] = svc
 
-    from voicebot.telephony import routes_api, routes_twilio
+    from voicebot.service import routes_api, routes_twilio
 
     app.register_blueprint(routes_twilio.make_blueprint(svc))
     app.register_blueprint(routes_api.make_blueprint(svc))
@@ -183,7 +183,7 @@ def create_app(settings: Settings, *, engine: Any = None, flow: Any = None,
 
 
 def wsgi() -> Flask:
-    """Entry point for WSGI servers (gunicorn -k gthread ... 'voicebot.telephony.app:wsgi()')."""
+    """Entry point for WSGI servers (gunicorn -k gthread ... 'voicebot.service.app:wsgi()')."""
     from voicebot import logs
 
     settings = Settings.from_env()

@@ -18,10 +18,10 @@ from voicebot.flow.reasons import whisper_reason
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript
 from voicebot.telephony import twiml
-from voicebot.telephony.media_socket import run_stream
+from voicebot.service.media_socket import run_stream
 
 if TYPE_CHECKING:
-    from voicebot.telephony.app import Service
+    from voicebot.service.app import Service
 
 log = logging.getLogger("voicebot.routes")
 

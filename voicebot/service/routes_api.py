@@ -15,7 +15,7 @@ from flask import Blueprint, abort, jsonify, request
 from voicebot.logs import log_event
 
 if TYPE_CHECKING:
-    from voicebot.telephony.app import Service
+    from voicebot.service.app import Service
 
 log = logging.getLogger("voicebot.api")
 
@@ -50,7 +50,7 @@ def make_blueprint(svc: Service) -> Blueprint:
         transcript = svc.store.get(call_sid)
         if transcript is None:
             abort(404)
-        from voicebot.telephony.routes_twilio import whisper_text
+        from voicebot.service.routes_twilio import whisper_text
 
         return {
             "call_sid": transcript.call_sid, "flow": transcript.flow_name,
