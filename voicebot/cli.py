@@ -16,7 +16,8 @@ from voicebot.errors import VoicebotError
 COMMAND_MODULES = (
     "voicebot.flow.commands",          # validate, graph, chat
     "voicebot.speech.commands",        # models, evaluate
-    "voicebot.telephony.commands",     # serve, call
+    "voicebot.service.commands",       # serve
+    "voicebot.telephony.commands",     # call
     "voicebot.replay.commands",        # replay, export-scenario
 )
 

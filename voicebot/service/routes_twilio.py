@@ -9,19 +9,16 @@ allowed all enqueue the caller into the fallback queue.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from flask_sock import Sock
 
-from voicebot.flow.reasons import whisper_reason
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript
-from voicebot.telephony import twiml
+from voicebot.service.briefing import whisper_text
 from voicebot.service.media_socket import run_stream
-
-if TYPE_CHECKING:
-    from voicebot.service.app import Service
+from voicebot.service.runtime import Service
+from voicebot.telephony import twiml
 
 log = logging.getLogger("voicebot.routes")
 
@@ -35,10 +32,6 @@ def _int(value: str | None) -> int | None:
         return int(value) if value not in (None, "") else None
     except ValueError:
         return None
-
-
-def service() -> Service:
-    return current_app.extensions["voicebot"]
 
 
 def after_stream_decision(svc: Service, transcript: CallTranscript | None) -> tuple[str, str]:
@@ -167,11 +160,3 @@ def make_blueprint(svc: Service) -> Blueprint:
 
     return bp
 
-
-def whisper_text(transcript: CallTranscript | None) -> str:
-    if transcript is None or not (transcript.summary or transcript.reason):
-        return "Connecting a caller. No summary is available for this call."
-    text = f"Connecting a caller who {whisper_reason(transcript.reason)}."
-    if transcript.summary:
-        text += " " + transcript.summary
-    return text

@@ -1,15 +1,10 @@
-"""`voicebot serve` (the phone line) and `voicebot call` (a Twilio stand-in against it)."""
+"""`voicebot call`: a Twilio stand-in placing a call against a running service."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import json
-import logging
-import os
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +28,7 @@ class TurnAction(argparse.Action):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add `serve` and `call` to the `voicebot` parser."""
-    serve = sub.add_parser(
-        "serve", help="run the phone line (Twilio webhook + media stream)",
-        description="Serve Twilio calls: webhook POST /voice, media stream /media, queue, "
-                    "agent and status routes, call records API. Settings come from the "
-                    "environment (see the README).")
-    serve.add_argument("--flow", type=Path, help="call-flow YAML (default: VOICEBOT_FLOW)")
-    serve.add_argument("--host", help="listen address (default: VOICEBOT_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default: VOICEBOT_PORT or 8080)")
-    serve.add_argument("--workers", type=int, default=1,
-                       help="processes sharing the port and the call records (default 1); "
-                            "speech decoding holds Python's GIL, so use one per CPU core")
-    serve.add_argument("--insecure-no-signature", action="store_true",
-                       help="accept requests without a valid X-Twilio-Signature "
-                            "(local development only)")
-    serve.set_defaults(func=cmd_serve)
-
+    """Add `call` to the `voicebot` parser."""
     call = sub.add_parser(
         "call", help="play Twilio's part: place a call against a running service",
         description="A Twilio stand-in: posts the signed incoming-call webhook, streams the "
@@ -82,78 +61,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="also look for the scenario's relative recordings in DIR "
                            "(repeatable), as `voicebot replay --audio-dir` does")
     call.set_defaults(func=cmd_call, turns=[], barge_next=False)
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from voicebot import logs
-    from voicebot.settings import Settings
-
-    settings = Settings.from_env()
-    changes: dict[str, Any] = {}
-    if args.flow:
-        changes["flow_path"] = args.flow
-    if args.host:
-        changes["host"] = args.host
-    if args.port:
-        changes["port"] = args.port
-    if args.insecure_no_signature:
-        changes["insecure_no_signature"] = True
-    settings = dataclasses.replace(settings, **changes)
-    if not os.environ.get("VOICEBOT_PUBLIC_URL", "").strip():
-        # No public URL configured: local use, so the stream and action URLs must point at
-        # the port actually served, not at the default one.
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-        settings = dataclasses.replace(settings, public_url=f"http://{host}:{settings.port}")
-    settings.require_serving()
-    logs.configure(settings.log_level, settings.log_format)
-    # werkzeug sets its own logger to INFO unless told otherwise: follow VOICEBOT_LOG_LEVEL
-    logging.getLogger("werkzeug").setLevel(settings.log_level.upper())
-    if args.workers < 1:
-        raise VoicebotError("--workers must be at least 1")
-    if args.workers > 1:
-        return serve_workers(settings, args.workers)
-    return serve(settings)
-
-
-def serve(settings: Any) -> int:
-    """Load everything, then serve with werkzeug's threaded server (a thread per call).
-
-    For production the README shows gunicorn with gthread workers on `app:wsgi()`; this
-    server keeps WebSockets too and is what `voicebot serve` and the tests use.
-    """
-    from werkzeug.serving import make_server
-
-    from voicebot.service.app import create_app
-
-    say = lambda text: print(f"voicebot serve: {text}", file=sys.stderr, flush=True)  # noqa: E731
-    say(f"loading flow {settings.flow_path} and the {settings.engine} speech engine ...")
-    app = create_app(settings)
-    svc = app.extensions["voicebot"]
-    try:
-        server = make_server(settings.host, settings.port, app, threaded=True)
-    except OSError as exc:
-        raise VoicebotError(f"cannot listen on {settings.host}:{settings.port}: "
-                            f"{exc.strerror or exc}") from exc
-    say(f"flow {svc.flow.name} (version {svc.flow.version}), engine "
-        f"{getattr(svc.engine, 'name', '?')} ({getattr(svc.engine, 'model', '?')})")
-    say(f"listening on http://{settings.host}:{server.server_port}; Twilio webhook: "
-        f"{settings.public_url}/voice, status callback: {settings.public_url}/status")
-    if svc.guard.insecure:
-        say("WARNING: Twilio signatures are NOT checked (insecure development mode)")
-    import signal
-
-    def _terminate(*_: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        say("stopping")
-    finally:
-        server.server_close()
-        svc.store.close()
-    return 0
 
 
 def _settings_or_none() -> Any:
@@ -260,86 +167,3 @@ def report_scenario(scenario: Any, result: Any, *, as_json: bool) -> int:
         print(timeline(replay), end="\n\n")
         print(summary_line([replay]))
     return 0 if replay.passed else 1
-
-
-def serve_workers(settings: Any, workers: int) -> int:
-    """Several processes on one listening socket, sharing the SQLite call records.
-
-    Each worker loads its own engine and renderer after the fork (threads and the TTS worker
-    do not survive a fork). Any worker may serve any request of a call, because everything a
-    later request needs (the outcome for the <Connect> action, the summary for the whisper)
-    is in the shared database. If one worker dies, the others are stopped too, so a
-    supervisor (systemd, a container runtime) restarts the whole service.
-    """
-    import os
-    import signal
-    import socket
-
-    say = lambda text: print(f"voicebot serve: {text}", file=sys.stderr, flush=True)  # noqa: E731
-    try:
-        sock = socket.create_server((settings.host, settings.port), backlog=256)
-    except OSError as exc:
-        raise VoicebotError(f"cannot listen on {settings.host}:{settings.port}: "
-                            f"{exc.strerror or exc}") from exc
-    port = sock.getsockname()[1]
-    say(f"starting {workers} workers on http://{settings.host}:{port}; Twilio webhook: "
-        f"{settings.public_url}/voice, status callback: {settings.public_url}/status")
-    children: list[int] = []
-    for index in range(workers):
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = 1
-            try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us by TERM
-                code = _worker(settings, sock, index)
-            except VoicebotError as exc:
-                say(f"worker {index}: error: {exc}")
-            except BaseException as exc:  # noqa: BLE001 - a worker must not unwind into the parent's code
-                say(f"worker {index}: internal error: {type(exc).__name__}: {exc}")
-            finally:
-                os._exit(code)
-        children.append(pid)
-
-    def stop(*_: Any) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    code = 0
-    try:
-        pid, status = os.wait()
-        code = os.waitstatus_to_exitcode(status)
-        say(f"worker process {pid} exited ({code}); stopping the others")
-    except KeyboardInterrupt:
-        say("stopping")
-    finally:
-        stop()
-        for child in children:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(child, 0)
-        sock.close()
-    return 0 if code in (0, -15) else 1
-
-
-def _worker(settings: Any, sock: Any, index: int) -> int:
-    import signal
-
-    from werkzeug.serving import make_server
-
-    from voicebot.service.app import create_app
-
-    app = create_app(settings)
-    svc = app.extensions["voicebot"]
-    server = make_server(settings.host, settings.port, app, threaded=True, fd=sock.fileno())
-    # Every worker's select() wakes for each new connection but only one accept() wins; a
-    # blocking accept() would park the others until the next caller (and ignore shutdown).
-    server.socket.setblocking(False)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"voicebot serve: worker {index} ready (flow {svc.flow.name} {svc.flow.version}, "
-          f"engine {getattr(svc.engine, 'name', '?')})", file=sys.stderr, flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        svc.store.close()
-    return 0
