@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from voicebot.errors import VoicebotError
-from voicebot.flow.graph import FORMATS
+from voicebot.flow.chat import interactive_lines, run
+from voicebot.flow.graph import FORMATS, render
+from voicebot.flow.loader import check_file, load_flow
 
 
 class FlowCommandError(VoicebotError):
@@ -45,8 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from voicebot.flow.loader import check_file
-
     failed = False
     for name in args.flows:
         flow, problems = check_file(name)
@@ -66,9 +66,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from voicebot.flow.graph import render
-    from voicebot.flow.loader import load_flow
-
     text = render(load_flow(args.flow), args.format)
     if args.output:
         try:
@@ -81,9 +78,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from voicebot.flow.chat import interactive_lines, run
-    from voicebot.flow.loader import load_flow
-
     flow = load_flow(args.flow)
     if args.script == "-":
         lines = [line.rstrip("\n") for line in sys.stdin]

@@ -27,6 +27,7 @@ from voicebot.flow.model import (
     Policy,
 )
 from voicebot.flow.problems import FlowError, Problem
+from voicebot.flow.validator import check_flow
 
 __all__ = ["FlowError", "Problem", "load_flow", "check_file", "SCHEMA_PATH"]
 
@@ -299,8 +300,6 @@ def build_flow(data: dict[str, Any], marks: Marks, path: Path, text: str) -> Flo
 
 def check_file(path: str | Path) -> tuple[Flow | None, list[Problem]]:
     """Every problem of a flow file, and the flow when it has no errors (warnings allowed)."""
-    from voicebot.flow.validator import check_flow  # the checks need the model, not vice versa
-
     path = Path(path)
     file = str(path)
     try:

@@ -9,6 +9,7 @@ loops) do not stop a flow from loading.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -310,8 +311,6 @@ def _has_escape(node: Node) -> bool:
 
 
 def _close(name: str, options: Iterable[str]) -> str:
-    import difflib
-
     hint = difflib.get_close_matches(name, sorted(options), n=1)
     return f" (did you mean '{hint[0]}'?)" if hint else ""
 

@@ -11,7 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-from voicebot.settings import ENGINES
+from voicebot import logs
+from voicebot.replay.export import export_call
+from voicebot.replay.offline import ReplayEnv
+from voicebot.replay.report import progress, summary_line, timeline, write_junit
+from voicebot.replay.scenario import ScenarioError, load_scenario
+from voicebot.settings import ENGINES, Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,12 +64,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from voicebot import logs
-    from voicebot.replay.offline import ReplayEnv
-    from voicebot.replay.report import progress, summary_line, timeline, write_junit
-    from voicebot.replay.scenario import ScenarioError, load_scenario
-    from voicebot.settings import Settings
-
     problems: list[str] = []
     scenarios = []
     for path in args.scenarios:  # check every file before any call runs
@@ -98,9 +97,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from voicebot.replay.export import export_call
-    from voicebot.settings import Settings
-
     settings = Settings.from_env()
     text = export_call(args.call_sid, args.db or settings.db_path,
                        hash_key=settings.hash_key, output=args.output,

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from voicebot.errors import VoicebotError
+from voicebot.records.store import CallStore
 from voicebot.records.transcript import CallTranscript
 
 
@@ -90,8 +91,6 @@ def scenario_skeleton(transcript: CallTranscript, *, flow_ref: str | None = None
 def export_call(call_sid: str, db_path: Path, *, hash_key: str | None = None,
                 output: Path | None = None, flow_path: Path | None = None) -> str:
     """Read `call_sid` from the SQLite records and return (and write) its scenario."""
-    from voicebot.records.store import CallStore
-
     if not db_path.is_file():
         raise ExportError(f"no call records at {db_path} (set VOICEBOT_DB or pass --db)")
     store = CallStore(db_path, hash_key or "export-reads-only")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voicebot.flow.loader import load_flow
 from voicebot.logs import log_event
 from voicebot.records.recorder import NullRecorder
 from voicebot.records.transcript import CallTranscript
@@ -24,6 +25,9 @@ from voicebot.replay.result import ReplayResult, evaluate
 from voicebot.replay.scenario import Scenario, ScenarioError
 from voicebot.replay.verdict import Check
 from voicebot.settings import Settings
+from voicebot.speech.engines import load_engine
+from voicebot.speech.tts import PromptRenderer
+from voicebot.telephony.driver import CallDeps, CallDriver
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +49,6 @@ def replay(scenario: Scenario, deps: Any, *, max_call_s: float = DEFAULT_MAX_CAL
     `deps` is a voicebot.telephony.driver.CallDeps. A crash inside the driver is reported
     as a failed check (with the exception), not raised, so one bad call does not stop a suite.
     """
-    from voicebot.telephony.driver import CallDriver
-
     call_sid = call_sid or _sid("CA", scenario)
     params = {"flow": getattr(deps.flow, "name", "")}
     if scenario.from_number:
@@ -105,8 +107,6 @@ class ReplayEnv:
     def create(cls, engine: str = "auto", *, settings: Settings | None = None,
                tts_cache: Path | None = None, default_flow: Path | None = None) -> ReplayEnv:
         """Load the speech engine once (the slow part) for all the scenarios to come."""
-        from voicebot.speech.engines import load_engine
-
         settings = settings or Settings.from_env()
         loaded = load_engine(engine, model_dir=settings.model_dir,
                              vosk_model=settings.vosk_model)
@@ -114,8 +114,6 @@ class ReplayEnv:
                    settings=settings, default_flow=default_flow)
 
     def flow_for(self, scenario: Scenario) -> Any:
-        from voicebot.flow.loader import load_flow
-
         path = scenario.flow or self.default_flow or self.settings.flow_path
         path = Path(path).resolve()
         if path not in self._flows:
@@ -126,16 +124,12 @@ class ReplayEnv:
         return self._flows[path]
 
     def renderer_for(self, flow: Any) -> Any:
-        from voicebot.speech.tts import PromptRenderer
-
         key = (getattr(flow, "voice", None), getattr(flow, "rate", None))
         if key not in self._renderers:
             self._renderers[key] = PromptRenderer(self.tts_cache, voice=key[0], rate=key[1])
         return self._renderers[key]
 
     def deps_for(self, scenario: Scenario) -> Any:
-        from voicebot.telephony.driver import CallDeps
-
         flow = self.flow_for(scenario)
         return CallDeps.create(flow, self.engine, self.renderer_for(flow),
                                recorder=self.recorder or NullRecorder(),

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from tqdm import tqdm
+
 from voicebot.replay.result import ReplayResult
 
 T = TypeVar("T")
@@ -155,6 +157,4 @@ def progress(items: Iterable[T], total: int, desc: str = "replay") -> Iterator[T
     if total < 5 or not sys.stderr.isatty():
         yield from items
         return
-    from tqdm import tqdm
-
     yield from tqdm(items, total=total, desc=desc, unit="call", leave=False, file=sys.stderr)

@@ -43,6 +43,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from voicebot.errors import VoicebotError
 from voicebot.replay.caller import BARGE_IN_AFTER_S, CallerTurn
+from voicebot.speech.audio import load_phone_audio
 
 OUTCOMES = ("transfer", "hangup")
 TOP_KEYS = ("name", "description", "flow", "from", "turns", "expect")
@@ -308,8 +309,6 @@ def _recording(reader: _Reader, node: Node, rel: str, what: str,
     if found is None:
         reader.fail(node, f"{what}: no recording at " + " or ".join(str(c) for c in candidates))
         return None
-    from voicebot.speech.audio import load_phone_audio  # scipy import: only when needed
-
     try:
         audio = load_phone_audio(found)
     except VoicebotError as exc:

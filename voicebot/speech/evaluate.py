@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from voicebot.errors import VoicebotError
-from voicebot.settings import EndpointSettings
+from voicebot.settings import EndpointSettings, Settings
 from voicebot.speech.audio import frames, load_phone_audio
 from voicebot.speech.endpoint import Endpointer
+from voicebot.speech.engines import load_engine
 from voicebot.speech.engines.common import DEFAULT_THRESHOLD, normalize
 from voicebot.speech.turn_end import complete_check_ms, decides
 from voicebot.speech.types import (
@@ -252,17 +254,12 @@ def format_report(summary: dict, engine: Engine) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from voicebot.settings import Settings
-    from voicebot.speech.engines import load_engine
-
     items = load_manifest(args.manifest)
     phrases = load_phrases(args.phrases) if args.phrases else ()
     grammar = Grammar(phrases=phrases, allow_digits=not phrases)
     settings = Settings.from_env()
     engine = load_engine(args.engine or settings.engine, model_dir=settings.model_dir,
                          vosk_model=settings.vosk_model)
-    from tqdm import tqdm
-
     bar = tqdm(total=len(items), unit="rec", disable=not sys.stderr.isatty(),
                file=sys.stderr)
     try:

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from voicebot.logs import log_event
 from voicebot.speech.engines.common import DEFAULT_THRESHOLD, EngineError
+from voicebot.speech.engines.pocketsphinx_engine import PocketsphinxEngine
+from voicebot.speech.engines.vosk_engine import VoskEngine
+from voicebot.speech.models import ModelError, check_model_dir, choose_vosk_model
 from voicebot.speech.types import Engine
 
 __all__ = ["DEFAULT_THRESHOLD", "EngineError", "load_engine"]
@@ -26,8 +29,6 @@ def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
 
     workers: pocketsphinx decoder processes (None: one per CPU; 0: decode in the calling
     thread, holding the GIL)."""
-    from voicebot.speech.models import ModelError, check_model_dir, choose_vosk_model
-
     kind = (kind or "auto").lower()
     if kind not in KINDS:
         raise EngineError(f"unknown engine {kind!r} (choose {', '.join(KINDS)})")
@@ -40,8 +41,6 @@ def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
         except ModelError as exc:
             raise EngineError(str(exc)) from None
         if path is not None:
-            from voicebot.speech.engines.vosk_engine import VoskEngine
-
             engine = VoskEngine(path)
             log_event(log, "speech.engine.loaded", engine="vosk", model=str(path),
                       requested=kind, why=why)
@@ -55,8 +54,6 @@ def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
         why = f"{why}; using the embedded pocketsphinx US English model"
     else:
         why = "requested"
-
-    from voicebot.speech.engines.pocketsphinx_engine import PocketsphinxEngine
 
     engine = PocketsphinxEngine(workers=workers)
     log_event(log, "speech.engine.loaded", engine="pocketsphinx", model=engine.model,

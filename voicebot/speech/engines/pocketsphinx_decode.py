@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pocketsphinx
 
 from voicebot.speech.audio import frame_rms, resample
 from voicebot.speech.engines import calibration
@@ -161,11 +162,6 @@ class DecodeResult:
 
 def model_paths() -> tuple[Path, Path, Path]:
     """(acoustic model, dictionary, phone LM) of the wheel's US English model."""
-    try:
-        import pocketsphinx
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise EngineError(f"pocketsphinx is not installed ({exc}); pip install "
-                          "pocketsphinx") from None
     root = Path(pocketsphinx.get_model_path()) / "en-us"
     paths = (root / "en-us", root / "cmudict-en-us.dict", root / "en-us-phone.lm.bin")
     for path in paths:
@@ -179,8 +175,6 @@ class DecodeCore:
     """One pocketsphinx Decoder with the grammars it has compiled (LRU). Single-threaded."""
 
     def __init__(self, options: PocketsphinxOptions) -> None:
-        import pocketsphinx
-
         self.options = options
         hmm, dictionary, phone_lm = model_paths()
         cfg = pocketsphinx.Config(hmm=str(hmm), dict=str(dictionary), loglevel="FATAL",

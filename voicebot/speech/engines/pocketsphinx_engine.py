@@ -44,6 +44,7 @@ import numpy as np
 from voicebot.logs import log_event
 from voicebot.speech.audio import frame_rms
 from voicebot.speech.engines.common import EngineError, grammar_phrases, normalize, spelling
+from voicebot.speech.engines.decode_pool import DecodePool
 from voicebot.speech.engines.pocketsphinx_decode import (
     DIGIT_VARIANTS,
     MIN_BYTES,
@@ -94,8 +95,6 @@ class PocketsphinxEngine:
         self._cores: queue.SimpleQueue[DecodeCore] = queue.SimpleQueue()
         self._pool = None
         if self.workers > 0:
-            from voicebot.speech.engines.decode_pool import DecodePool
-
             self._pool = DecodePool(self.options, self.workers)  # fails now, not in a call
         else:
             self._cores.put(DecodeCore(self.options))
