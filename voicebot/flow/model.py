@@ -11,12 +11,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from voicebot.flow.matching import normalize
 from voicebot.flow.reasons import (
     DEFAULT_HANDOVER,
     DEFAULT_REPROMPTS,
     LOOP_HANDOVER,
     RETRY_PREFIX,
 )
+from voicebot.flow.templates import TEMPLATE_RE
 
 NODE_KINDS: tuple[str, ...] = ("say", "ask", "menu", "collect", "branch", "lookup", "transfer",
                                "hangup")
@@ -31,9 +33,6 @@ DEFAULT_ESCAPE_PHRASES: tuple[str, ...] = (
 )
 
 DEFAULT_GOODBYE = "Thank you for calling. Goodbye."
-
-TEMPLATE_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z0-9_]+))?\}")
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -98,6 +97,33 @@ class Condition:
         if self.op in ("in", "not_in"):
             return f"{self.slot} {self.op.replace('_', ' ')} {list(self.value)}"
         return f"{self.slot} matches {self.value}"
+
+    def holds(self, value: Any) -> bool:
+        """Whether this holds for `value`, the slot's current value (None: not set).
+
+        Numbers compare as numbers, `matches` is a case-blind regular expression, and the
+        rest compare normalised text, so "Shipped" equals "shipped".
+        """
+        op, want = self.op, self.value
+        if op == "set":
+            return (value not in (None, "")) == bool(want)
+        if value is None:
+            return op in ("not_equals", "not_in")
+        if op in ("gt", "ge", "lt", "le"):
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                return False
+            return {"gt": v > want, "ge": v >= want, "lt": v < want, "le": v <= want}[op]
+        if op == "matches":
+            return re.fullmatch(str(want), str(value), re.IGNORECASE) is not None
+        same = _normalized(value)
+        if op == "equals":
+            return same == _normalized(want)
+        if op == "not_equals":
+            return same != _normalized(want)
+        inside = same in {_normalized(w) for w in want}
+        return inside if op == "in" else not inside
 
 
 @dataclass(frozen=True)
@@ -245,3 +271,7 @@ class Flow:
                 return self.marks[p]
             p = p[:-1]
         return self.marks.get((), (1, 1))
+
+
+def _normalized(value: Any) -> str:
+    return normalize(str(value))

@@ -7,8 +7,9 @@ one table means a new reason cannot be added with one of its texts missing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 EscalationReason = Literal[
     "keyword", "dtmf", "low_confidence", "no_match", "no_input", "flow", "error"
@@ -89,3 +90,19 @@ def whisper_reason(reason: str | None) -> str:
     """What the agent is told about why the caller comes to them."""
     texts = TEXTS.get(reason or "")
     return texts.whisper if texts else "was transferred"
+
+
+def agent_summary(lead: str, intents: Sequence[str], slots: Mapping[str, Any],
+                  heard: Sequence[str]) -> str:
+    """The summary an agent gets when a flow names none: why, then what the call collected."""
+    parts = [lead]
+    if intents:
+        parts.append("Intent: " + ", ".join(i.replace("_", " ") for i in intents) + ".")
+    for name, value in slots.items():
+        if isinstance(value, dict):
+            shown = ", ".join(f"{k}={v}" for k, v in value.items())
+            parts.append(f"{name}: {shown}.")
+        else:
+            parts.append(f"{name.replace('_', ' ')}: {value}.")
+    parts.extend(f"Last heard: \"{text}\"." for text in heard)
+    return " ".join(parts)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from voicebot.flow.lookup import BAD_HEADER_CHAR_RE, ENV_REF_RE, env_missing, env_refs
 from voicebot.flow.matching import contains_phrase, normalize
-from voicebot.flow.model import TEMPLATE_RE, Flow, Node
+from voicebot.flow.model import Flow, Node
 from voicebot.flow.problems import Problem
+from voicebot.flow.templates import TEMPLATE_RE
 
 VALUE = "$value"  # same marker as voicebot.flow.loader.VALUE
 
