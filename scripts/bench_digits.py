@@ -458,7 +458,7 @@ def concurrency(overrides: dict, repeats: int = 5) -> None:
         engine.close()
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=("tune", "held-out", "both"), default="both")
     ap.add_argument("--loop", action="store_true", help="digit-loop grammar (allow_digits)")
@@ -491,6 +491,11 @@ def main() -> int:
     ap.add_argument("--early-end", action="store_true",
                     help="with --numbers: end at the 400 ms check when the peeked decode has "
                     "all digits and confidence >= T, for several T, against the 1.5 s end")
+    return ap
+
+
+def main() -> int:
+    ap = parser()
     args = ap.parse_args()
     overrides = {}
     for item in args.set:
@@ -503,7 +508,6 @@ def main() -> int:
     if args.fit:
         fit(fsdd, overrides, args.workers, args.fit_oog, args.fit_loop_wrong)
         return 0
-    kind = "loop" if args.loop else "words"
     print(f"FSDD at {fsdd}; engine pocketsphinx (default options"
           f"{', overrides ' + str(overrides) if overrides else ''}); grammar: "
           f"{'digit loop' if args.loop else 'single digit word, zero..nine + oh'}")
@@ -523,29 +527,36 @@ def main() -> int:
     if args.early_end or args.groups or args.escape:
         ap.error("--early-end, --groups and --escape go with --numbers")
     for split in splits:
-        t0 = time.time()
-        items = clips(fsdd, SPLITS[split])
-        res = run([(*c, kind, None) for c in items], overrides, args.workers)
-        table(res, f"{split} split (indices {SPLITS[split].start}-{SPLITS[split].stop - 1})")
-        if args.errors:
-            conf = defaultdict(int)
-            for r in res:
-                if r[4] != DIGIT_WORDS[r[3]]:
-                    conf[(r[0], DIGIT_WORDS[r[3]], r[4] or "-")] += 1
-            for k, v in sorted(conf.items(), key=lambda kv: -kv[1])[:25]:
-                print(f"    {v:3d} x {k[0]:9} said {k[1]:6} heard {k[2]}")
-        out = []
-        if args.calibrate:
-            out = run([(*c, "words", c[1]) for c in items], overrides, args.workers)
-            calibrate(res, out)
-        if args.dump:
-            with open(args.dump, "a", newline="") as fh:
-                w = csv.writer(fh)
-                for tag, rows in (("in", res), ("out", out)):
-                    for r in rows:
-                        w.writerow([split, tag, *r])
-        print(f"  (wall time {time.time() - t0:.0f} s)")
+        digits_split(args, fsdd, split, overrides)
     return 0
+
+
+def digits_split(args: argparse.Namespace, fsdd: Path, split: str, overrides: dict) -> None:
+    """Single digits of one split: the accuracy table, and what --errors/--calibrate/--dump
+    ask for."""
+    t0 = time.time()
+    items = clips(fsdd, SPLITS[split])
+    res = run([(*c, "loop" if args.loop else "words", None) for c in items], overrides,
+              args.workers)
+    table(res, f"{split} split (indices {SPLITS[split].start}-{SPLITS[split].stop - 1})")
+    if args.errors:
+        conf = defaultdict(int)
+        for r in res:
+            if r[4] != DIGIT_WORDS[r[3]]:
+                conf[(r[0], DIGIT_WORDS[r[3]], r[4] or "-")] += 1
+        for k, v in sorted(conf.items(), key=lambda kv: -kv[1])[:25]:
+            print(f"    {v:3d} x {k[0]:9} said {k[1]:6} heard {k[2]}")
+    out = []
+    if args.calibrate:
+        out = run([(*c, "words", c[1]) for c in items], overrides, args.workers)
+        calibrate(res, out)
+    if args.dump:
+        with open(args.dump, "a", newline="") as fh:
+            w = csv.writer(fh)
+            for tag, rows in (("in", res), ("out", out)):
+                for r in rows:
+                    w.writerow([split, tag, *r])
+    print(f"  (wall time {time.time() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

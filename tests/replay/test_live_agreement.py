@@ -19,8 +19,8 @@ from tests.replay.conftest import SUITE
 from voicebot.replay.report import timeline
 from voicebot.replay.result import evaluate
 from voicebot.replay.scenario import load_scenario
-from voicebot.settings import Settings
 from voicebot.service.app import create_app
+from voicebot.settings import Settings
 from voicebot.telephony.standin import TwilioStandin
 
 AUTH_TOKEN = "replay-test-auth-token"

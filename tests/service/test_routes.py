@@ -188,8 +188,8 @@ def test_insecure_development_mode_accepts_unsigned_requests(start_service):
 
 def test_queues_outside_voicebot_queues_stop_the_start(tmp_path, engine, renderer):
     from voicebot.errors import SettingsError
-    from voicebot.settings import Settings
     from voicebot.service.app import create_app
+    from voicebot.settings import Settings
 
     settings = Settings.from_env({"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_QUEUES": "support",
                                   "VOICEBOT_DB": str(tmp_path / "q.sqlite3")})

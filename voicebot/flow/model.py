@@ -199,6 +199,18 @@ class Node:
             out.append((f"after {self.max_visits} visits", self.overflow))
         return out
 
+    def template_texts(self) -> list[tuple[str, tuple]]:
+        """(text, path under the node) of every text of this node that may use templates."""
+        texts: list[tuple[str, tuple]] = [
+            (self.prompt or "", ("prompt",)), (self.confirm_prompt or "", ("confirm",)),
+            (self.summary or "", ("summary",)), (self.value or "", ("value",)),
+            (self.source.get("url", ""), ("source", "url")),
+        ]
+        texts += [(t, ("reprompts", i)) for i, t in enumerate(self.reprompts)]
+        if self.kind == "lookup" and not self.value:
+            texts.append(("{" + self.source.get("key", "") + "}", ("source", "key")))
+        return texts
+
     def texts(self) -> list[str]:
         """Every prompt text written on this node."""
         out = [t for t in (self.prompt, self.confirm_prompt) if t]

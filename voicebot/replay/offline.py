@@ -59,36 +59,47 @@ def replay(scenario: Scenario, deps: Any, *, max_call_s: float = DEFAULT_MAX_CAL
                           max_call_s=max_call_s)
     driver = CallDriver(deps, call_sid_hint=call_sid)
     started = time.perf_counter()
-    now = 0.0
+    clock = VirtualClock()
     crash: Exception | None = None
     try:
-        for text in sim.opening():
-            for out in driver.receive(text, now):
-                sim.on_message(out, now)
-        while not driver.finished and not sim.done:
-            now = sim.next_due()
-            for text in sim.poll(now):
-                for out in driver.receive(text, now):
-                    sim.on_message(out, now)
-                if driver.finished:
-                    break
-            if not driver.finished:
-                for out in driver.tick(now):
-                    sim.on_message(out, now)
-        if not driver.finished:  # the caller gave up: Twilio sends stop
-            for text in sim.closing(now):
-                driver.receive(text, now)
+        _run_call(sim, driver, clock)
     except Exception as exc:  # noqa: BLE001 - reported in the verdict, see docstring
         crash = exc
         log_event(logger, "replay.crashed", logging.ERROR, call_sid=call_sid,
                   error=type(exc).__name__)
     wall = time.perf_counter() - started
     transcript: CallTranscript = driver.transcript
-    result = evaluate(scenario, transcript, sim, mode="offline", call_s=now, wall_s=wall)
+    result = evaluate(scenario, transcript, sim, mode="offline", call_s=clock.now,
+                      wall_s=wall)
     if crash is not None:
         result.checks.insert(0, Check("replay ran", False, "no exception",
                                       f"{type(crash).__name__}: {crash}"))
     return result
+
+
+@dataclass
+class VirtualClock:
+    now: float = 0.0  # seconds of call time
+
+
+def _run_call(sim: CallerSimulator, driver: CallDriver, clock: VirtualClock) -> None:
+    """Pass messages both ways, moving the clock to whenever the caller next has something."""
+    for text in sim.opening():
+        for out in driver.receive(text, clock.now):
+            sim.on_message(out, clock.now)
+    while not driver.finished and not sim.done:
+        clock.now = now = sim.next_due()
+        for text in sim.poll(now):
+            for out in driver.receive(text, now):
+                sim.on_message(out, now)
+            if driver.finished:
+                break
+        if not driver.finished:
+            for out in driver.tick(now):
+                sim.on_message(out, now)
+    if not driver.finished:  # the caller gave up: Twilio sends stop
+        for text in sim.closing(clock.now):
+            driver.receive(text, clock.now)
 
 
 @dataclass
