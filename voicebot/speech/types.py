@@ -14,9 +14,8 @@ FRAME_MS = 20
 FRAME_SAMPLES = PHONE_RATE * FRAME_MS // 1000  # 160
 FRAME_BYTES = FRAME_SAMPLES * 2  # 320 bytes of 16-bit PCM, or 160 bytes of mu-law
 # How long before the end of an utterance its decode may start (speech_pause): about what the
-# decode of a short answer takes, so the result is ready when the silence is confirmed. Longer
-# leads cut the audio the early decode hears (240 ms measured -0.7 points on the FSDD digits,
-# 160 ms -0.2, within noise).
+# decode of a short answer takes, so the result is ready when the silence is confirmed. A
+# longer lead would cut the end silence the early decode hears, and cost accuracy.
 PREFETCH_LEAD_MS = 160
 
 

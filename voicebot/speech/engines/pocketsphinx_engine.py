@@ -1,34 +1,20 @@
 """The embedded default engine: PocketSphinx 5 with the US English model its wheel ships.
 
-How one utterance is decoded, and why (FSDD digits, tuning split = clip indices 0-9; all
-figures from scripts/bench_digits.py or the experiments listed in the speech README text):
-- The model is 16 kHz wide-band; phone audio is 8 kHz. We upsample. An 8 kHz front end
-  (-samprate 8000 -nfft 256 -upperf 3500 / 4000) measured 21% / 39% against 76%: the
-  model's cepstra were trained with filters up to 6.8 kHz. (The model's feat.params wins
-  over Config values, so such settings need a copy of the model dir to take effect.)
-- Loudness: the engine scales speech to a fixed level (90th-percentile frame RMS 1000), so
-  a quiet caller meets the same noise floor as a loud one (one FSDD speaker is 20 dB below
-  the rest and swung from 96% to 2% with the line-noise level before this).
-- Silence: the decoder needs silence around the words (trimmed clips: -10 points), so the
-  utterance is framed with low-level noise (RMS 10) on both sides: 0.05 s, since a call's
-  utterance has its pre-roll and end silence (0.3 s cost 28% more CPU for no accuracy).
-- Batch CMN over the whole utterance at finish() (the model's own setting; live CMN was -3
-  points), reset for every utterance: carrying the last caller's CMN over made results
-  depend on who spoke before (and cost 2 points). accept() only buffers (no partial
-  results: nothing in a call uses them, and a live decode held the GIL for every frame).
-- Decoding runs in worker processes (decode_pool.py; default one per CPU), because
-  pocketsphinx holds the GIL while it searches: in threads, simultaneous calls decoded one
-  at a time and stalled each other's media. When a second worker is idle, it runs the phone
-  loop while the first runs the grammar passes (same scores). `workers=0` decodes in the
-  calling thread (pooled decoders; what scripts/bench_digits.py uses in its own processes).
-- Grammar per turn as JSGF (phrases, plus a digit loop when allowed); compiled searches are
-  cached per decoder (LRU); decoders live as long as the engine because building one takes
-  ~0.4 s. The decode itself is in pocketsphinx_decode.py.
-- Confidence: the grammar's best path is compared with a free phone loop over the same audio
-  (d), and for phrase lists with the best path of the grammar without the recognised phrase
-  (the rival, m). Both per speech frame, through a logistic calibrated on the tuning split
-  so that 0.5 separates correct answers from out-of-grammar speech (see calibration.py).
-  Below REJECT_BELOW the reject path fires: text "", in_grammar False.
+How an utterance is decoded (the figures behind each choice are in the README's
+*Measurements*):
+- Phone audio is upsampled to the model's 16 kHz: its features were trained on wide band.
+- Speech is scaled to one level, so a quiet caller meets the same noise floor as a loud one.
+- The utterance is framed with low-level noise (the decoder needs silence around words) and
+  decoded in one batch, with CMN over the whole utterance reset every time, so a result
+  depends only on the audio and the grammar. accept() only buffers: no partial results.
+- Decoding runs in worker processes (decode_pool.py), because pocketsphinx holds the GIL
+  while it searches; `workers=0` decodes in the calling thread (scripts/bench_digits.py).
+- A JSGF grammar per turn; compiled searches are cached per decoder, and decoders live as
+  long as the engine because building one is slow. The decode is in pocketsphinx_decode.py.
+- Confidence compares the grammar's best path with a free phone loop and, for phrase lists,
+  with the grammar without the recognised phrase, through a logistic calibrated so that 0.5
+  separates right answers from out-of-grammar speech (calibration.py). Below REJECT_BELOW
+  the reject path fires: text "", in_grammar False.
 """
 
 from __future__ import annotations
@@ -127,9 +113,9 @@ class PocketsphinxEngine:
             self._cores.put(core)
 
     def _decode_in_workers(self, grammar: Compiled, pcm: bytes) -> DecodeResult:
-        """When a second worker is idle, it runs the phone loop (2/3 of the CPU) while the
-        first runs the grammar passes, so a lone utterance's answer comes ~40% sooner; under
-        load each utterance stays in one worker. Same scores, same result either way."""
+        """When a second worker is idle, it runs the phone loop (most of the CPU) while the
+        first runs the grammar passes, so a lone utterance's answer comes sooner; under load
+        each utterance stays in one worker. Same scores, same result either way."""
         pool = self._pool
         main = pool.take()
         helper = None
@@ -205,8 +191,8 @@ class PocketsphinxEngine:
 
     def recognizer(self, grammar: Grammar) -> PocketsphinxRecognizer:
         if grammar.is_free:
-            # The free n-gram search measured RTF > 1 here and missed "one two three":
-            # not fit for a live call, so a turn must say what it listens for.
+            # The free n-gram search is slower than real time and inaccurate on phone
+            # audio: a turn must say what it listens for.
             raise EngineError("pocketsphinx needs a grammar (phrases or digits) for each "
                               "turn; free speech needs a Vosk model")
         return PocketsphinxRecognizer(self, self._grammar(grammar))
@@ -239,8 +225,8 @@ class PocketsphinxRecognizer:
         if self._prefetch is not None and not self._spoke_since_prefetch(pcm):
             return  # the same pause again (a long end silence): that decode stands
         # Digital silence stands for the rest of the pause: the decode frames every utterance
-        # with its own line noise. (Repeating the pause's own audio measured worse: it can
-        # hold the weak end of the last word.)
+        # with its own line noise (repeating the pause's own audio can hold the weak end of
+        # the last word).
         future = _PREFETCH.submit(self._engine.decode, self._grammar, pcm + b"\x00" * tail)
         self._prefetch = (len(pcm), tail, future)
 
@@ -273,9 +259,8 @@ class PocketsphinxRecognizer:
 
     def _early_result(self, pcm: bytes) -> DecodeResult | None:
         """The prefetched decode, if nothing was said after the pause it started at (however
-        long the pause went on: only silence followed). Decoding digit strings in chunks,
-        one per pause, would leave less to decode at the end, but measured 2-3 points worse
-        on 4-digit FSDD strings than one decode."""
+        long the pause went on: only silence followed). One decode of the whole utterance,
+        not one per pause: decoding digit strings in chunks is less accurate."""
         if self._prefetch is None or self._spoke_since_prefetch(pcm):
             return None
         return self._prefetch[2].result()
