@@ -23,6 +23,8 @@ from voicebot.service.app import create_app
 from voicebot.settings import Settings
 from voicebot.telephony.standin import TwilioStandin
 
+pytestmark = pytest.mark.slow  # the example suite, live and offline
+
 AUTH_TOKEN = "replay-test-auth-token"
 API_TOKEN = "replay-test-api-token"
 LIVE = ("transfer_key", "barge_in_menu", "order_not_found")

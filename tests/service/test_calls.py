@@ -17,6 +17,8 @@ from voicebot.flow.matching import normalize
 from voicebot.records.hashing import hash_number
 from voicebot.speech.types import Grammar
 
+pytestmark = pytest.mark.slow  # calls in real time against a live service
+
 
 def _first_prompt_is_disclosure(result, flow) -> None:
     prompts = result.transcript.prompts
