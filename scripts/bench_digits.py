@@ -30,8 +30,10 @@ import argparse
 import ast
 import csv
 import os
+import random
 import re
 import sys
+import threading
 import time
 import zlib
 from collections import defaultdict
@@ -39,10 +41,23 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from voicebot.flow.model import DEFAULT_ESCAPE_PHRASES  # noqa: E402
+from voicebot.settings import EndpointSettings  # noqa: E402
+from voicebot.speech.audio import frames, load_phone_audio  # noqa: E402
+from voicebot.speech.endpoint import Endpointer  # noqa: E402
+from voicebot.speech.engines.calibration import MARGIN_CAP  # noqa: E402
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS  # noqa: E402
+from voicebot.speech.engines.pocketsphinx_engine import (  # noqa: E402
+    PocketsphinxEngine,
+    PocketsphinxOptions,
+)
+from voicebot.speech.evaluate import LINE_PAD_S, line_audio, recognize_turn  # noqa: E402
+from voicebot.speech.types import FRAME_BYTES, FRAME_MS, Grammar  # noqa: E402
 
 SPLITS = {"tune": range(0, 10), "held-out": range(10, 25)}
 _engine = None
@@ -71,16 +86,11 @@ def clips(fsdd: Path, indices) -> list[tuple[Path, int, str, str, int]]:
 
 def _init(overrides: dict) -> None:
     global _engine
-    from voicebot.speech.engines.pocketsphinx_engine import (
-        PocketsphinxEngine,
-        PocketsphinxOptions,
-    )
     opts = replace(PocketsphinxOptions(), **overrides)
     _engine = PocketsphinxEngine(opts, workers=0)  # this script is the process pool
 
 
 def _grammar(kind: str, exclude: int | None = None):
-    from voicebot.speech.types import Grammar
     key = (kind, exclude)
     if key not in _grammars:
         words = [w for i, w in enumerate(DIGIT_WORDS) if i != exclude] + list(DIGIT_ALIASES)
@@ -101,8 +111,6 @@ class _Spy:
 
 
 def _run(job):
-    from voicebot.speech.audio import load_phone_audio
-    from voicebot.speech.evaluate import line_audio, recognize_turn
     path, digit, speaker, accent, index, kind, exclude = job
     pcm = load_phone_audio(path)
     spy = _Spy(_engine)
@@ -121,10 +129,6 @@ def _number_audio(fsdd: Path, speaker: str, index: int, gap_ms: int,
     """A 4-digit number (seeded per speaker and index) read from one speaker's clips of one
     index: digits `gap_ms` apart, or in `groups` (e.g. 2,2) with `group_gap_ms` between the
     groups. Returns the number, the 8 kHz PCM and the start of each digit (s into the PCM)."""
-    import random
-
-    from voicebot.speech.audio import load_phone_audio
-
     rng = random.Random(f"{speaker}-{index}")
     number = "".join(rng.choice("0123456789") for _ in range(NUMBER_DIGITS))
     bounds = set()
@@ -152,17 +156,11 @@ def _heard(text: str) -> str:
 def _number_grammar(loop: bool, escape: bool):
     """One to four digits (or the loop); with `escape` also the default escape phrases, as
     a call's digits turn listens (interpreter._listen: the escape phrases plus the digits)."""
-    from voicebot.flow.model import DEFAULT_ESCAPE_PHRASES
-    from voicebot.speech.types import Grammar
-
     return Grammar(phrases=DEFAULT_ESCAPE_PHRASES if escape else (), allow_digits=True,
                    max_digits=None if loop else NUMBER_DIGITS)
 
 
 def _run_number(job):
-    from voicebot.settings import EndpointSettings
-    from voicebot.speech.evaluate import line_audio, recognize_turn
-
     fsdd, speaker, accent, index, gap_ms, loop, groups, group_gap_ms, escape = job
     number, pcm, _ = _number_audio(fsdd, speaker, index, gap_ms, groups, group_gap_ms)
     grammar = _number_grammar(loop, escape)
@@ -181,12 +179,6 @@ def _run_early(job):
     grammar), the call's full decode (end time, text, confidence) and, for comparison, what
     plain --numbers measures (recognize_turn on the line audio: no end reached, the whole
     audio decoded at its end, with the line's 0.5 s of noise after the last digit)."""
-    from voicebot.settings import EndpointSettings
-    from voicebot.speech.audio import frames
-    from voicebot.speech.endpoint import Endpointer
-    from voicebot.speech.evaluate import LINE_PAD_S, line_audio, recognize_turn
-    from voicebot.speech.types import FRAME_BYTES, FRAME_MS
-
     fsdd, speaker, accent, index, gap_ms, loop, groups, group_gap_ms, escape = job
     number, pcm, starts = _number_audio(fsdd, speaker, index, gap_ms, groups, group_gap_ms)
     grammar = _number_grammar(loop, escape)
@@ -235,8 +227,6 @@ def early_end(res, title: str) -> None:
     """The policy "end the turn at the first end_check whose peeked decode has exactly
     NUMBER_DIGITS digits (in grammar) and confidence >= T, else wait for the 1.5 s end" for
     each T, against always waiting."""
-    import numpy as np
-
     accents = sorted({r[1] for r in res})
     n = len(res)
     npeeks = sum(len(r[3]) for r in res)
@@ -336,7 +326,6 @@ def table(results, title: str) -> None:
 
 def calibrate(results_in, results_out) -> None:
     """Confidence of correct in-grammar answers vs out-of-grammar (spoken digit excluded)."""
-    import numpy as np
     good = np.array([r[5] for r in results_in if r[4] == DIGIT_WORDS[r[3]]])
     wrong = np.array([r[5] for r in results_in if r[4] != DIGIT_WORDS[r[3]]])
     oog = np.array([r[5] for r in results_out])
@@ -350,7 +339,6 @@ def calibrate(results_in, results_out) -> None:
 
 def _logistic_fit(x, y):
     """Maximum-likelihood logistic regression (Newton's method): weights, then intercept."""
-    import numpy as np
     a = np.hstack([x, np.ones((len(x), 1))])
     w = np.zeros(a.shape[1])
     for _ in range(60):
@@ -362,7 +350,6 @@ def _logistic_fit(x, y):
 
 def _bias_for(z, target: float) -> float:
     """The largest bias at which no more than `target` of the scores z + bias are >= 0."""
-    import numpy as np
     for bias in np.arange(4.0, -4.0, -0.005):
         if np.mean(z + bias >= 0) <= target:
             return round(float(bias), 3)
@@ -378,9 +365,6 @@ def fit(fsdd: Path, overrides: dict, workers: int, oog_target: float,
     bias is then set so that out-of-grammar speech passes 0.5 as often as `oog_target`, so
     a flow's threshold keeps its meaning. Digit strings: the same on d over the digit-loop
     grammar, the bias set by the share of misrecognitions that pass."""
-    import numpy as np
-
-    from voicebot.speech.engines.calibration import MARGIN_CAP
     overrides = {**overrides, "reject_below": 0.0}
     items = clips(fsdd, SPLITS["tune"])
     rows = [(r, True) for r in run([(*c, "words", None) for c in items], overrides, workers)]
@@ -419,16 +403,6 @@ def fit(fsdd: Path, overrides: dict, workers: int, oog_target: float,
 def concurrency(overrides: dict, repeats: int = 5) -> None:
     """Wall time of one decode alone vs N threads decoding at once (as N calls do), with the
     decode in the calling thread (workers=0, holds the GIL) and in worker processes."""
-    import threading
-
-    from voicebot.speech.audio import load_phone_audio
-    from voicebot.speech.engines.pocketsphinx_engine import (
-        PocketsphinxEngine,
-        PocketsphinxOptions,
-    )
-    from voicebot.speech.evaluate import line_audio
-    from voicebot.speech.types import Grammar
-
     fsdd = find_fsdd()
     audio = line_audio(load_phone_audio(fsdd.parent / "recordings" / "digits_16k.wav"))
     grammar = Grammar(phrases=("yes", "no", "agent"), allow_digits=True)
