@@ -94,7 +94,7 @@ def first_turn_grammar(flow: Any) -> Any:
     try:
         from voicebot.flow.events import Listen
         from voicebot.flow.interpreter import FlowSession
-        from voicebot.telephony.session import turn_grammar
+        from voicebot.speech.turn_end import turn_grammar
 
         listen = next(a for a in FlowSession(flow).start() if isinstance(a, Listen))
         return turn_grammar(listen)
