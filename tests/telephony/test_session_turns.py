@@ -177,6 +177,23 @@ def test_a_person_asked_for_while_reading_a_number_is_heard_at_the_usual_silence
     assert tr.turns[-1].t_end - said_until < 1.0  # not the 1.5 s a number gets
 
 
+def test_keys_typed_before_the_call_is_decided_answer_nothing_after(support_flow,
+                                                                    speech) -> None:
+    engine = ScriptedEngine("agent")
+    call = Call(support_flow, engine)
+    call.prompts_played()
+    call.key("1")
+    call.prompts_played()
+    call.key("4")
+    call.key("5")  # two keys of the order number, then the caller asks for a person
+    call.say(speech)
+    tr = call.transcript
+    assert (tr.outcome, tr.reason) == ("transfer", "keyword")
+    turns = len(tr.turns)
+    call.silence(6.0)  # longer than the pause that ends a keyed answer
+    assert len(tr.turns) == turns
+
+
 def test_speech_while_data_is_read_is_not_a_turn(support_flow, speech) -> None:
     engine = ScriptedEngine()
     call = Call(support_flow, engine)

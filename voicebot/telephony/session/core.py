@@ -316,7 +316,7 @@ class CallSession:
                            dict(context) if context else self._summary_context())
         self.phase.process(Step.DECIDE)
         self.turns.listen = None
-        self.turns.utterance = None
+        self.turns.drop()  # speech or keys in progress answer nothing now
         self.turns.end_timings(t)
         log_event(logger, f"call.{outcome}", call_sid=self.call_sid, reason=reason,
                   queue=queue or "")
