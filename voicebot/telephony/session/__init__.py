@@ -1,8 +1,10 @@
 """The call session: one call's decisions as a pure core (events in, actions out).
 
-events: what the driver reports and what it is asked to do; core: CallSession, which
-orchestrates the parts: phase (where the call stands), playback (what the caller hears),
-keys (keyed answers). Where a turn ends lives in voicebot.speech.turn_end.
+events: what the driver reports and what it is asked to do. core: CallSession, which hands
+the caller's turns to the flow and does what it says. turns: where an audio frame or a key
+goes and where a turn ends (with utterance: the speech in progress; keys: a keyed answer).
+phase: where the call stands. playback: what the caller hears. record: the transcript.
+The rules of a turn (grammar, end silences) are in voicebot.speech.turn_end.
 """
 
 from voicebot.telephony.session.core import CallSession
