@@ -171,7 +171,7 @@ def _run_number(job):
 
 def _run_early(job):
     """One number through a digits turn exactly as a call session runs it: the endpointer
-    armed with the 1.5 s end and the 400 ms check (session._end_ms), the recognizer made at
+    armed with the 1.5 s end and the 400 ms check (turn_end.end_silence), the recognizer made at
     speech start, prefetch(the event's tail) at every speech_pause (240 ms of silence), peek()
     at every end_check (400 ms), finish() at speech_end (the line goes on after the number,
     so the 1.5 s end is reached: the answer is then the decode prefetched at 240 ms of
@@ -201,7 +201,7 @@ def _run_early(job):
             continue
         if "speech_pause" in kinds:
             pause = result.events[kinds.index("speech_pause")]
-            rec.prefetch(pause.tail_ms)  # as session._prefetch does
+            rec.prefetch(pause.tail_ms)  # as a call turn does (session.utterance)
         if "end_check" in kinds:
             hyp = rec.peek()
             # digits begun before the silence this end_check counted (all spoken by then)

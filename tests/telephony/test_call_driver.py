@@ -9,11 +9,11 @@ import logging
 
 import pytest
 
+from tests.engines import FaultInjectionEngine
 from tests.telephony.twilio_line import CALL_SID, STREAM_SID, TwilioLine
 from voicebot.flow.loader import load_flow
 from voicebot.records.recorder import MemoryRecorder
 from voicebot.settings import EndpointSettings
-from voicebot.speech.types import Grammar, Hypothesis
 from voicebot.telephony import media_stream as ms
 from voicebot.telephony.driver import CallDeps, CallDriver
 
@@ -436,29 +436,6 @@ def test_odd_mu_law_payloads_are_buffered_into_whole_frames(deps) -> None:
 
 
 # ------------------------------------------------------------------------ fail safe
-
-
-class FaultInjectionEngine:
-    """Honest fault injection: the real engine, whose recognizers raise while decoding."""
-
-    def __init__(self, real) -> None:
-        self.real = real
-        self.name = real.name
-        self.model = real.model
-
-    def recognizer(self, grammar: Grammar):
-        return _RaisingRecognizer(self.real.recognizer(grammar))
-
-
-class _RaisingRecognizer:
-    def __init__(self, real) -> None:
-        self.real = real
-
-    def accept(self, pcm: bytes) -> str | None:
-        raise RuntimeError("injected decoder fault")
-
-    def finish(self) -> Hypothesis:
-        return self.real.finish()
 
 
 def test_an_engine_exception_hands_the_caller_to_a_person(support_flow, engine, renderer,

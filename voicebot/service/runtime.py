@@ -26,9 +26,9 @@ from voicebot.service.security import SignatureGuard
 from voicebot.settings import Settings
 from voicebot.speech.engines import load_engine
 from voicebot.speech.tts import PromptRenderer
+from voicebot.speech.turn_end import turn_grammar
 from voicebot.speech.types import Engine, Grammar
 from voicebot.telephony.driver import CallDeps, CallDriver, Renderer
-from voicebot.telephony.session import turn_grammar
 
 log = logging.getLogger("voicebot.app")
 

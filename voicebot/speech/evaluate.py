@@ -34,6 +34,7 @@ from voicebot.speech.types import (
     FRAME_BYTES,
     FRAME_MS,
     PHONE_RATE,
+    EarlyDecoder,
     Engine,
     Grammar,
     Hypothesis,
@@ -189,10 +190,10 @@ def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
         if rec is None:
             continue
         kinds = {e.kind: e for e in result.events}
-        if "speech_pause" in kinds and hasattr(rec, "prefetch"):
+        if "speech_pause" in kinds and isinstance(rec, EarlyDecoder):
             # As a call does: the decode starts at the pause.
             rec.prefetch(kinds["speech_pause"].tail_ms)
-        if "end_check" in kinds and hasattr(rec, "peek"):
+        if "end_check" in kinds and isinstance(rec, EarlyDecoder):
             t0 = time.perf_counter()
             early = rec.peek()
             spent += time.perf_counter() - t0
