@@ -16,8 +16,8 @@ from voicebot.errors import VoicebotError
 COMMAND_MODULES = (
     "voicebot.flow.commands",          # validate, graph, chat
     "voicebot.speech.commands",        # models, evaluate
-    "voicebot.telephony.commands",     # serve, call
-    "voicebot.replay.commands",        # replay, export-scenario
+    "voicebot.telephony.commands",     # serve
+    "voicebot.replay.commands",        # replay, export-scenario, call
 )
 
 

@@ -21,7 +21,7 @@ from voicebot.replay.result import evaluate
 from voicebot.replay.scenario import load_scenario
 from voicebot.settings import Settings
 from voicebot.telephony.app import create_app
-from voicebot.telephony.standin import TwilioStandin
+from voicebot.replay.standin import TwilioStandin
 
 AUTH_TOKEN = "replay-test-auth-token"
 API_TOKEN = "replay-test-api-token"

@@ -19,7 +19,7 @@ from voicebot.replay.caller import CallerTurn
 from voicebot.settings import DEFAULT_FLOW, Settings
 from voicebot.speech.audio import load_phone_audio
 from voicebot.telephony.app import create_app
-from voicebot.telephony.standin import TwilioStandin
+from voicebot.replay.standin import TwilioStandin
 
 AUTH_TOKEN = "test-twilio-auth-token"
 API_TOKEN = "test-api-token"

@@ -1,7 +1,7 @@
 """A Twilio stand-in: plays Twilio's (and a caller's) part against a running service.
 
-What a caller does and when (the timeline, marks, clear, turn order and turn gaps) is the
-testers' pure CallerSimulator; this module is only its transport, doing what Twilio's cloud
+What a caller does and when (the timeline, marks, clear, turn order and turn gaps) is
+CallerSimulator (on TwilioSide); this module is only its transport, doing what Twilio's cloud
 does: post the signed incoming-call webhook, read the TwiML, open the <Stream> URL with a
 signed WebSocket handshake, pace the simulator's messages in real time (or `speed` times
 faster), request the <Connect> action URL when the service closes the stream, and post the
