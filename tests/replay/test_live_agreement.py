@@ -19,9 +19,9 @@ from tests.replay.conftest import SUITE
 from voicebot.replay.report import timeline
 from voicebot.replay.result import evaluate
 from voicebot.replay.scenario import load_scenario
+from voicebot.replay.standin import TwilioStandin
 from voicebot.settings import Settings
 from voicebot.telephony.app import create_app
-from voicebot.replay.standin import TwilioStandin
 
 AUTH_TOKEN = "replay-test-auth-token"
 API_TOKEN = "replay-test-api-token"
