@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "voicebot.speech.commands",        # models, evaluate
     "voicebot.telephony.commands",     # serve
     "voicebot.replay.commands",        # replay, export-scenario, call
+    "voicebot.settings_command",       # settings
 )
 
 
