@@ -131,13 +131,8 @@ class _WavHeader:
         return f"{name}, {self.bits}-bit"
 
 
-def _wav_header(path: Path, raw: bytes) -> _WavHeader:
-    """The facts of a RIFF/WAVE header that libsndfile's errors leave out; AudioError for a
-    header that cannot describe audio we read."""
-    if len(raw) < 12 or raw[:4] not in (b"RIFF", b"RIFX") or raw[8:12] != b"WAVE":
-        raise AudioError(f"{path}: not a WAV file (no RIFF/WAVE header)")
-    if raw[:4] == b"RIFX":
-        raise AudioError(f"{path}: big-endian WAV (RIFX) is not supported; {_CONVERT}")
+def _fmt_and_data(raw: bytes) -> tuple[bytes | None, bytes | None, bool]:
+    """The 'fmt ' and 'data' chunks of a RIFF file, and whether a chunk is cut short."""
     fmt = data = None
     truncated = False
     pos = 12
@@ -150,6 +145,17 @@ def _wav_header(path: Path, raw: bytes) -> _WavHeader:
         elif chunk_id == b"data":
             data = body
         pos += 8 + size + (size & 1)  # chunks are word aligned
+    return fmt, data, truncated
+
+
+def _wav_header(path: Path, raw: bytes) -> _WavHeader:
+    """The facts of a RIFF/WAVE header that libsndfile's errors leave out; AudioError for a
+    header that cannot describe audio we read."""
+    if len(raw) < 12 or raw[:4] not in (b"RIFF", b"RIFX") or raw[8:12] != b"WAVE":
+        raise AudioError(f"{path}: not a WAV file (no RIFF/WAVE header)")
+    if raw[:4] == b"RIFX":
+        raise AudioError(f"{path}: big-endian WAV (RIFX) is not supported; {_CONVERT}")
+    fmt, data, truncated = _fmt_and_data(raw)
     if fmt is None or len(fmt) < 16:
         raise AudioError(f"{path}: WAV file has no valid 'fmt ' chunk (damaged or truncated)")
     tag, channels, rate, _byte_rate, _block_align, bits = struct.unpack_from("<HHIIHH", fmt)
