@@ -185,9 +185,16 @@ class Settings:
     warm_recognizers: int = setting(
         "VOICEBOT_WARM_RECOGNIZERS", "Recognizers run on silence at start-up, so the first "
         "callers don't pay for a decoder's first decode", Number(int, 0, 500), 8)
+    decode_deadline_s: float = setting(
+        "VOICEBOT_DECODE_DEADLINE_S", "Longest wait for a decoder worker's answer (a free "
+        "worker and the decode); past it the turn fails to a person and a hung worker is "
+        "replaced", Number(float, 1, 600), 30.0)
     tts_cache: Path = setting(
         "VOICEBOT_TTS_CACHE", "Directory of rendered prompts", path,
         PROJECT_ROOT / "var" / "tts-cache")
+    tts_deadline_s: float = setting(
+        "VOICEBOT_TTS_DEADLINE_S", "Longest wait for one prompt to render; past it the "
+        "speech worker is replaced", Number(float, 1, 600), 30.0)
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     log_level: str = setting(
         "VOICEBOT_LOG_LEVEL", "debug | info | warning | error",

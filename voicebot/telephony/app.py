@@ -144,7 +144,8 @@ def create_app(settings: Settings, *, engine: Any = None, flow: Any = None,
         from voicebot.speech.engines import load_engine
 
         engine = load_engine(settings.engine, model_dir=settings.model_dir,
-                             vosk_model=settings.vosk_model)
+                             vosk_model=settings.vosk_model,
+                             decode_deadline_s=settings.decode_deadline_s)
         # Real decodes, not just compiled grammars: a decoder's first decode is slow, and
         # warming with engine.warm alone measured menu p95 ~1 s instead of ~0.5 s (20 calls).
         warmed = warm_recognizers(engine, settings.warm_recognizers, first_turn_grammar(flow))
@@ -153,7 +154,8 @@ def create_app(settings: Settings, *, engine: Any = None, flow: Any = None,
         from voicebot.speech.tts import PromptRenderer
 
         renderer = PromptRenderer(settings.tts_cache, voice=getattr(flow, "voice", None),
-                                  rate=getattr(flow, "rate", None))
+                                  rate=getattr(flow, "rate", None),
+                                  render_timeout=settings.tts_deadline_s)
         prompts = sorted(flow.static_prompts())
         renderer.prewarm(prompts)
         log_event(log, "service.prompts_prewarmed", count=len(prompts))

@@ -21,11 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
-                vosk_model: Path | str | None = None, workers: int | None = None) -> Engine:
+                vosk_model: Path | str | None = None, workers: int | None = None,
+                decode_deadline_s: float | None = None) -> Engine:
     """The engine to share across calls; raises EngineError when the choice can't be met.
 
     workers: pocketsphinx decoder processes (None: one per CPU; 0: decode in the calling
-    thread, holding the GIL)."""
+    thread, holding the GIL). decode_deadline_s: the longest a decode in those workers may
+    take, waiting for a free one included (None: the engine's default)."""
     from voicebot.speech.models import ModelError, check_model_dir, choose_vosk_model
 
     kind = (kind or "auto").lower()
@@ -58,7 +60,7 @@ def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
 
     from voicebot.speech.engines.pocketsphinx_engine import PocketsphinxEngine
 
-    engine = PocketsphinxEngine(workers=workers)
+    engine = PocketsphinxEngine(workers=workers, deadline_s=decode_deadline_s)
     log_event(log, "speech.engine.loaded", engine="pocketsphinx", model=engine.model,
               requested=kind, why=why, decoder_workers=engine.workers)
     return engine
