@@ -13,6 +13,7 @@ import pytest
 
 from voicebot.speech.workers import (
     WorkerCrashed,
+    WorkerError,
     WorkerPool,
     WorkerPoolClosed,
     WorkerRequestError,
@@ -102,18 +103,24 @@ def test_every_worker_hung_still_answers_each_request_by_its_deadline() -> None:
         pool.close()
 
 
-def test_a_worker_killed_mid_request_fails_only_that_request(pool) -> None:
+def slow_request(pool: WorkerPool) -> tuple[threading.Thread, list[object]]:
+    """A 30 s request running in a thread, once a worker has it; its answer or error."""
     outcome: list[object] = []
 
-    def slow() -> None:
+    def ask() -> None:
         try:
             outcome.append(pool.call(("sleep", 30)))
-        except WorkerCrashed as exc:
+        except WorkerError as exc:
             outcome.append(exc)
 
-    thread = threading.Thread(target=slow)
+    thread = threading.Thread(target=ask)
     thread.start()
     wait_until(lambda: pool.health().busy == 1)
+    return thread, outcome
+
+
+def test_a_worker_killed_mid_request_fails_only_that_request(pool) -> None:
+    thread, outcome = slow_request(pool)
     busy = next(pid for pid in pool.pids if pid != pool.call(("pid",)))
     os.kill(busy, signal.SIGKILL)
     thread.join(30)
@@ -152,17 +159,7 @@ def test_a_worker_that_cannot_start_is_an_error_at_once(tmp_path: Path) -> None:
 
 
 def test_closing_fails_what_waits_and_refuses_what_comes(pool) -> None:
-    outcome: list[object] = []
-
-    def slow() -> None:
-        try:
-            outcome.append(pool.call(("sleep", 30)))
-        except WorkerPoolClosed as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=slow)
-    thread.start()
-    wait_until(lambda: pool.health().busy == 1)
+    thread, outcome = slow_request(pool)
     pids = pool.pids
     pool.close()
     thread.join(30)

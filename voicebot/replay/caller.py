@@ -133,24 +133,13 @@ class CallerSimulator:
     # ------------------------------------------------------------------ Twilio's side
 
     @property
-    def call_sid(self) -> str:
-        return self.line.call_sid
-
-    @property
-    def stream_sid(self) -> str:
-        return self.line.stream_sid
-
-    @property
     def audio_gaps(self) -> int:
+        """Gaps in the bot's audio within a prompt (Twilio's buffer ran dry)."""
         return self.line.audio_gaps
 
     @property
     def bot_audio_bytes(self) -> int:
         return self.line.bot_audio_bytes
-
-    @property
-    def marks_echoed(self) -> list[str]:
-        return self.line.marks_echoed
 
     @property
     def clears(self) -> int:
@@ -324,7 +313,7 @@ class CallerSimulator:
             "turns_planned": len(self.turns),
             "turn_gaps_ms": self.turn_gaps_ms,
             "audio_gaps": self.audio_gaps,
-            "marks_echoed": len(self.marks_echoed),
+            "marks_echoed": len(self.line.marks_echoed),
             "clears": self.clears,
             "bot_audio_s": round(self.bot_audio_bytes / 8000.0, 2),
             "timed_out": self.timed_out,
