@@ -202,48 +202,75 @@ class TwilioStandin:
                                f"HTTP {exc.status_code}") from exc
         except (OSError, websocket.WebSocketException) as exc:
             raise StandinError(f"cannot open the media stream {url}: {exc}") from exc
-        t0 = time.monotonic()
+        clock = _StreamClock(self.speed)
         try:
             for _, text in [i for i in inject if i[0] < 0]:
                 ws.send(text)
-            pending = [i for i in inject if i[0] >= 0]
             for text in sim.opening():
                 ws.send(text)
-            t0 = time.monotonic()
-
-            def clock() -> float:
-                return (time.monotonic() - t0) * self.speed
-
-            while True:
-                now = clock()
-                for text in sim.poll(now):
-                    ws.send(text)
-                while pending and pending[0][0] <= now:
-                    ws.send(pending.pop(0)[1])
-                if sim.done:
-                    for text in sim.closing(now):
-                        ws.send(text)
-                    return False, now
-                due = sim.next_due()
-                if pending:
-                    due = min(due, pending[0][0])
-                ws.settimeout(max(0.001, (due - clock()) / self.speed))
-                try:
-                    opcode, data = ws.recv_data(control_frame=True)
-                except websocket.WebSocketTimeoutException:
-                    continue
-                except (websocket.WebSocketConnectionClosedException, OSError):
-                    return True, clock()
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    return True, clock()
-                if opcode == websocket.ABNF.OPCODE_TEXT:
-                    sim.on_message(data.decode("utf-8", errors="replace"), clock())
+            clock.restart()
+            return self._pump(ws, sim, [i for i in inject if i[0] >= 0], clock)
         except (websocket.WebSocketConnectionClosedException, BrokenPipeError,
                 ConnectionResetError):
-            return True, (time.monotonic() - t0) * self.speed
+            return True, clock()
         finally:
             with contextlib.suppress(Exception):  # closing a dead socket
                 ws.close()
+
+    def _pump(self, ws: websocket.WebSocket, sim: CallerSimulator,
+              pending: list[tuple[float, str]], clock: _StreamClock) -> tuple[bool, float]:
+        """Send what is due, wait for the service until the next thing is, until one side
+        ends the call."""
+        while True:
+            now = clock()
+            for text in sim.poll(now):
+                ws.send(text)
+            while pending and pending[0][0] <= now:
+                ws.send(pending.pop(0)[1])
+            if sim.done:
+                for text in sim.closing(now):
+                    ws.send(text)
+                return False, now
+            due = min([sim.next_due(), *(at for at, _ in pending[:1])])
+            ws.settimeout(max(0.001, (due - clock()) / self.speed))
+            message = _receive(ws)
+            if message is _CLOSED:
+                return True, clock()
+            if isinstance(message, str):
+                sim.on_message(message, clock())
+
+
+class _StreamClock:
+    """Stream time: seconds since `start`, times the stand-in's speed."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.restart()
+
+    def restart(self) -> None:
+        self._t0 = time.monotonic()
+
+    def __call__(self) -> float:
+        return (time.monotonic() - self._t0) * self.speed
+
+
+_CLOSED = object()
+
+
+def _receive(ws: websocket.WebSocket) -> str | object | None:
+    """The service's next text message; None when none came in time (or not text);
+    _CLOSED when the service closed the stream."""
+    try:
+        opcode, data = ws.recv_data(control_frame=True)
+    except websocket.WebSocketTimeoutException:
+        return None
+    except (websocket.WebSocketConnectionClosedException, OSError):
+        return _CLOSED
+    if opcode == websocket.ABNF.OPCODE_CLOSE:
+        return _CLOSED
+    if opcode == websocket.ABNF.OPCODE_TEXT:
+        return data.decode("utf-8", errors="replace")
+    return None
 
 
 def parse_connect_twiml(document: str) -> tuple[str | None, str, dict[str, str]]:
