@@ -13,7 +13,8 @@ they fail, and never gives up, so the pool does not stay empty. `health()` says 
 
 Why not concurrent.futures.ProcessPoolExecutor with an initializer: when one of its workers
 dies the whole executor is broken (every pending and later future fails until it is
-rebuilt), and it cannot stop one hung task, so a hung worker is lost for good.
+rebuilt); it cannot stop one hung task; and a worker stopped while waiting for work holds
+its call queue's lock, so the others get nothing either (scripts/bench_workers.py).
 """
 
 from __future__ import annotations
