@@ -41,7 +41,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import wave
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -206,7 +205,7 @@ def prepare_audio(clips, wav_dir: Path) -> list[tuple[str, str]]:
     """Write wav_dir/<uttid>.wav (16 kHz) for each clip as the decoder would receive it;
     returns (uttid, transcript) for those the endpointer heard speech in."""
     try:
-        from voicebot.speech.audio import load_phone_audio
+        from voicebot.speech.audio import load_phone_audio, write_wav
         from voicebot.speech.engines.common import DIGIT_WORDS
         from voicebot.speech.engines.pocketsphinx_decode import DecodeCore, PocketsphinxOptions
         from voicebot.speech.evaluate import line_audio, recognize_turn
@@ -233,11 +232,7 @@ def prepare_audio(clips, wav_dir: Path) -> list[tuple[str, str]]:
             continue
         pcm16 = DecodeCore._prepare(core, cap.pcm)[0]
         uttid = f"fsdd_{speaker}_{digit}_{index}"
-        with wave.open(str(wav_dir / f"{uttid}.wav"), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(16000)
-            w.writeframes(pcm16)
+        write_wav(wav_dir / f"{uttid}.wav", pcm16, 16000)
         utts.append((uttid, DIGIT_WORDS[digit]))
     if silent:
         step(f"no speech heard in {len(silent)} clip(s), skipped: {', '.join(silent[:5])}")

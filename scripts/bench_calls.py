@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from voicebot.replay.caller import CallerTurn  # noqa: E402
+from voicebot.replay.standin import TwilioStandin  # noqa: E402
 from voicebot.speech.audio import load_phone_audio  # noqa: E402
-from voicebot.telephony.standin import TwilioStandin  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 TOKEN = "bench-token"

@@ -17,8 +17,8 @@ COMMAND_MODULES = (
     "voicebot.flow.commands",          # validate, graph, chat
     "voicebot.speech.commands",        # models, evaluate
     "voicebot.service.commands",       # serve
-    "voicebot.telephony.commands",     # call
-    "voicebot.replay.commands",        # replay, export-scenario
+    "voicebot.replay.commands",        # replay, export-scenario, call
+    "voicebot.settings_command",       # settings
 )
 
 

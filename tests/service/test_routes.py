@@ -20,7 +20,7 @@ import websocket
 from twilio.request_validator import RequestValidator
 
 from tests.service.conftest import API_TOKEN, AUTH_TOKEN, dtmf
-from voicebot.telephony.standin import StandinError, TwilioStandin
+from voicebot.replay.standin import StandinError, TwilioStandin
 
 
 def _forger(service) -> TwilioStandin:

@@ -120,7 +120,8 @@ class ReplayEnv:
         """Load the speech engine once (the slow part) for all the scenarios to come."""
         settings = settings or Settings.from_env()
         loaded = load_engine(engine, model_dir=settings.model_dir,
-                             vosk_model=settings.vosk_model)
+                             vosk_model=settings.vosk_model,
+                             decode_deadline_s=settings.decode_deadline_s)
         return cls(engine=loaded, tts_cache=tts_cache or settings.tts_cache,
                    settings=settings, default_flow=default_flow)
 
@@ -137,7 +138,8 @@ class ReplayEnv:
     def renderer_for(self, flow: Any) -> Any:
         key = (getattr(flow, "voice", None), getattr(flow, "rate", None))
         if key not in self._renderers:
-            self._renderers[key] = PromptRenderer(self.tts_cache, voice=key[0], rate=key[1])
+            self._renderers[key] = PromptRenderer(self.tts_cache, voice=key[0], rate=key[1],
+                                                  render_timeout=self.settings.tts_deadline_s)
         return self._renderers[key]
 
     def deps_for(self, scenario: Scenario) -> Any:

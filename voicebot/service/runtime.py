@@ -75,13 +75,15 @@ def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow
     queues = allowed_queues(settings, flow)
     if engine is None:
         engine = load_engine(settings.engine, model_dir=settings.model_dir,
-                             vosk_model=settings.vosk_model)
+                             vosk_model=settings.vosk_model,
+                             decode_deadline_s=settings.decode_deadline_s)
         # Real decodes, not just compiled grammars: a decoder's first decode is slow.
         warmed = warm_recognizers(engine, settings.warm_recognizers, first_turn_grammar(flow))
         log_event(log, "service.recognizers_warmed", count=warmed)
     if renderer is None:
         renderer = PromptRenderer(settings.tts_cache, voice=getattr(flow, "voice", None),
-                                  rate=getattr(flow, "rate", None))
+                                  rate=getattr(flow, "rate", None),
+                                  render_timeout=settings.tts_deadline_s)
         prompts = sorted(flow.static_prompts())
         renderer.prewarm(prompts)
         log_event(log, "service.prompts_prewarmed", count=len(prompts))

@@ -24,11 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
-                vosk_model: Path | str | None = None, workers: int | None = None) -> Engine:
+                vosk_model: Path | str | None = None, workers: int | None = None,
+                decode_deadline_s: float | None = None) -> Engine:
     """The engine to share across calls; raises EngineError when the choice can't be met.
 
     workers: pocketsphinx decoder processes (None: one per CPU; 0: decode in the calling
-    thread, holding the GIL)."""
+    thread, holding the GIL). decode_deadline_s: the longest a decode in those workers may
+    take, waiting for a free one included (None: the engine's default)."""
     kind = (kind or "auto").lower()
     if kind not in KINDS:
         raise EngineError(f"unknown engine {kind!r} (choose {', '.join(KINDS)})")
@@ -55,7 +57,7 @@ def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
     else:
         why = "requested"
 
-    engine = PocketsphinxEngine(workers=workers)
+    engine = PocketsphinxEngine(workers=workers, deadline_s=decode_deadline_s)
     log_event(log, "speech.engine.loaded", engine="pocketsphinx", model=engine.model,
               requested=kind, why=why, decoder_workers=engine.workers)
     return engine

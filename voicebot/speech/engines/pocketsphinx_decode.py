@@ -1,6 +1,6 @@
 """One pocketsphinx decode of a whole utterance: a pure function of (audio, grammar, options).
 
-Why a module of its own: the decode runs in worker processes (see decode_pool.py), because
+Why a module of its own: the decode runs in worker processes (see decode_worker.py), because
 pocketsphinx holds the GIL while it searches, so decodes in threads run one at a time and stall
 every other call's thread. Everything a worker needs is here and picklable: `DecodeCore`
 (one decoder with its compiled grammars), `Compiled` (a grammar as JSGF) and the result.

@@ -7,7 +7,7 @@ How an utterance is decoded (the figures behind each choice are in the README's
 - The utterance is framed with low-level noise (the decoder needs silence around words) and
   decoded in one batch, with CMN over the whole utterance reset every time, so a result
   depends only on the audio and the grammar. accept() only buffers: no partial results.
-- Decoding runs in worker processes (decode_pool.py), because pocketsphinx holds the GIL
+- Decoding runs in worker processes (speech/workers.py), because pocketsphinx holds the GIL
   while it searches; `workers=0` decodes in the calling thread (scripts/bench_digits.py).
 - A JSGF grammar per turn; compiled searches are cached per decoder, and decoders live as
   long as the engine because building one is slow. The decode is in pocketsphinx_decode.py.
@@ -29,8 +29,8 @@ import numpy as np
 
 from voicebot.logs import log_event
 from voicebot.speech.audio import frame_rms
+from voicebot.speech.engines import decode_worker
 from voicebot.speech.engines.common import EngineError, grammar_phrases, normalize, spelling
-from voicebot.speech.engines.decode_pool import DecodePool
 from voicebot.speech.engines.pocketsphinx_decode import (
     DIGIT_VARIANTS,
     MIN_BYTES,
@@ -43,11 +43,23 @@ from voicebot.speech.engines.pocketsphinx_decode import (
     model_paths,
 )
 from voicebot.speech.types import FRAME_BYTES, Grammar, Hypothesis
+from voicebot.speech.workers import (
+    Lease,
+    PoolHealth,
+    WorkerCrashed,
+    WorkerError,
+    WorkerPool,
+    WorkerRequestError,
+    WorkerSpec,
+)
 
 __all__ = ["DIGIT_VARIANTS", "PocketsphinxEngine", "PocketsphinxOptions",
            "PocketsphinxRecognizer"]
 
 log = logging.getLogger(__name__)
+
+DECODE_DEADLINE_S = 30.0  # settings: VOICEBOT_DECODE_DEADLINE_S
+START_TIMEOUT_S = 120.0  # a worker loads the model (~1 s; longer on a busy machine)
 
 # Early decodes wait on a decoder worker (or, with workers=0, decode here): threads, not CPUs.
 _PREFETCH = concurrent.futures.ThreadPoolExecutor(max_workers=32,
@@ -68,7 +80,7 @@ class PocketsphinxEngine:
     name = "pocketsphinx"
 
     def __init__(self, options: PocketsphinxOptions | None = None,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, *, deadline_s: float | None = None) -> None:
         self.options = options or PocketsphinxOptions()
         self._hmm, self._dict, _ = model_paths()
         self.model = f"pocketsphinx en-us ({self._hmm})"
@@ -79,9 +91,15 @@ class PocketsphinxEngine:
         if not 0 <= self.workers <= 64:
             raise EngineError(f"decoder workers must be between 0 and 64, not {self.workers}")
         self._cores: queue.SimpleQueue[DecodeCore] = queue.SimpleQueue()
-        self._pool = None
+        self._pool: WorkerPool | None = None
         if self.workers > 0:
-            self._pool = DecodePool(self.options, self.workers)  # fails now, not in a call
+            spec = WorkerSpec(decode_worker.INITIALIZER, decode_worker.HANDLER, self.options)
+            try:  # fails now, not in a call
+                self._pool = WorkerPool(spec, self.workers, name="decoder",
+                                        deadline_s=deadline_s or DECODE_DEADLINE_S,
+                                        start_timeout_s=START_TIMEOUT_S)
+            except WorkerError as exc:
+                raise EngineError(str(exc)) from None
         else:
             self._cores.put(DecodeCore(self.options))
 
@@ -117,29 +135,42 @@ class PocketsphinxEngine:
         first runs the grammar passes, so a lone utterance's answer comes sooner; under load
         each utterance stays in one worker. Same scores, same result either way."""
         pool = self._pool
-        main = pool.take()
-        helper = None
-        if self.options.confidence_pass and len(pcm) >= MIN_BYTES:
-            helper = pool.take(block=False)
+        assert pool is not None
+        try:
+            main = pool.take()
+            assert main is not None
+            helper = None
+            if self.options.confidence_pass and len(pcm) >= MIN_BYTES:
+                helper = pool.take(block=False)
+            return self._split_decode(grammar, pcm, main, helper)
+        except WorkerRequestError as exc:
+            raise EngineError(f"decoding failed: {exc}") from None
+        except WorkerError as exc:
+            raise EngineError(str(exc)) from None
+
+    def _split_decode(self, grammar: Compiled, pcm: bytes, main: Lease,
+                      helper: Lease | None) -> DecodeResult:
         p_score = None
         try:
             if helper is not None:
                 try:
-                    pool.send(helper, "phone", pcm)
-                except EngineError:  # that worker died (and is being replaced): do it here
+                    helper.submit(("phone", pcm))
+                except WorkerCrashed:  # that worker died (and is being replaced): do it here
                     helper = None
-            pool.send(main, "grammar", grammar, pcm, helper is None)
-            part = pool.wait(main)
+            part = main.submit(("grammar", grammar, pcm, helper is None)).result()
         finally:
             if helper is not None:  # always collect it, so its answer goes to no one else
-                p_score = pool.wait(helper)
+                p_score = helper.result()
         return combine(self.options, grammar, part, p_score)
 
     def warm(self, grammar: Grammar) -> int:
         """Compile a grammar in every decoder now (the first turn's: every call starts there)."""
         compiled = self._grammar(grammar)
         if self._pool is not None:
-            return self._pool.broadcast("warm", compiled)
+            try:
+                return self._pool.broadcast(("warm", compiled))
+            except WorkerError as exc:
+                raise EngineError(str(exc)) from None
         core = self._cores.get()
         try:
             core.warm(compiled)
@@ -150,6 +181,10 @@ class PocketsphinxEngine:
     @property
     def worker_pids(self) -> list[int]:
         return self._pool.pids if self._pool is not None else []
+
+    def health(self) -> PoolHealth | None:
+        """The decoder workers' state (None when decoding in the calling thread)."""
+        return self._pool.health() if self._pool is not None else None
 
     def close(self) -> None:
         """Stop the decoder processes (also done at exit)."""
