@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from voicebot.flow.lookup import BAD_HEADER_CHAR_RE, ENV_REF_RE, env_missing, env_refs
-from voicebot.flow.matching import contains_phrase, normalize
+from voicebot.flow.matching import contains_phrase, is_escape, normalize
 from voicebot.flow.model import TEMPLATE_RE, Flow, Node
 from voicebot.flow.problems import Problem
 
@@ -161,10 +161,9 @@ class _Checker:
                     self.add("error", f"phrase '{phrase}' is in two intents: '{other}' and "
                                       f"'{intent.name}'", *where)
                 phrase_owner.setdefault(norm, intent.name)
-                esc = [e for e in node.policy.escape_phrases if contains_phrase(phrase, e)]
-                if esc:
-                    self.add("warning", f"phrase '{phrase}' contains the escape phrase "
-                                        f"'{esc[0]}': saying it hands the call to a person", *where)
+                if is_escape(phrase, node.policy.escape_phrases):
+                    self.add("warning", f"phrase '{phrase}' asks for a person: saying it hands "
+                                        "the call to a person", *where)
             if intent.dtmf:
                 where = (*base, intent.name, "dtmf")
                 other = key_owner.get(intent.dtmf)
