@@ -36,6 +36,8 @@ PERSON_WORDS = frozenset({
 PERSON_PHRASES: tuple[tuple[str, ...], ...] = (
     ("customer", "service"), ("customer", "services"), ("customer", "support"),
     ("customer", "care"), ("human", "being"),
+    # Recognisers write some of these as two words.
+    ("some", "one"), ("some", "body"), ("any", "one"), ("any", "body"),
 )
 # Verbs of being put through to someone: the person may come a few words later
 # ("talk to one of your agents", "speak with a real live person").
@@ -48,7 +50,7 @@ ASK_HAVE = (("can", "i", "have"), ("could", "i", "have"), ("may", "i", "have"))
 _BETWEEN_WANT = frozenset({"me", "a", "an", "to", "some", "real", "live", "actual", "one",
                            "of", "your", "you", "uh", "um", "just", "through", "with",
                            "please"})
-_BETWEEN_PUT = _BETWEEN_WANT | {"the", "directly", "right", "now", "away", "there"}
+_BETWEEN_PUT = _BETWEEN_WANT | {"the", "my", "directly", "right", "now", "away", "there"}
 PUT_THROUGH_WINDOW = 5
 REAL = frozenset({"real", "live", "actual", "proper"})
 HAND_OVER_ME = frozenset({"transfer", "connect", "put", "forward", "escalate"})
