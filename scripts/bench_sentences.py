@@ -37,12 +37,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.corpus.corpus import Corpus, Sentence, load, outcome  # noqa: E402
+from tests.corpus.corpus import Corpus, Sentence, call_outcome, load  # noqa: E402
 from tests.speechgen import SpeechMaker  # noqa: E402
 
 AUDIO_CACHE = ROOT / "var" / "bench-sentences"
-MAX_CALL_S = 60.0
-ESCAPE_KEY = "0"
 
 
 @dataclass
@@ -104,46 +102,28 @@ def _init(engine_name: str, tts_cache: str) -> None:
 
 
 def _run(job: tuple[Trial, str, tuple[str, ...], str]) -> Trial:
-    from voicebot.replay.caller import CallerTurn
-    from voicebot.replay.offline import replay
-    from voicebot.replay.scenario import Expect, Scenario
     from voicebot.speech.audio import load_phone_audio
 
     trial, wav, keys, flow_path = job
     env = _ENV["env"]
-    turns = [CallerTurn("dtmf", digits=k, label=f"dtmf {k}") for k in keys]
-    turns.append(CallerTurn("say", audio=load_phone_audio(wav), label=Path(wav).name))
-    turns.append(CallerTurn("dtmf", digits=ESCAPE_KEY, label="dtmf 0"))
-    scenario = Scenario(path=Path(f"sentence-{trial.sentence}-{trial.voice}-{trial.speed}"),
-                        name="sentence", turns=tuple(turns), expect=Expect(),
-                        flow=Path(flow_path))
     cpu_before = _worker_cpu(env.engine)
     proc_before = time.process_time()
     try:
-        result = replay(scenario, env.deps_for(scenario), max_call_s=MAX_CALL_S)
+        call = call_outcome(env, Path(flow_path), keys, load_phone_audio(wav),
+                            name=f"sentence-{trial.sentence}-{trial.voice}-{trial.speed}")
     except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
         trial.error = f"{type(exc).__name__}: {exc}"
         return trial
     cpu_after = _worker_cpu(env.engine)
     trial.cpu_s = (cpu_after - cpu_before if cpu_after is not None and cpu_before is not None
                    else time.process_time() - proc_before)
-    tr = result.transcript
-    said_after = [p.text for p in tr.prompts if p.kind == "confirm"]
-    spoken = [t for t in tr.turns if t.kind == "speech"]
-    trial.spoken_turns = len(spoken)
-    first = spoken[0] if spoken else None
-    if first is not None:
-        said_after = [p.text for p in tr.prompts
-                      if p.kind == "confirm" and first.t_end is not None
-                      and p.t_sent >= first.t_end]
-    got, turn = outcome(tr.context.get("turns", []), said_after)
-    trial.got, trial.reason = got, tr.reason or ""
-    if got == "escape" and tr.reason != "keyword":
-        trial.got = "none"
-    if turn is not None:
-        trial.heard, trial.confidence, trial.result = (turn.get("heard") or "",
-                                                       turn.get("confidence"), turn["result"])
-    logs = result.caller.get("turns", [])
+    tr = call.result.transcript
+    trial.spoken_turns = sum(t.kind == "speech" for t in tr.turns)
+    trial.got, trial.reason = call.got, tr.reason or ""
+    if call.turn is not None:
+        trial.heard = call.turn.get("heard") or ""
+        trial.confidence, trial.result = call.turn.get("confidence"), call.turn["result"]
+    logs = call.result.caller.get("turns", [])
     if len(logs) > len(keys):
         trial.gap_ms = logs[len(keys)].get("gap_ms")
     return trial

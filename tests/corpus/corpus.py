@@ -19,6 +19,8 @@ import yaml
 
 CORPUS = Path(__file__).resolve().parent / "sentences.yaml"
 SPLITS = ("tune", "held-out")
+ESCAPE_KEY = "0"  # pressed after the sentence, so that every call ends
+MAX_CALL_S = 60.0
 _FIGURES = re.compile(r"\d")
 
 
@@ -96,3 +98,36 @@ def chat_outcome(flow: Any, keys: Sequence[str], text: str) -> str:
     said = out.getvalue()[mark:].splitlines()
     confirms = [line.split(": ", 1)[1] for line in said if "(confirm):" in line]
     return outcome(runner.session.turns, confirms)[0]
+
+
+@dataclass
+class CallOutcome:
+    got: str
+    turn: dict[str, Any] | None  # the flow's record of the sentence's turn
+    result: Any  # voicebot.replay.result.ReplayResult
+
+
+def call_outcome(env: Any, flow: Path, keys: Sequence[str], pcm: bytes,
+                 name: str = "sentence") -> CallOutcome:
+    """What a call does with the sentence `pcm` (8 kHz PCM) said at the position reached by
+    `keys`: offline replay through the real CallDriver of `env` (a ReplayEnv); the caller
+    presses the escape key afterwards so the call ends. An escape counts only when the call
+    was handed over with reason `keyword`."""
+    from voicebot.replay.caller import CallerTurn
+    from voicebot.replay.offline import replay
+    from voicebot.replay.scenario import Expect, Scenario
+
+    turns = [CallerTurn("dtmf", digits=k, label=f"dtmf {k}") for k in keys]
+    turns.append(CallerTurn("say", audio=pcm, label=name))
+    turns.append(CallerTurn("dtmf", digits=ESCAPE_KEY, label=f"dtmf {ESCAPE_KEY}"))
+    scenario = Scenario(path=Path(name), name=name, turns=tuple(turns), expect=Expect(),
+                        flow=flow)
+    result = replay(scenario, env.deps_for(scenario), max_call_s=MAX_CALL_S)
+    tr = result.transcript
+    first = next((t for t in tr.turns if t.kind == "speech"), None)
+    confirms = [p.text for p in tr.prompts if p.kind == "confirm" and first is not None
+                and first.t_end is not None and p.t_sent >= first.t_end]
+    got, turn = outcome(tr.context.get("turns", []), confirms)
+    if got == "escape" and tr.reason != "keyword":
+        got = "none"
+    return CallOutcome(got, turn, result)
