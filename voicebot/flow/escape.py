@@ -50,7 +50,8 @@ ASK_HAVE = (("can", "i", "have"), ("could", "i", "have"), ("may", "i", "have"))
 _BETWEEN_WANT = frozenset({"me", "a", "an", "to", "some", "real", "live", "actual", "one",
                            "of", "your", "you", "uh", "um", "just", "through", "with",
                            "please"})
-_BETWEEN_PUT = _BETWEEN_WANT | {"the", "my", "directly", "right", "now", "away", "there"}
+_BETWEEN_PUT = _BETWEEN_WANT | {"the", "my", "our", "directly", "right", "now", "away",
+                                "there"}
 PUT_THROUGH_WINDOW = 5
 REAL = frozenset({"real", "live", "actual", "proper"})
 HAND_OVER_ME = frozenset({"transfer", "connect", "put", "forward", "escalate"})

@@ -36,7 +36,7 @@ YES_PHRASES: tuple[str, ...] = (
     "yes", "yeah", "yep", "yup", "yea", "ya", "correct", "that's right", "right", "sure",
     "it is", "that's correct", "affirmative", "uh huh", "absolutely", "exactly", "go ahead",
     "sounds good", "perfect", "that's it", "of course", "definitely", "that is right",
-    "that is correct", "you got it", "spot on",
+    "that is correct", "you got it", "spot on", "that's the one",
 )
 NO_PHRASES: tuple[str, ...] = (
     "no", "nope", "nah", "wrong", "incorrect", "that's wrong", "not right", "that's not right",
