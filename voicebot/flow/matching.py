@@ -27,8 +27,8 @@ from voicebot.flow.numbers import spoken_digits, spoken_number
 
 __all__ = [
     "NO_PHRASES", "NO_SPOKEN", "YES_PHRASES", "YES_SPOKEN", "contains_phrase", "digit_words",
-    "find_phrase", "is_escape", "match_intent", "normalize", "spoken_digits", "spoken_number",
-    "yes_no",
+    "find_phrase", "is_escape", "match_intent", "normalize", "phrase_form", "spoken_digits",
+    "spoken_number", "yes_no",
 ]
 
 # What means yes or no in a caller's answer (typed in chat, or heard), found anywhere in it.
@@ -92,6 +92,13 @@ def _lemma(word: str) -> str:
 @lru_cache(maxsize=4096)
 def _phrase_forms(phrase: str) -> tuple[str, ...]:
     return tuple(_lemma(w) for w in words(phrase))
+
+
+def phrase_form(phrase: str) -> str:
+    """A phrase as it is matched: "Bills" and "bill" are one phrase, so two intents may not
+    share them (checking the flow's phrases at load also loads the lemma table then, not in
+    a caller's first turn)."""
+    return " ".join(_phrase_forms(phrase))
 
 
 def _forms(text: str) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from voicebot.flow.lookup import BAD_HEADER_CHAR_RE, ENV_REF_RE, env_missing, env_refs
-from voicebot.flow.matching import contains_phrase, is_escape, normalize
+from voicebot.flow.matching import contains_phrase, is_escape, normalize, phrase_form
 from voicebot.flow.model import TEMPLATE_RE, Flow, Node
 from voicebot.flow.problems import Problem
 
@@ -151,7 +151,7 @@ class _Checker:
         key_owner: dict[str, str] = {}
         for intent in node.intents:
             for i, phrase in enumerate(intent.phrases):
-                norm = normalize(phrase)
+                norm = phrase_form(phrase)
                 where = (*base, intent.name, "phrases", i)
                 if not norm:
                     self.add("error", "empty phrase", *where)
