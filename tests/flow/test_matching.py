@@ -108,6 +108,7 @@ def test_yes_no_inside_sentences(text, answer):
     "transfer me to a representative", "is there anyone I can talk to", "can you transfer me",
     "could you put me through to someone", "can I have an agent", "I want to speak to a manager",
     "I'd like to talk to one of your agents", "a human being please",
+    "no, get me a person", "can I speak to one of our agents",
 ])
 def test_escape_requests_inside_sentences(text):
     assert is_escape(text, ESCAPES)
@@ -119,6 +120,7 @@ def test_escape_requests_inside_sentences(text):
     "the representative told me I would get a refund", "I have an agent number",
     "I don't want to talk to a person", "I need the person who signed for it",
     "a personal question", "someone stole my package", "order status",
+    "no need to talk to a person", "I can't talk to a person right now",
 ])
 def test_mentions_of_people_are_not_escape_requests(text):
     assert not is_escape(text, ESCAPES)

@@ -55,8 +55,8 @@ _BETWEEN_PUT = _BETWEEN_WANT | {"the", "my", "our", "directly", "right", "now", 
 PUT_THROUGH_WINDOW = 5
 REAL = frozenset({"real", "live", "actual", "proper"})
 HAND_OVER_ME = frozenset({"transfer", "connect", "put", "forward", "escalate"})
-NEGATIONS = frozenset({"dont", "not", "never", "no", "doesnt", "didnt", "wont", "cant",
-                       "without"})
+# "no" alone is an answer ("no, get me a person"), not a negation; "no need to" is one.
+NEGATIONS = frozenset({"dont", "not", "never", "doesnt", "didnt", "wont", "cant", "without"})
 # What may surround an escape word said on its own: "um, an agent please", "operator now".
 ALONE_WORDS = frozenset({
     "um", "uh", "er", "erm", "hmm", "ah", "oh", "mm", "please", "thanks", "thank", "you",
@@ -92,7 +92,8 @@ def _at(tokens: Sequence[str], i: int, phrase: Sequence[str]) -> bool:
 
 def _negated(tokens: Sequence[str], i: int) -> bool:
     """A negation within the three words before position i ("don't want to talk")."""
-    return any(w in NEGATIONS for w in tokens[max(0, i - 3):i])
+    return any(tokens[k] in NEGATIONS or (tokens[k] == "no" and tokens[k + 1:k + 2] == ["need"])
+               for k in range(max(0, i - 3), i))
 
 
 def _persons(tokens: Sequence[str], singles: frozenset[str]) -> list[tuple[int, int]]:
