@@ -146,6 +146,7 @@ def test_escape_words_of_another_flow_follow_the_same_rules():
     ("anything_else", "no thanks, that's all", "done"),
     ("anything_else", "yes please", "more"),
     ("order_not_found", "yes, let me try another number", "retry"),
+    ("main_menu", "I didn't get my refund", "billing"),  # complaints come with negations
 ])
 def test_menu_sentences(node, text, intent):
     assert match_intent(text, *menu(node)) == intent
@@ -156,6 +157,8 @@ def test_menu_sentences(node, text, intent):
     ("main_menu", "the weather is nice today"),
     ("main_menu", "I have 2 questions"),
     ("anything_else", "what time do you close"),
+    ("anything_else", "no, my order is fine"),  # a no with a request: ask again
+    ("order_not_found", "no, I don't have another number"),
 ])
 def test_sentences_that_must_not_be_taken(node, text):
     assert match_intent(text, *menu(node)) is None

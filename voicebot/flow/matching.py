@@ -59,11 +59,13 @@ NO_SPOKEN: tuple[str, ...] = (
 
 # Hesitations: skipped when looking for a phrase ("order, um, status").
 HESITATIONS = frozenset({"um", "uh", "er", "erm", "uhm", "hmm", "ah", "mm", "umm", "uhh"})
-# Words of a bare answer: a phrase made only of these ("yes", "no thanks") is an answer to
-# the question, and gives way to a phrase with content in the same sentence ("yeah, another
-# order please" is another order, not a plain yes).
-ANSWER_WORDS = frozenset({"yes", "yeah", "yep", "yup", "yea", "sure", "no", "nope", "nah",
-                          "please", "thanks", "thank", "you", "ok", "okay", "oh"})
+# Bare answers: phrases made only of these words ("yes", "sure", "no thanks"). A bare yes
+# gives way to a phrase with content in the same sentence ("yeah, another order please" is
+# another order, not a plain yes); a bare no does not ("no, my order is fine" is no request
+# for another order), and a yes and a no together are no answer: both are asked again.
+BARE_YES_WORDS = frozenset({"yes", "yeah", "yep", "yup", "yea", "sure", "please", "ok",
+                            "okay", "oh"})
+BARE_NO_WORDS = frozenset({"no", "nope", "nah", "thanks", "thank", "you", "please"})
 # Words around a spoken menu key: "press one", "option two please", "um, one".
 KEY_WORDS = frozenset({"press", "pressing", "option", "number", "key", "choose", "select",
                        "pick", "the", "please", "ok", "okay", "i'll", "ill", "id", "like",
@@ -139,7 +141,7 @@ class _Match:
     intent: str
     start: int
     end: int
-    bare: bool  # the phrase is a bare answer ("yes", "no thanks")
+    kind: str  # "yes" (a bare yes), "no" (a bare no) or "content"
 
     def inside(self, other: _Match) -> bool:
         return (other.start <= self.start and self.end <= other.end
@@ -155,8 +157,8 @@ def match_intent(
 
     Each intent's phrases are looked for anywhere in the sentence. A phrase found inside a
     longer one found ("order" in "order status", "yes" in "yes another order") does not
-    count on its own; a bare answer ("yes") gives way to a phrase with content. If what is
-    left names one intent, that is the answer; if it names two, the caller is asked again.
+    count on its own; a bare yes gives way to a phrase with content. If what is left names
+    one intent, that is the answer; if it names two, the caller is asked again.
     A spoken key ("one", "press two") selects the intent with that DTMF key.
     """
     forms = _forms(text)
@@ -166,11 +168,15 @@ def match_intent(
     for name, phrases in intents.items():
         for phrase in phrases:
             pf = _phrase_forms(phrase)
-            bare = all(w in ANSWER_WORDS for w in pf)
-            found += [_Match(name, s, e, bare) for s, e in _spans(forms, pf)]
+            kind = ("yes" if all(w in BARE_YES_WORDS for w in pf) else
+                    "no" if all(w in BARE_NO_WORDS for w in pf) else "content")
+            # Negations do not cancel a phrase: callers complain with them ("I didn't get
+            # my refund", "my parcel hasn't arrived").
+            found += [_Match(name, s, e, kind) for s, e in _spans(forms, pf)]
     found = [m for m in found if not any(m.inside(o) for o in found)]
-    content = [m for m in found if not m.bare]
-    names = {m.intent for m in (content or found)}
+    if any(m.kind == "content" for m in found):
+        found = [m for m in found if m.kind != "yes"]
+    names = {m.intent for m in found}
     if len(names) == 1:
         return names.pop()
     if not names and dtmf_keys:
