@@ -9,9 +9,12 @@ every call ends. What the flow did with the sentence is read from the call's rec
 Prints, per engine and voice, and per corpus split: escape recall (handed over with reason
 `keyword`), false escapes (any other sentence handed over as an escape), answers right
 (intent, digits, yes/no, or asked again when nothing should be taken), wrong answers taken,
-reprompts, the turn gap (caller's last voiced frame to the bot's reply) p50/p95 and decoder
-CPU per spoken turn. Synthetic voices are not callers: this measures the understanding of
-sentences, not accents (scripts/bench_digits.py measures those on real recordings).
+reprompts, the turn gap (caller's last voiced frame to the bot's reply, on replay's virtual
+clock: the endpointer's wait, not decoding time) p50/p95 and CPU per spoken turn (the
+engine's decoder processes, one per job, when it has them; else this process's CPU for the
+whole call, replay included). Synthetic voices are not callers: this measures the
+understanding of sentences, not accents (scripts/bench_digits.py measures those on real
+recordings).
 
     python scripts/bench_sentences.py [--engine pocketsphinx] [--split tune|held-out|all]
         [--voices tune|held-out|all|V1,V2] [--speeds 140,180] [--limit N] [--jobs 2]
