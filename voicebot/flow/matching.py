@@ -68,8 +68,8 @@ BARE_YES_WORDS = frozenset({"yes", "yeah", "yep", "yup", "yea", "sure", "please"
 BARE_NO_WORDS = frozenset({"no", "nope", "nah", "thanks", "thank", "you", "please"})
 # Words around a spoken menu key: "press one", "option two please", "um, one".
 KEY_WORDS = frozenset({"press", "pressing", "option", "number", "key", "choose", "select",
-                       "pick", "the", "please", "ok", "okay", "i'll", "ill", "id", "like",
-                       "want", "its", "it's", "is", "and", "so", "yes", "yeah"}) | HESITATIONS
+                       "pick", "the", "please", "ok", "okay", "ill", "id", "like", "want",
+                       "its", "is", "and", "so", "yes", "yeah"}) | HESITATIONS  # as words()
 # Inflections are folded only where the lemma keeps the word's stem ("charged" -> "charge",
 # "deliveries" -> "delivery"), never across words ("is" -> "be", "us" -> "we").
 _STEM_KEPT = 3
@@ -84,7 +84,7 @@ def is_escape(text: str, escape_phrases: Iterable[str]) -> bool:
 def _lemma(word: str) -> str:
     if not word.isalpha() or len(word) < 4:
         return word
-    import simplemma  # loads its English table on first use (~0.1 s), once per process
+    import simplemma  # loads its English table on first use (0.1-0.5 s), once per process
 
     lemma = simplemma.lemmatize(word, lang="en").lower()
     keep = max(_STEM_KEPT, len(lemma) - 1)
