@@ -180,3 +180,32 @@ def test_find_phrase_whole_words():
     assert find_phrase("a personal question", escape) is None
     assert contains_phrase("I was charged twice", "charge")
     assert not contains_phrase("is it here", "be")  # no folding across words
+
+
+# What faster-whisper tiny.en wrote for espeak-ng renderings of corpus sentences (tuning
+# sentences, tuning voices), with what each must give at its point of the default flow.
+@pytest.mark.parametrize("node,text,want", [
+    ("main_menu", "Is there any one I can talk to?", "escape"),
+    ("anything_else", "Yes, can I speak to an agent, come out, something else?", "escape"),
+    ("main_menu", "I'd like to come out of my account.", "billing"),
+    ("main_menu", "I can't wait to know about my bills.", "billing"),
+    ("main_menu", "Order status, clean.", "order_status"),
+    ("main_menu", "My name is in the travel agent.", None),
+    ("main_menu", "Sorry, I think I nailed the wrong number.", None),
+    ("anything_else", "No, nice oil, thanks.", "done"),
+    ("order_not_found", "No, I don't have a number one.", "give_up"),
+])
+def test_what_a_recogniser_wrote(node, text, want):
+    intents, keys = menu(node)
+    if want == "escape":
+        assert is_escape(text, ESCAPES)
+    else:
+        assert not is_escape(text, ESCAPES)
+        assert match_intent(text, intents, keys) == want
+
+
+@pytest.mark.parametrize("text,digits", [
+    ("4 5, 1, 2", "4512"), ("It's 12 34.", "1234"), ("My order done, we're in 4 5 1 2,", "4512"),
+])
+def test_digits_as_a_recogniser_wrote_them(text, digits):
+    assert spoken_digits(text) == digits
