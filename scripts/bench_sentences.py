@@ -16,8 +16,9 @@ whole call, replay included). Synthetic voices are not callers: this measures th
 understanding of sentences, not accents (scripts/bench_digits.py measures those on real
 recordings).
 
-    python scripts/bench_sentences.py [--engine pocketsphinx] [--split tune|held-out|all]
-        [--voices tune|held-out|all|V1,V2] [--speeds 140,180] [--limit N] [--jobs 2]
+    python scripts/bench_sentences.py [--engine pocketsphinx[,whisper,...]]
+        [--split tune|held-out|all] [--voices tune|held-out|all|V1,V2] [--speeds 140,180]
+        [--limit N] [--jobs 2]
         [--failures] [--json FILE]
 
 Rendered audio is cached in var/bench-sentences/ (by text, voice and speed).
@@ -219,7 +220,8 @@ def _voices(corpus: Corpus, choice: str) -> list[tuple[str, str]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--engine", default="pocketsphinx",
-                    help="any name voicebot.speech.engines.load_engine accepts")
+                    help="any name voicebot.speech.engines.load_engine accepts; several, "
+                         "comma-separated, are run one after the other")
     ap.add_argument("--split", default="all", choices=("tune", "held-out", "all"))
     ap.add_argument("--voices", default="all", help="tune | held-out | all | V1,V2,...")
     ap.add_argument("--speeds", default=None, help="words a minute, e.g. 140,180")
@@ -250,27 +252,49 @@ def main() -> int:
                 trial = Trial(s.index, s.split, s.category, s.expect, voice, voice_split, speed)
                 jobs.append((trial, str(wav), corpus.positions[s.at], str(corpus.flow)))
     print(f"{len(sentences)} sentences x {len(voices)} voices x {len(speeds)} speeds = "
-          f"{len(jobs)} calls, {args.jobs} processes", file=sys.stderr)
+          f"{len(jobs)} calls per engine, {args.jobs} processes", file=sys.stderr)
+    results: dict[str, list[dict[str, Any]]] = {}
+    for engine in args.engine.split(","):
+        trials = run_engine(engine, jobs, args.jobs)
+        if trials is None:
+            continue
+        report(engine, trials, args.categories)
+        if args.failures:
+            print_failures(corpus, trials)
+        results[engine] = [asdict(t) for t in trials]
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0 if results else 1
+
+
+def run_engine(engine: str, jobs: list, processes: int) -> list[Trial] | None:
+    from voicebot.speech.engines import KINDS
+
+    if engine not in KINDS:
+        print(f"engine {engine}: unknown (choose {', '.join(KINDS)})", file=sys.stderr)
+        return None
     started = time.perf_counter()
     tts_cache = str(ROOT / "var" / "tts-cache")
-    with ProcessPoolExecutor(max_workers=args.jobs, initializer=_init,
-                             initargs=(args.engine, tts_cache)) as pool:
-        trials = list(pool.map(_run, jobs, chunksize=4))
-    print(f"ran in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    try:
+        with ProcessPoolExecutor(max_workers=processes, initializer=_init,
+                                 initargs=(engine, tts_cache)) as pool:
+            trials = list(pool.map(_run, jobs, chunksize=4))
+    except Exception as exc:  # noqa: BLE001 - e.g. the engine cannot load: say so, go on
+        print(f"engine {engine}: cannot run ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return None
+    print(f"engine {engine}: ran in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return trials
 
-    report(args.engine, trials, args.categories)
-    if args.failures:
-        text = {s.index: s.text for s in corpus.sentences}
-        print("\nwrong:")
-        for t in trials:
-            if t.got != t.expect:
-                conf = "-" if t.confidence is None else f"{t.confidence:.2f}"
-                print(f"  [{t.split}] {t.voice}@{t.speed} {text[t.sentence]!r}: expected "
-                      f"{t.expect}, got {t.got} (heard {t.heard!r}, {conf}, {t.result})"
-                      f"{' ' + t.error if t.error else ''}")
-    if args.json:
-        Path(args.json).write_text(json.dumps([asdict(t) for t in trials], indent=1))
-    return 0
+
+def print_failures(corpus: Corpus, trials: list[Trial]) -> None:
+    text = {s.index: s.text for s in corpus.sentences}
+    print("\nwrong:")
+    for t in trials:
+        if t.got != t.expect:
+            conf = "-" if t.confidence is None else f"{t.confidence:.2f}"
+            print(f"  [{t.split}] {t.voice}@{t.speed} {text[t.sentence]!r}: expected "
+                  f"{t.expect}, got {t.got} (heard {t.heard!r}, {conf}, {t.result})"
+                  f"{' ' + t.error if t.error else ''}")
 
 
 if __name__ == "__main__":
