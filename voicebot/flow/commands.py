@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "when no file has errors (warnings do not fail).")
     p.add_argument("flows", nargs="+", metavar="FLOW", help="flow YAML file(s)")
     p.add_argument("--strict", action="store_true", help="warnings fail too")
+    p.add_argument("--engine", metavar="ENGINE",
+                   help="check what this recognition engine can hear (default: "
+                        "VOICEBOT_ENGINE, else auto)")
     p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     p.set_defaults(func=cmd_validate)
 
@@ -47,9 +50,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    hearing = _hearing(args.engine)
     failed = False
     for name in args.flows:
         flow, problems = check_file(name)
+        if flow is not None:
+            from voicebot.speech.hearing import hearing_problems
+
+            problems = sorted(problems + hearing_problems(flow, name, hearing),
+                              key=lambda p: (p.line, p.col))
+            if any(p.severity == "error" for p in problems):
+                flow = None
         for problem in problems:
             print(problem)
         errors = sum(p.severity == "error" for p in problems)
@@ -63,6 +74,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
             else:
                 print(f"{name}: {errors} error(s), {warnings} warning(s)", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _hearing(engine: str | None):
+    """What the engine calls will use can hear (the command is the edge that joins the
+    flow layer to the speech layer: the flow's own checks know nothing of engines)."""
+    from voicebot.settings import Settings
+    from voicebot.speech.engines.common import EngineError
+    from voicebot.speech.hearing import hearing_for
+
+    settings = Settings.from_env()
+    try:
+        return hearing_for(engine or settings.engine, settings.model_dir, settings.vosk_model)
+    except EngineError as exc:
+        raise FlowCommandError(f"cannot check the flow against the engine: {exc}") from None
 
 
 def cmd_graph(args: argparse.Namespace) -> int:

@@ -106,7 +106,7 @@ class FlowSession:
         """Would this (recognised or typed) text hand the call to a person right now?"""
         if self.ended:
             return False
-        return matching.find_phrase(text, self._node().policy.escape_phrases) is not None
+        return matching.is_escape(text, self._node().policy.escape_phrases)
 
     def is_escape_digit(self, digit: str) -> bool:
         """Would this key hand the call to a person right now? While the caller is keying an
@@ -215,7 +215,7 @@ class FlowSession:
         node = self._node()
         policy = node.policy
         text = matching.normalize(ev.text)
-        escape = matching.find_phrase(text, policy.escape_phrases)
+        escape = matching.is_escape(text, policy.escape_phrases)
         if escape and ev.confidence >= policy.escape_threshold:
             self._turn("speech", text, ev.confidence, "escape")
             return self._escalate("keyword")

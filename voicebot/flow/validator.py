@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from voicebot.flow.lookup import BAD_HEADER_CHAR_RE, ENV_REF_RE, env_missing, env_refs
-from voicebot.flow.matching import contains_phrase, normalize
+from voicebot.flow.matching import contains_phrase, is_escape, normalize, phrase_form
 from voicebot.flow.model import Flow, Node
 from voicebot.flow.problems import Problem
 from voicebot.flow.templates import TEMPLATE_RE
@@ -154,7 +154,7 @@ class _Checker:
         key_owner: dict[str, str] = {}
         for intent in node.intents:
             for i, phrase in enumerate(intent.phrases):
-                norm = normalize(phrase)
+                norm = phrase_form(phrase)
                 where = (*base, intent.name, "phrases", i)
                 if not norm:
                     self.add("error", "empty phrase", *where)
@@ -164,10 +164,9 @@ class _Checker:
                     self.add("error", f"phrase '{phrase}' is in two intents: '{other}' and "
                                       f"'{intent.name}'", *where)
                 phrase_owner.setdefault(norm, intent.name)
-                esc = [e for e in node.policy.escape_phrases if contains_phrase(phrase, e)]
-                if esc:
-                    self.add("warning", f"phrase '{phrase}' contains the escape phrase "
-                                        f"'{esc[0]}': saying it hands the call to a person", *where)
+                if is_escape(phrase, node.policy.escape_phrases):
+                    self.add("warning", f"phrase '{phrase}' asks for a person: saying it hands "
+                                        "the call to a person", *where)
             if intent.dtmf:
                 where = (*base, intent.name, "dtmf")
                 other = key_owner.get(intent.dtmf)
