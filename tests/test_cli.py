@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voicebot import cli
-from voicebot.flow import commands as flow_commands
+from voicebot.commands import flows as flow_commands
 
 COMMANDS = {
     "validate": ["validate", "flow.yaml"],

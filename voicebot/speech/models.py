@@ -358,7 +358,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     model_dir = args.dir or _default_model_dir()
     explicit = None
     if args.dir is None:
-            explicit = Settings.from_env().vosk_model
+        explicit = Settings.from_env().vosk_model
     models = installed_models(model_dir)
     if not models:
         print(f"no models in {model_dir}")

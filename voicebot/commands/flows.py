@@ -10,6 +10,9 @@ from voicebot.errors import VoicebotError
 from voicebot.flow.chat import interactive_lines, run
 from voicebot.flow.graph import FORMATS, render
 from voicebot.flow.loader import check_file, load_flow
+from voicebot.settings import Settings
+from voicebot.speech.engines.common import EngineError
+from voicebot.speech.hearing import hearing_for, hearing_problems
 
 
 class FlowCommandError(VoicebotError):
@@ -55,8 +58,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for name in args.flows:
         flow, problems = check_file(name)
         if flow is not None:
-            from voicebot.speech.hearing import hearing_problems
-
             problems = sorted(problems + hearing_problems(flow, name, hearing),
                               key=lambda p: (p.line, p.col))
             if any(p.severity == "error" for p in problems):
@@ -77,12 +78,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _hearing(engine: str | None):
-    """What the engine calls will use can hear (the command is the edge that joins the
+    """What the engine calls will use can hear (commands are the edge that joins the
     flow layer to the speech layer: the flow's own checks know nothing of engines)."""
-    from voicebot.settings import Settings
-    from voicebot.speech.engines.common import EngineError
-    from voicebot.speech.hearing import hearing_for
-
     settings = Settings.from_env()
     try:
         return hearing_for(engine or settings.engine, settings.model_dir, settings.vosk_model)
