@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from voicebot.speech import evaluate, models
+from voicebot.commands import models
+from voicebot.speech import evaluate
 
 
 def register(sub: argparse._SubParsersAction) -> None:

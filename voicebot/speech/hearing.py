@@ -19,6 +19,7 @@ from voicebot.flow.model import Flow
 from voicebot.flow.normalize import words
 from voicebot.flow.problems import Problem
 from voicebot.speech.engines.common import EngineError, spelling
+from voicebot.speech.models import ModelError, choose_vosk_model
 
 # Engines whose vocabulary is open (any English word) and that take free speech.
 OPEN_VOCABULARY = frozenset({"whisper", "cascade"})
@@ -48,8 +49,6 @@ def hearing_for(kind: str, model_dir: Path | str | None = None,
                 vosk_model: Path | str | None = None) -> Hearing:
     """What the engine `kind` (as VOICEBOT_ENGINE names it) would hear; raises EngineError
     when the choice cannot be met, as loading it would."""
-    from voicebot.speech.models import ModelError, choose_vosk_model
-
     kind = (kind or "auto").lower()
     if kind in OPEN_VOCABULARY:
         return Hearing(kind, free_speech=True, note="open vocabulary")
