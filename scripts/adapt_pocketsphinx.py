@@ -6,12 +6,8 @@ Why: the bundled en-us acoustic model was trained on 16 kHz wide-band speech, bu
 us as band-limited 8 kHz mu-law audio (upsampled to 16 kHz for the decoder). One global MLLR
 transform of the Gaussian means (a single regression class, so 3 x 13 x 14 numbers) is channel
 adaptation: it moves the whole model towards the phone channel and has too few parameters to
-learn the speakers. Measured (scripts/bench_digits.py, adapted on the FSDD TUNING split only):
-held-out FSDD 78.7% -> 84.3%; leave-one-speaker-out (adapt without the speaker, test on their
-held-out clips) mean 78.7 -> 83.9; espeak-ng saying the call_flows/support.yaml phrases through
-the phone path 78.6 -> 90.5. MAP adaptation scored higher on held-out FSDD but was speaker-
-specific (-6.6 points when the speaker is left out) and did not carry over to other words, so
-it is not shipped.
+learn the speakers (MAP adaptation, which can, is not used). What it gains, with each speaker
+left out in turn too, is in the README ("Adapted to phone audio").
 
 Needs: the SphinxTrain tools (Debian/Ubuntu:
 `apt-get install sphinxtrain sphinxbase-utils pocketsphinx` for bw, mllr_solve, sphinx_fe and
@@ -45,7 +41,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import wave
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -210,7 +205,7 @@ def prepare_audio(clips, wav_dir: Path) -> list[tuple[str, str]]:
     """Write wav_dir/<uttid>.wav (16 kHz) for each clip as the decoder would receive it;
     returns (uttid, transcript) for those the endpointer heard speech in."""
     try:
-        from voicebot.speech.audio import load_phone_audio
+        from voicebot.speech.audio import load_phone_audio, write_wav
         from voicebot.speech.engines.common import DIGIT_WORDS
         from voicebot.speech.engines.pocketsphinx_decode import DecodeCore, PocketsphinxOptions
         from voicebot.speech.evaluate import line_audio, recognize_turn
@@ -237,11 +232,7 @@ def prepare_audio(clips, wav_dir: Path) -> list[tuple[str, str]]:
             continue
         pcm16 = DecodeCore._prepare(core, cap.pcm)[0]
         uttid = f"fsdd_{speaker}_{digit}_{index}"
-        with wave.open(str(wav_dir / f"{uttid}.wav"), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(16000)
-            w.writeframes(pcm16)
+        write_wav(wav_dir / f"{uttid}.wav", pcm16, 16000)
         utts.append((uttid, DIGIT_WORDS[digit]))
     if silent:
         step(f"no speech heard in {len(silent)} clip(s), skipped: {', '.join(silent[:5])}")
@@ -306,10 +297,7 @@ def adapt(work: Path, out: Path, leave_out: str | None, passes: int = 1) -> None
 
     # --passes N: each further bw aligns the clips with the model adapted by the last matrix,
     # and mllr_solve re-estimates against the original means (what pocketsphinx applies the
-    # matrix to). Measured: two passes raised the leave-one-speaker-out mean 83.9 -> 85.9 and
-    # held-out 84.3 -> 85.6%, but French went down (held-out 69.3 -> 67.3, the speaker's 10
-    # clips in the fixed test subset 5 -> 3 right) for Greek and US gains, so the shipped
-    # matrix is one pass.
+    # matrix to). The shipped matrix is one pass: a second one costs French-accented callers.
     matrix: Path | None = None
     for n in range(1, passes + 1):
         step(f"statistics, pass {n} of {passes} (bw)")

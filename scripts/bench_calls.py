@@ -28,15 +28,16 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from voicebot.replay.caller import CallerTurn  # noqa: E402
+from voicebot.replay.standin import TwilioStandin  # noqa: E402
 from voicebot.speech.audio import load_phone_audio  # noqa: E402
 from voicebot.speech.engines import KINDS  # noqa: E402
-from voicebot.telephony.standin import TwilioStandin  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 TOKEN = "bench-token"
@@ -74,7 +75,7 @@ def call_turns(i: int, people: list[str]) -> list[CallerTurn]:
 
 
 def tree(pid: int) -> list[int]:
-    """The service process and all its descendants (workers, TTS and decoder helpers)."""
+    """The service process and all its descendants (serve workers, TTS and decoder workers)."""
     pids, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -108,7 +109,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=20)
     ap.add_argument("--engine", default="auto", choices=KINDS,
@@ -123,8 +124,65 @@ def main() -> int:
     ap.add_argument("--ramp", type=float, default=5.0,
                     help="spread the call starts evenly over this many seconds (default 5; "
                          "0: all at once, --stagger apart)")
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+@dataclass
+class Run:
+    """What the calls gave, and what the service spent on them."""
+
+    results: list = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wall: float = 0.0
+    cpu: float = 0.0
+    peak_mb: float = 0.0
+    processes: int = 1
+
+
+def wait_until_up(service: subprocess.Popen, base: str) -> bool:
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1).read()
+            return True
+        except OSError:
+            if service.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
+
+def place_calls(args: argparse.Namespace, base: str, service_pid: int) -> Run:
+    people = speakers()
+    plans = [call_turns(i, people) for i in range(args.calls)]
+    run = Run(results=[None] * args.calls)
+
+    def one(i: int) -> None:
+        standin = TwilioStandin(base + "/voice", auth_token=TOKEN, api_token=TOKEN,
+                                speed=args.speed, max_call_s=120)
+        try:
+            run.results[i] = standin.run(plans[i])
+        except Exception as exc:  # noqa: BLE001 - counted and printed
+            run.errors.append(f"call {i}: {type(exc).__name__}: {exc}")
+
+    cpu0 = proc_cpu_s(tree(service_pid))  # processes started later (workers) count from 0
+    t0 = time.monotonic()
+    threads = []
+    for i in range(args.calls):
+        threads.append(threading.Thread(target=one, args=(i,)))
+        threads[-1].start()
+        time.sleep(args.ramp / args.calls if args.ramp > 0 else args.stagger)
+    for t in threads:
+        t.join()
+    run.wall = time.monotonic() - t0
+    pids = tree(service_pid)
+    run.cpu = proc_cpu_s(pids) - cpu0
+    run.peak_mb = proc_peak_mb(pids)
+    run.processes = len(pids)
+    return run
+
+
+def main() -> int:
+    args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_calls_"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -133,60 +191,32 @@ def main() -> int:
            "VOICEBOT_DB": str(tmp / "calls.sqlite3"), "VOICEBOT_ENGINE": args.engine,
            "VOICEBOT_LOG_LEVEL": "warning",
            "VOICEBOT_WARM_RECOGNIZERS": str(args.warm if args.warm is not None else args.calls)}
-    log = open(tmp / "service.log", "w")  # noqa: SIM115 - lives as long as the service
-    service = subprocess.Popen([sys.executable, "-m", "voicebot", "serve", "--workers",
-                                str(args.workers)], env=env,
-                               stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                if service.poll() is not None or time.monotonic() > deadline:
-                    print(f"the service did not start; see {tmp / 'service.log'}")
-                    return 1
-                time.sleep(0.2)
-        people = speakers()
-        plans = [call_turns(i, people) for i in range(args.calls)]
-        results: list = [None] * args.calls
-        errors: list[str] = []
-
-        def one(i: int) -> None:
-            standin = TwilioStandin(base + "/voice", auth_token=TOKEN, api_token=TOKEN,
-                                    speed=args.speed, max_call_s=120)
-            try:
-                results[i] = standin.run(plans[i])
-            except Exception as exc:  # noqa: BLE001 - counted and printed
-                errors.append(f"call {i}: {type(exc).__name__}: {exc}")
-
-        pids = tree(service.pid)
-        cpu0 = proc_cpu_s(pids)  # processes started later (helpers) count from 0
-        t0 = time.monotonic()
-        threads = []
-        for i in range(args.calls):
-            threads.append(threading.Thread(target=one, args=(i,)))
-            threads[-1].start()
-            time.sleep(args.ramp / args.calls if args.ramp > 0 else args.stagger)
-        for t in threads:
-            t.join()
-        wall = time.monotonic() - t0
-        pids_end = tree(service.pid)
-        cpu = proc_cpu_s(pids_end) - cpu0
-        peak = proc_peak_mb(pids_end)
-        pids = pids_end
-    finally:
-        service.terminate()
+    with open(tmp / "service.log", "w") as log:
+        service = subprocess.Popen([sys.executable, "-m", "voicebot", "serve", "--workers",
+                                    str(args.workers)], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
-            service.wait(10)
-        except subprocess.TimeoutExpired:
-            service.kill()
-        log.close()
+            if not wait_until_up(service, base):
+                print(f"the service did not start; see {tmp / 'service.log'}")
+                return 1
+            run = place_calls(args, base, service.pid)
+        finally:
+            service.terminate()
+            try:
+                service.wait(10)
+            except subprocess.TimeoutExpired:
+                service.kill()
+    print(f"calls: {args.calls}, "
+          + (f"starts spread evenly over {args.ramp:g} s (--ramp)" if args.ramp > 0
+             else f"all at once ({args.stagger:g} s apart, --ramp 0)")
+          + f", speed {args.speed:g}x, engine {args.engine}, "
+          f"warm recognizers {env['VOICEBOT_WARM_RECOGNIZERS']}, wall {run.wall:.1f} s")
+    return report(args, run, tmp / "service.log")
 
-    done = [r for r in results if r is not None]
-    gaps = [g for r in done for g in r.sim.turn_gaps_ms]
-    audio_gaps = sum(r.sim.audio_gaps for r in done)
+
+def report(args: argparse.Namespace, run: Run, service_log: Path) -> int:
+    done = [r for r in run.results if r is not None]
+    errors = run.errors
     outcomes: dict[str, int] = {}
     for r in done:
         t = r.transcript
@@ -194,12 +224,29 @@ def main() -> int:
         outcomes[key] = outcomes.get(key, 0) + 1
         if t is None or t.outcome is None or t.reason == "error" or r.sim.timed_out:
             errors.append(f"{r.call_sid}: outcome {key}, timed out {r.sim.timed_out}")
-    service_errors = [line for line in (tmp / "service.log").read_text().splitlines()
+    service_errors = [line for line in service_log.read_text().splitlines()
                       if '"level": "error"' in line or "Traceback" in line]
-    starts = (f"starts spread evenly over {args.ramp:g} s (--ramp)" if args.ramp > 0
-              else f"all at once ({args.stagger:g} s apart, --ramp 0)")
-    print(f"calls: {args.calls}, {starts}, speed {args.speed:g}x, engine {args.engine}, "
-          f"warm recognizers {env['VOICEBOT_WARM_RECOGNIZERS']}, wall {wall:.1f} s")
+    print_gaps(done)
+    if args.verbose:
+        print_calls(done)
+    print(f"gaps in bot audio: {sum(r.sim.audio_gaps for r in done)}")
+    print(f"outcomes: {', '.join(f'{k} x{v}' for k, v in sorted(outcomes.items()))}")
+    print(f"errors: {len(errors)} (stand-in/outcome), {len(service_errors)} error log lines "
+          "in the service")
+    for e in errors[:10]:
+        print(f"  {e}")
+    turns = sum(len(r.sim.turn_gaps_ms) for r in done)
+    print(f"service CPU: {run.cpu:.1f} s over {run.wall:.1f} s = "
+          f"{100 * run.cpu / run.wall:.0f}% of one core, {run.cpu / max(1, turns):.2f} s per "
+          f"caller turn (all its work) ({os.cpu_count()} cores); peak memory "
+          f"(VmHWM, summed over the service and its {run.processes - 1} descendant "
+          f"process(es)) {run.peak_mb:.0f} MB")
+    print(f"service log: {service_log}")
+    return 0 if not errors else 1
+
+
+def print_gaps(done: list) -> None:
+    gaps = [g for r in done for g in r.sim.turn_gaps_ms]
     by_kind: dict[str, list[float]] = {}
     for r in done:
         for turn in r.sim.turn_log:
@@ -212,28 +259,18 @@ def main() -> int:
             print(f"  {label:7} {len(values):3} turns: p50 {pct(values, 0.5):5.0f} ms, "
                   f"p95 {pct(values, 0.95):5.0f} ms, max {max(values):5.0f} ms, "
                   f"mean {statistics.mean(values):5.0f} ms")
-    if args.verbose:
-        for r in done:
-            t = r.transcript
-            print(f"{r.call_sid}: {t.outcome}/{t.reason} path {t.path}" if t else r.call_sid)
-            for turn in r.sim.turn_log:
-                print(f"  caller {turn.label:6} voiced until {turn.t_last_voiced}, "
-                      f"bot audio at {turn.t_bot_reply}, gap {turn.gap_ms} ms")
-            for rec in (t.turns if t else []):
-                print(f"  service [{rec.node}] {rec.kind} {rec.heard!r} "
-                      f"conf {rec.confidence} end {rec.t_end} reply {rec.t_reply}")
-    print(f"gaps in bot audio: {audio_gaps}")
-    print(f"outcomes: {', '.join(f'{k} x{v}' for k, v in sorted(outcomes.items()))}")
-    print(f"errors: {len(errors)} (stand-in/outcome), {len(service_errors)} error log lines "
-          "in the service")
-    for e in errors[:10]:
-        print(f"  {e}")
-    print(f"service CPU: {cpu:.1f} s over {wall:.1f} s = {100 * cpu / wall:.0f}% of one core, "
-          f"{cpu / max(1, len(gaps)):.2f} s per caller turn (all its work) "
-          f"({os.cpu_count()} cores); peak memory (VmHWM, summed over the service and its "
-          f"{len(pids) - 1} descendant process(es)) {peak:.0f} MB")
-    print(f"service log: {tmp / 'service.log'}")
-    return 0 if not errors else 1
+
+
+def print_calls(done: list) -> None:
+    for r in done:
+        t = r.transcript
+        print(f"{r.call_sid}: {t.outcome}/{t.reason} path {t.path}" if t else r.call_sid)
+        for turn in r.sim.turn_log:
+            print(f"  caller {turn.label:6} voiced until {turn.t_last_voiced}, "
+                  f"bot audio at {turn.t_bot_reply}, gap {turn.gap_ms} ms")
+        for rec in (t.turns if t else []):
+            print(f"  service [{rec.node}] {rec.kind} {rec.heard!r} "
+                  f"conf {rec.confidence} end {rec.t_end} reply {rec.t_reply}")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,10 @@ import argparse
 import ast
 import csv
 import os
+import random
 import re
 import sys
+import threading
 import time
 import zlib
 from collections import defaultdict
@@ -39,10 +41,23 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from voicebot.flow.model import DEFAULT_ESCAPE_PHRASES  # noqa: E402
+from voicebot.settings import EndpointSettings  # noqa: E402
+from voicebot.speech.audio import frames, load_phone_audio  # noqa: E402
+from voicebot.speech.endpoint import Endpointer  # noqa: E402
+from voicebot.speech.engines.calibration import MARGIN_CAP  # noqa: E402
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS  # noqa: E402
+from voicebot.speech.engines.pocketsphinx_engine import (  # noqa: E402
+    PocketsphinxEngine,
+    PocketsphinxOptions,
+)
+from voicebot.speech.evaluate import LINE_PAD_S, line_audio, recognize_turn  # noqa: E402
+from voicebot.speech.types import FRAME_BYTES, FRAME_MS, Grammar  # noqa: E402
 
 SPLITS = {"tune": range(0, 10), "held-out": range(10, 25)}
 _engine = None
@@ -73,10 +88,6 @@ def _init(overrides: dict, engine: str = "pocketsphinx") -> None:
     """The engine of this worker process (this script is the process pool): `overrides` set
     fields of the pocketsphinx options, or of the whisper options for --engine whisper."""
     global _engine
-    from voicebot.speech.engines.pocketsphinx_engine import (
-        PocketsphinxEngine,
-        PocketsphinxOptions,
-    )
     if engine == "pocketsphinx":
         _engine = PocketsphinxEngine(replace(PocketsphinxOptions(), **overrides), workers=0)
         return
@@ -96,7 +107,6 @@ def _init(overrides: dict, engine: str = "pocketsphinx") -> None:
 
 
 def _grammar(kind: str, exclude: int | None = None):
-    from voicebot.speech.types import Grammar
     key = (kind, exclude)
     if key not in _grammars:
         words = [w for i, w in enumerate(DIGIT_WORDS) if i != exclude] + list(DIGIT_ALIASES)
@@ -117,8 +127,6 @@ class _Spy:
 
 
 def _run(job):
-    from voicebot.speech.audio import load_phone_audio
-    from voicebot.speech.evaluate import line_audio, recognize_turn
     path, digit, speaker, accent, index, kind, exclude = job
     pcm = load_phone_audio(path)
     spy = _Spy(_engine)
@@ -138,10 +146,6 @@ def _number_audio(fsdd: Path, speaker: str, index: int, gap_ms: int,
     """A 4-digit number (seeded per speaker and index) read from one speaker's clips of one
     index: digits `gap_ms` apart, or in `groups` (e.g. 2,2) with `group_gap_ms` between the
     groups. Returns the number, the 8 kHz PCM and the start of each digit (s into the PCM)."""
-    import random
-
-    from voicebot.speech.audio import load_phone_audio
-
     rng = random.Random(f"{speaker}-{index}")
     number = "".join(rng.choice("0123456789") for _ in range(NUMBER_DIGITS))
     bounds = set()
@@ -169,17 +173,11 @@ def _heard(text: str) -> str:
 def _number_grammar(loop: bool, escape: bool):
     """One to four digits (or the loop); with `escape` also the default escape phrases, as
     a call's digits turn listens (interpreter._listen: the escape phrases plus the digits)."""
-    from voicebot.flow.model import DEFAULT_ESCAPE_PHRASES
-    from voicebot.speech.types import Grammar
-
     return Grammar(phrases=DEFAULT_ESCAPE_PHRASES if escape else (), allow_digits=True,
                    max_digits=None if loop else NUMBER_DIGITS)
 
 
 def _run_number(job):
-    from voicebot.settings import EndpointSettings
-    from voicebot.speech.evaluate import line_audio, recognize_turn
-
     fsdd, speaker, accent, index, gap_ms, loop, groups, group_gap_ms, escape = job
     number, pcm, _ = _number_audio(fsdd, speaker, index, gap_ms, groups, group_gap_ms)
     grammar = _number_grammar(loop, escape)
@@ -190,7 +188,7 @@ def _run_number(job):
 
 def _run_early(job):
     """One number through a digits turn exactly as a call session runs it: the endpointer
-    armed with the 1.5 s end and the 400 ms check (session._end_ms), the recognizer made at
+    armed with the 1.5 s end and the 400 ms check (turn_end.end_silence), the recognizer made at
     speech start, prefetch(the event's tail) at every speech_pause (240 ms of silence), peek()
     at every end_check (400 ms), finish() at speech_end (the line goes on after the number,
     so the 1.5 s end is reached: the answer is then the decode prefetched at 240 ms of
@@ -198,12 +196,6 @@ def _run_early(job):
     grammar), the call's full decode (end time, text, confidence) and, for comparison, what
     plain --numbers measures (recognize_turn on the line audio: no end reached, the whole
     audio decoded at its end, with the line's 0.5 s of noise after the last digit)."""
-    from voicebot.settings import EndpointSettings
-    from voicebot.speech.audio import frames
-    from voicebot.speech.endpoint import Endpointer
-    from voicebot.speech.evaluate import LINE_PAD_S, line_audio, recognize_turn
-    from voicebot.speech.types import FRAME_BYTES, FRAME_MS
-
     fsdd, speaker, accent, index, gap_ms, loop, groups, group_gap_ms, escape = job
     number, pcm, starts = _number_audio(fsdd, speaker, index, gap_ms, groups, group_gap_ms)
     grammar = _number_grammar(loop, escape)
@@ -226,7 +218,7 @@ def _run_early(job):
             continue
         if "speech_pause" in kinds:
             pause = result.events[kinds.index("speech_pause")]
-            rec.prefetch(pause.tail_ms)  # as session._prefetch does
+            rec.prefetch(pause.tail_ms)  # as a call turn does (session.utterance)
         if "end_check" in kinds:
             hyp = rec.peek()
             # digits begun before the silence this end_check counted (all spoken by then)
@@ -252,8 +244,6 @@ def early_end(res, title: str) -> None:
     """The policy "end the turn at the first end_check whose peeked decode has exactly
     NUMBER_DIGITS digits (in grammar) and confidence >= T, else wait for the 1.5 s end" for
     each T, against always waiting."""
-    import numpy as np
-
     accents = sorted({r[1] for r in res})
     n = len(res)
     npeeks = sum(len(r[3]) for r in res)
@@ -353,7 +343,6 @@ def table(results, title: str) -> None:
 
 def calibrate(results_in, results_out) -> None:
     """Confidence of correct in-grammar answers vs out-of-grammar (spoken digit excluded)."""
-    import numpy as np
     good = np.array([r[5] for r in results_in if r[4] == DIGIT_WORDS[r[3]]])
     wrong = np.array([r[5] for r in results_in if r[4] != DIGIT_WORDS[r[3]]])
     oog = np.array([r[5] for r in results_out])
@@ -367,7 +356,6 @@ def calibrate(results_in, results_out) -> None:
 
 def logistic_fit(x, y):
     """Maximum-likelihood logistic regression (Newton's method): weights, then intercept."""
-    import numpy as np
     a = np.hstack([x, np.ones((len(x), 1))])
     w = np.zeros(a.shape[1])
     for _ in range(60):
@@ -379,7 +367,6 @@ def logistic_fit(x, y):
 
 def _bias_for(z, target: float) -> float:
     """The largest bias at which no more than `target` of the scores z + bias are >= 0."""
-    import numpy as np
     for bias in np.arange(4.0, -4.0, -0.005):
         if np.mean(z + bias >= 0) <= target:
             return round(float(bias), 3)
@@ -395,9 +382,6 @@ def fit(fsdd: Path, overrides: dict, workers: int, oog_target: float,
     bias is then set so that out-of-grammar speech passes 0.5 as often as `oog_target`, so
     a flow's threshold keeps its meaning. Digit strings: the same on d over the digit-loop
     grammar, the bias set by the share of misrecognitions that pass."""
-    import numpy as np
-
-    from voicebot.speech.engines.calibration import MARGIN_CAP
     overrides = {**overrides, "reject_below": 0.0}
     items = clips(fsdd, SPLITS["tune"])
     rows = [(r, True) for r in run([(*c, "words", None) for c in items], overrides, workers)]
@@ -436,16 +420,6 @@ def fit(fsdd: Path, overrides: dict, workers: int, oog_target: float,
 def concurrency(overrides: dict, repeats: int = 5) -> None:
     """Wall time of one decode alone vs N threads decoding at once (as N calls do), with the
     decode in the calling thread (workers=0, holds the GIL) and in worker processes."""
-    import threading
-
-    from voicebot.speech.audio import load_phone_audio
-    from voicebot.speech.engines.pocketsphinx_engine import (
-        PocketsphinxEngine,
-        PocketsphinxOptions,
-    )
-    from voicebot.speech.evaluate import line_audio
-    from voicebot.speech.types import Grammar
-
     fsdd = find_fsdd()
     audio = line_audio(load_phone_audio(fsdd.parent / "recordings" / "digits_16k.wav"))
     grammar = Grammar(phrases=("yes", "no", "agent"), allow_digits=True)
@@ -475,7 +449,7 @@ def concurrency(overrides: dict, repeats: int = 5) -> None:
         engine.close()
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=("tune", "held-out", "both"), default="both")
     ap.add_argument("--loop", action="store_true", help="digit-loop grammar (allow_digits)")
@@ -511,6 +485,11 @@ def main() -> int:
     ap.add_argument("--early-end", action="store_true",
                     help="with --numbers: end at the 400 ms check when the peeked decode has "
                     "all digits and confidence >= T, for several T, against the 1.5 s end")
+    return ap
+
+
+def main() -> int:
+    ap = parser()
     args = ap.parse_args()
     global ENGINE
     ENGINE = args.engine
@@ -528,7 +507,6 @@ def main() -> int:
     if args.fit:
         fit(fsdd, overrides, args.workers, args.fit_oog, args.fit_loop_wrong)
         return 0
-    kind = "loop" if args.loop else "words"
     print(f"FSDD at {fsdd}; engine {args.engine} (default options"
           f"{', overrides ' + str(overrides) if overrides else ''}); grammar: "
           f"{'digit loop' if args.loop else 'single digit word, zero..nine + oh'}")
@@ -548,29 +526,36 @@ def main() -> int:
     if args.early_end or args.groups or args.escape:
         ap.error("--early-end, --groups and --escape go with --numbers")
     for split in splits:
-        t0 = time.time()
-        items = clips(fsdd, SPLITS[split])
-        res = run([(*c, kind, None) for c in items], overrides, args.workers)
-        table(res, f"{split} split (indices {SPLITS[split].start}-{SPLITS[split].stop - 1})")
-        if args.errors:
-            conf = defaultdict(int)
-            for r in res:
-                if r[4] != DIGIT_WORDS[r[3]]:
-                    conf[(r[0], DIGIT_WORDS[r[3]], r[4] or "-")] += 1
-            for k, v in sorted(conf.items(), key=lambda kv: -kv[1])[:25]:
-                print(f"    {v:3d} x {k[0]:9} said {k[1]:6} heard {k[2]}")
-        out = []
-        if args.calibrate:
-            out = run([(*c, "words", c[1]) for c in items], overrides, args.workers)
-            calibrate(res, out)
-        if args.dump:
-            with open(args.dump, "a", newline="") as fh:
-                w = csv.writer(fh)
-                for tag, rows in (("in", res), ("out", out)):
-                    for r in rows:
-                        w.writerow([split, tag, *r])
-        print(f"  (wall time {time.time() - t0:.0f} s)")
+        digits_split(args, fsdd, split, overrides)
     return 0
+
+
+def digits_split(args: argparse.Namespace, fsdd: Path, split: str, overrides: dict) -> None:
+    """Single digits of one split: the accuracy table, and what --errors/--calibrate/--dump
+    ask for."""
+    t0 = time.time()
+    items = clips(fsdd, SPLITS[split])
+    res = run([(*c, "loop" if args.loop else "words", None) for c in items], overrides,
+              args.workers)
+    table(res, f"{split} split (indices {SPLITS[split].start}-{SPLITS[split].stop - 1})")
+    if args.errors:
+        conf = defaultdict(int)
+        for r in res:
+            if r[4] != DIGIT_WORDS[r[3]]:
+                conf[(r[0], DIGIT_WORDS[r[3]], r[4] or "-")] += 1
+        for k, v in sorted(conf.items(), key=lambda kv: -kv[1])[:25]:
+            print(f"    {v:3d} x {k[0]:9} said {k[1]:6} heard {k[2]}")
+    out = []
+    if args.calibrate:
+        out = run([(*c, "words", c[1]) for c in items], overrides, args.workers)
+        calibrate(res, out)
+    if args.dump:
+        with open(args.dump, "a", newline="") as fh:
+            w = csv.writer(fh)
+            for tag, rows in (("in", res), ("out", out)):
+                for r in rows:
+                    w.writerow([split, tag, *r])
+    print(f"  (wall time {time.time() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

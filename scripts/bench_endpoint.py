@@ -66,35 +66,42 @@ def main() -> None:
     for rms in (0, 30, 100):
         for aggr in args.aggr:
             for start_ms in args.start:
-                for end_ms in (400,):
-                    s = EndpointSettings(aggr, start_ms, end_ms, 15.0)
-                    one = miss = split = 0
-                    d_start, d_end = [], []
-                    for pcm in clips:
-                        ep = Endpointer(s)
-                        audio = noise(PAD_S, rms, rng) + pcm + noise(PAD_S, rms, rng)
-                        evs = run(ep, audio)
-                        starts = [t for k, t in evs if k == "speech_start"]
-                        ends = [t for k, t in evs if k == "speech_end"]
-                        if not starts:
-                            miss += 1
-                            continue
-                        if len(starts) == 1:
-                            one += 1
-                        else:
-                            split += 1
-                        d_start.append(starts[0] - PAD_S)
-                        if ends:
-                            d_end.append(ends[-1] - (PAD_S + len(pcm) / 16000))
-                    ep = Endpointer(s)
-                    false = sum(k == "speech_start" for k, _ in run(ep, noise(60, rms, rng)))
-                    ep = Endpointer(s)
-                    n_long = sum(k == "speech_start" for k, _ in run(
-                        ep, noise(0.5, rms, rng) + long_pcm + noise(1, rms, rng)))
-                    print(f"{rms:5} {aggr:4} {start_ms:5} {end_ms:4} | {one:4} {miss:4} {split:5} |"
-                          f" {statistics.median(d_start) if d_start else float('nan'):15.3f}"
-                          f"  {statistics.median(d_end) if d_end else float('nan'):18.3f} |"
-                          f" {false:22} | {n_long}")
+                settings = EndpointSettings(aggressiveness=aggr, speech_start_ms=start_ms,
+                                        speech_end_ms=400, max_utterance_s=15.0)
+                row(settings, rms, clips, long_pcm, rng)
+
+
+def row(s: EndpointSettings, rms: float, clips: list[bytes], long_pcm: bytes,
+        rng: np.random.Generator) -> None:
+    """One line of the table: these settings on this line-noise level."""
+    one = miss = split = 0
+    d_start, d_end = [], []
+    for pcm in clips:
+        ep = Endpointer(s)
+        audio = noise(PAD_S, rms, rng) + pcm + noise(PAD_S, rms, rng)
+        evs = run(ep, audio)
+        starts = [t for k, t in evs if k == "speech_start"]
+        ends = [t for k, t in evs if k == "speech_end"]
+        if not starts:
+            miss += 1
+            continue
+        if len(starts) == 1:
+            one += 1
+        else:
+            split += 1
+        d_start.append(starts[0] - PAD_S)
+        if ends:
+            d_end.append(ends[-1] - (PAD_S + len(pcm) / 16000))
+    ep = Endpointer(s)
+    false = sum(k == "speech_start" for k, _ in run(ep, noise(60, rms, rng)))
+    ep = Endpointer(s)
+    n_long = sum(k == "speech_start" for k, _ in run(
+        ep, noise(0.5, rms, rng) + long_pcm + noise(1, rms, rng)))
+    print(f"{rms:5} {s.aggressiveness:4} {s.speech_start_ms:5} {s.speech_end_ms:4} |"
+          f" {one:4} {miss:4} {split:5} |"
+          f" {statistics.median(d_start) if d_start else float('nan'):15.3f}"
+          f"  {statistics.median(d_end) if d_end else float('nan'):18.3f} |"
+          f" {false:22} | {n_long}")
 
 
 if __name__ == "__main__":

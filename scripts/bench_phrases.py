@@ -35,7 +35,7 @@ from voicebot.speech.engines.pocketsphinx_engine import (  # noqa: E402
     PocketsphinxOptions,
 )
 from voicebot.speech.evaluate import line_audio, recognize_turn  # noqa: E402
-from voicebot.telephony.session import turn_grammar  # noqa: E402
+from voicebot.speech.turn_end import turn_grammar  # noqa: E402
 
 FLOW_MODEL = load_flow(ROOT / "call_flows" / "support.yaml")
 # (turn, what the caller says, a phrase of the group it must be heard as)

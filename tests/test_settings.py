@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from voicebot.cli import main
 from voicebot.errors import SettingsError
-from voicebot.settings import Settings
+from voicebot.settings import Settings, markdown_table
 
 
 def test_defaults_need_no_environment():
@@ -63,3 +64,29 @@ def test_missing_flow_file_is_a_clear_error(tmp_path):
                            "TWILIO_AUTH_TOKEN": "t"})
     with pytest.raises(SettingsError, match="no flow file"):
         s.require_serving()
+
+
+def test_the_readme_settings_table_is_the_one_the_settings_make():
+    """The README's table is `voicebot settings --markdown`: rerun it and paste the table
+    into the README's Settings section when this fails."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Settings\n", 1)[1]
+    start = section.index("| variable |")
+    assert section[start:section.index("\n\n", start) + 1] == markdown_table()
+
+
+def test_voicebot_settings_lists_values_masks_secrets_and_reports_problems(monkeypatch, capsys):
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "s3cret-token")
+    monkeypatch.setenv("VOICEBOT_SPEECH_END_MS", "600")
+    monkeypatch.delenv("VOICEBOT_ENGINE", raising=False)
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "s3cret-token" not in out and "TWILIO_AUTH_TOKEN=(set, hidden)" in out
+    assert "VOICEBOT_SPEECH_END_MS=600\n" in out and "VOICEBOT_ENGINE=auto  (default)" in out
+    monkeypatch.setenv("VOICEBOT_PORT", "99999")
+    monkeypatch.setenv("VOICEBOT_LOG_FORMAT", "xml")
+    assert main(["settings"]) == 2
+    err = capsys.readouterr().err
+    assert "VOICEBOT_PORT=99999" in err and "VOICEBOT_LOG_FORMAT='xml'" in err
+    assert main(["settings", "--markdown"]) == 0
+    assert capsys.readouterr().out == markdown_table()

@@ -14,10 +14,11 @@ from voicebot.errors import VoicebotError
 
 # Modules with `register(subparsers)`: each adds parsers whose default `func(args) -> int`.
 COMMAND_MODULES = (
-    "voicebot.flow.commands",          # validate, graph, chat
-    "voicebot.speech.commands",        # models, evaluate
-    "voicebot.telephony.commands",     # serve, call
-    "voicebot.replay.commands",        # replay, export-scenario
+    "voicebot.commands.flows",          # validate, graph, chat
+    "voicebot.commands.speech",        # models, evaluate
+    "voicebot.commands.serve",       # serve
+    "voicebot.commands.replay",        # replay, export-scenario, call
+    "voicebot.commands.settings",       # settings
 )
 
 

@@ -6,7 +6,6 @@ import pytest
 
 from tests.flow.conftest import KITCHEN_SINK, SUPPORT
 from voicebot.flow.events import (
-    ESCALATION_REASONS,
     Digits,
     Fault,
     Hangup,
@@ -21,6 +20,7 @@ from voicebot.flow.events import (
 from voicebot.flow.interpreter import FlowSession
 from voicebot.flow.loader import build_flow, load_flow, parse_yaml
 from voicebot.flow.lookup import perform
+from voicebot.flow.reasons import ESCALATION_REASONS
 
 
 def said(actions) -> list[str]:

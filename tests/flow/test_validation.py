@@ -159,6 +159,19 @@ def test_same_phrase_or_key_in_two_intents(write_flow):
     assert key.line == line_of(text, "more_help:") + 2
 
 
+def test_phrases_that_match_alike_in_two_intents(write_flow):
+    # Inflections are folded when matching ("helps" = "help"), so this is one phrase twice.
+    text = BASE.replace("        next: bye\n", """\
+        next: bye
+      more_help:
+        phrases: [helps]
+        dtmf: 2
+        next: bye
+""", 1)
+    _, problems, _ = problems_of(write_flow, text)
+    assert any("phrase 'helps' is in two intents" in p.message for p in only(problems))
+
+
 def test_intent_key_cannot_be_the_escape_key(write_flow):
     _, problems, _ = problems_of(write_flow, BASE.replace("dtmf: 1", "dtmf: 0"))
     assert any("is the escape key" in p.message for p in only(problems))

@@ -38,6 +38,7 @@ expect:
     return path
 
 
+@pytest.mark.slow
 def test_replay_reports_failures_and_exits_1(tmp_path: Path, tts_cache: Path,
                                              monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]):

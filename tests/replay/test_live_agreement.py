@@ -19,9 +19,11 @@ from tests.replay.conftest import SUITE
 from voicebot.replay.report import timeline
 from voicebot.replay.result import evaluate
 from voicebot.replay.scenario import load_scenario
+from voicebot.replay.standin import TwilioStandin
+from voicebot.service.app import create_app
 from voicebot.settings import Settings
-from voicebot.telephony.app import create_app
-from voicebot.telephony.standin import TwilioStandin
+
+pytestmark = pytest.mark.slow  # the example suite, live and offline
 
 AUTH_TOKEN = "replay-test-auth-token"
 API_TOKEN = "replay-test-api-token"

@@ -61,6 +61,17 @@ def test_all_expectations_hold():
     assert all(c.ok for c in checks), checks
 
 
+def test_heard_is_compared_after_the_shared_normaliser():
+    # Digits written either way, punctuation and curly apostrophes do not make a difference.
+    tr = transcript()
+    tr.turns = [TurnRecord("ask_order_number", "speech", "one two three four five six", 0.8),
+                TurnRecord("confirm", "speech", "thats right", 0.9)]
+    checks = check(Expect(heard=("123456", "That’s right.")), tr)
+    assert [c.ok for c in checks if c.name.startswith("heard")] == [True, True], checks
+    checks = check(Expect(heard=("123457", "that's wrong")), tr)
+    assert [c.ok for c in checks if c.name.startswith("heard")] == [False, False], checks
+
+
 def test_failures_say_expected_and_actual():
     expect = Expect(outcome="hangup", reason="completed", queue="billing",
                     path=("start", "main_menu", "handover"), path_exact=False,

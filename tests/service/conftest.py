@@ -16,10 +16,10 @@ from werkzeug.serving import make_server
 
 from voicebot.flow.loader import load_flow
 from voicebot.replay.caller import CallerTurn
+from voicebot.replay.standin import TwilioStandin
+from voicebot.service.app import create_app
 from voicebot.settings import DEFAULT_FLOW, Settings
 from voicebot.speech.audio import load_phone_audio
-from voicebot.telephony.app import create_app
-from voicebot.telephony.standin import TwilioStandin
 
 AUTH_TOKEN = "test-twilio-auth-token"
 API_TOKEN = "test-api-token"

@@ -12,10 +12,12 @@ import logging
 
 import pytest
 
+from tests.engines import FaultInjectionEngine
 from tests.service.conftest import API_TOKEN, AUTH_TOKEN, dtmf
 from voicebot.flow.matching import normalize
 from voicebot.records.hashing import hash_number
-from voicebot.speech.types import Grammar
+
+pytestmark = pytest.mark.slow  # calls in real time against a live service
 
 
 def _first_prompt_is_disclosure(result, flow) -> None:
@@ -78,25 +80,6 @@ def test_order_status_completes_and_hangs_up(shared_service, say):
     assert any("4512" in p.text or "shipped" in p.text for p in t.prompts)
     assert t.prompts[-1].kind == "goodbye"
     assert "<Hangup" in result.twiml_after
-
-
-class _BrokenRecognizer:
-    def accept(self, pcm: bytes):
-        raise RuntimeError("fault injection: the decoder crashed")
-
-    def finish(self):
-        raise RuntimeError("fault injection: the decoder crashed")
-
-
-class FaultInjectionEngine:
-    """Fault injection: the real engine's name, but every recognizer it makes raises."""
-
-    def __init__(self, real) -> None:
-        self.name = real.name
-        self.model = real.model
-
-    def recognizer(self, grammar: Grammar) -> _BrokenRecognizer:
-        return _BrokenRecognizer()
 
 
 def test_engine_exception_still_ends_in_a_transfer(start_service, engine, say):

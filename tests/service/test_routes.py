@@ -20,7 +20,7 @@ import websocket
 from twilio.request_validator import RequestValidator
 
 from tests.service.conftest import API_TOKEN, AUTH_TOKEN, dtmf
-from voicebot.telephony.standin import StandinError, TwilioStandin
+from voicebot.replay.standin import StandinError, TwilioStandin
 
 
 def _forger(service) -> TwilioStandin:
@@ -92,6 +92,7 @@ def test_queue_wait_says_position_then_offers_backup_channels(shared_service):
     assert "help@acme.example" in says and "555 0100" in says
 
 
+@pytest.mark.slow
 def test_agent_dials_the_queue_and_gets_the_dequeued_callers_context(shared_service):
     standin = shared_service.standin()
     result = standin.run([dtmf("0")])
@@ -120,6 +121,7 @@ def test_agent_dials_the_queue_and_gets_the_dequeued_callers_context(shared_serv
     assert "pressed the key for a person" in context["spoken"]
 
 
+@pytest.mark.slow
 def test_call_records_need_the_bearer_token(shared_service):
     result = shared_service.standin().run([dtmf("0")])
     url = f"{shared_service.base_url}/calls/{result.call_sid}"
@@ -178,6 +180,7 @@ def test_signatures_are_checked_against_the_public_url_behind_a_proxy(start_serv
     assert stream.get("url") == "wss://voice.example.com/media"
 
 
+@pytest.mark.slow
 def test_insecure_development_mode_accepts_unsigned_requests(start_service):
     service = start_service(env={"TWILIO_AUTH_TOKEN": "", "VOICEBOT_INSECURE_NO_SIGNATURE": "1"})
     unsigned = TwilioStandin(service.webhook_url, auth_token=None, api_token=API_TOKEN,
@@ -188,8 +191,8 @@ def test_insecure_development_mode_accepts_unsigned_requests(start_service):
 
 def test_queues_outside_voicebot_queues_stop_the_start(tmp_path, engine, renderer):
     from voicebot.errors import SettingsError
+    from voicebot.service.app import create_app
     from voicebot.settings import Settings
-    from voicebot.telephony.app import create_app
 
     settings = Settings.from_env({"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_QUEUES": "support",
                                   "VOICEBOT_DB": str(tmp_path / "q.sqlite3")})
@@ -197,6 +200,7 @@ def test_queues_outside_voicebot_queues_stop_the_start(tmp_path, engine, rendere
         create_app(settings, engine=engine, renderer=renderer)
 
 
+@pytest.mark.slow
 def test_agent_hears_the_summary_of_the_caller_at_the_head_of_the_queue(start_service):
     # Twilio plays <Queue url> to the caller, so the agent is briefed before <Dial><Queue>:
     # first in, first out, a caller taken by an agent or gone is no longer waiting.
@@ -230,6 +234,7 @@ def test_agent_hears_the_summary_of_the_caller_at_the_head_of_the_queue(start_se
     assert "next caller in the support queue" in briefing("support")
 
 
+@pytest.mark.slow
 def test_serve_as_the_readme_runs_it_answers_with_urls_of_the_port_it_serves(tmp_path):
     # The README's run command: `voicebot serve --insecure-no-signature`, here on a free port
     # and with no VOICEBOT_PUBLIC_URL: the stream and action URLs must name that port.

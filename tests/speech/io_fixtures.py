@@ -14,7 +14,9 @@ from voicebot.speech.types import EndpointEvent
 
 def riff(fmt_tag: int, channels: int, rate: int, bits: int, data: bytes, *,
          extensible: bool = False, declared_data_size: int | None = None) -> bytes:
-    """A WAV file's bytes built by hand (so tests can make what `wave` cannot write)."""
+    """A WAV file's bytes built by hand: damaged and odd headers no library writes, and valid
+    files made without the library the reader uses (soundfile), so a test does not check
+    the reader against its own writer."""
     block = channels * bits // 8
     if extensible:
         guid_tail = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"

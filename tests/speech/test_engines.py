@@ -64,6 +64,7 @@ def test_unknown_engine_kind_is_rejected(tmp_path):
 # ----------------------------------------------------------------- recognition
 
 
+@pytest.mark.slow
 def test_digit_loop_on_a_real_recording_of_fifteen_digits(ps_engine, shared_data):
     hyp = turn(ps_engine, LOOP, shared_data / "recordings" / "digits_16k.wav")
     said = "one zero zero zero one nine oh two one oh zero one eight zero three"
@@ -85,6 +86,7 @@ def test_44k_recording_one_two_three(ps_engine, shared_data):
     assert hyp.confidence >= DEFAULT_THRESHOLD
 
 
+@pytest.mark.slow
 def test_digit_accuracy_floor_on_fixed_fsdd_subset(ps_engine, fsdd_clips):
     """Held-out clip index 12 of every speaker and digit (60 clips; never used for tuning)."""
     subset = [c for c in fsdd_clips if c[4] == 12]
@@ -208,6 +210,7 @@ def _decode(engine, grammar: Grammar, pcm: bytes):
     return hyp.text, hyp.confidence, hyp.in_grammar
 
 
+@pytest.mark.slow
 def test_same_audio_gives_the_same_result_whatever_ran_before(ps_engine, fsdd_clips, speech):
     """Results are a pure function of (audio, grammar): the same recording decoded again and
     again, interleaved with other recordings and grammars (so in any worker, after anything),
@@ -245,6 +248,7 @@ def test_in_process_decoding_gives_the_workers_results(ps_engine, fsdd_clips):
         _decode(ps_engine, DIGITS, a) for a in audio]
 
 
+@pytest.mark.slow
 def test_a_dead_worker_fails_only_its_utterance_and_is_replaced(shared_data):
     import os
     import signal

@@ -43,6 +43,7 @@ def _pocketsphinx(monkeypatch, tmp_path):
     monkeypatch.delenv("VOICEBOT_ENGINE", raising=False)
 
 
+@pytest.mark.slow
 def test_json_report_on_real_digits(digits_manifest, tmp_path, capsys):
     phrases = tmp_path / "digits.txt"
     phrases.write_text(DIGIT_PHRASES, encoding="utf-8")
@@ -64,6 +65,7 @@ def test_json_report_on_real_digits(digits_manifest, tmp_path, capsys):
     assert 0 <= report["low_confidence_rate"] <= 1
 
 
+@pytest.mark.slow
 def test_text_report_with_digit_loop_on_long_recordings(tmp_path, shared_data, capsys):
     rec = shared_data / "recordings"
     manifest = write_manifest(tmp_path, [

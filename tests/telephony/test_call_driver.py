@@ -9,17 +9,17 @@ import logging
 
 import pytest
 
-from tests.telephony.twilio_line import CALL_SID, STREAM_SID, TwilioLine
+from tests.engines import FaultInjectionEngine
+from tests.telephony.scripted_line import CALL_SID, STREAM_SID, ScriptedLine
 from voicebot.flow.loader import load_flow
 from voicebot.records.recorder import MemoryRecorder
 from voicebot.settings import EndpointSettings
-from voicebot.speech.types import Grammar, Hypothesis
 from voicebot.telephony import media_stream as ms
 from voicebot.telephony.driver import CallDeps, CallDriver
 
 
-def open_call(deps: CallDeps) -> TwilioLine:
-    line = TwilioLine(CallDriver(deps))
+def open_call(deps: CallDeps) -> ScriptedLine:
+    line = ScriptedLine(CallDriver(deps))
     line.open()
     return line
 
@@ -34,11 +34,11 @@ def deps(support_flow, engine, renderer, recorder) -> CallDeps:
     return CallDeps.create(support_flow, engine, renderer, recorder=recorder)
 
 
-def prompt_kinds(line: TwilioLine) -> list[str]:
+def prompt_kinds(line: ScriptedLine) -> list[str]:
     return [p.kind for p in line.driver.transcript.prompts]
 
 
-def until_menu_plays(line: TwilioLine) -> None:
+def until_menu_plays(line: ScriptedLine) -> None:
     """Silence until the disclosure has played and the menu prompt is playing."""
     tr = line.driver.transcript
     while tr.prompts[0].t_played is None and not line.driver.finished:
@@ -240,7 +240,7 @@ def test_a_partial_keyed_answer_is_taken_after_a_pause(deps) -> None:
     assert tr.prompts[-1].kind == "reprompt"  # two digits are not an order number
 
 
-def say_digits(line: TwilioLine, digit_audio, digits: str, speaker: str) -> float:
+def say_digits(line: ScriptedLine, digit_audio, digits: str, speaker: str) -> float:
     """Say the digits one by one (FSDD recordings) with 0.6 s pauses; returns when the last
     digit's audio ended."""
     end = 0.0
@@ -399,7 +399,7 @@ def test_lost_marks_do_not_hang_the_call(deps, support_flow) -> None:
 
 def test_malformed_messages_are_logged_and_skipped(deps, caplog) -> None:
     driver = CallDriver(deps)
-    line = TwilioLine(driver)
+    line = ScriptedLine(driver)
     caplog.set_level(logging.WARNING, logger="voicebot.telephony.driver")
     assert line.send(ms.twilio_media(STREAM_SID, b"\xff" * 160, 1, 0)) == []  # before start
     line.open()
@@ -436,29 +436,6 @@ def test_odd_mu_law_payloads_are_buffered_into_whole_frames(deps) -> None:
 
 
 # ------------------------------------------------------------------------ fail safe
-
-
-class FaultInjectionEngine:
-    """Honest fault injection: the real engine, whose recognizers raise while decoding."""
-
-    def __init__(self, real) -> None:
-        self.real = real
-        self.name = real.name
-        self.model = real.model
-
-    def recognizer(self, grammar: Grammar):
-        return _RaisingRecognizer(self.real.recognizer(grammar))
-
-
-class _RaisingRecognizer:
-    def __init__(self, real) -> None:
-        self.real = real
-
-    def accept(self, pcm: bytes) -> str | None:
-        raise RuntimeError("injected decoder fault")
-
-    def finish(self) -> Hypothesis:
-        return self.real.finish()
 
 
 def test_an_engine_exception_hands_the_caller_to_a_person(support_flow, engine, renderer,
@@ -535,7 +512,7 @@ def test_a_dropped_stream_is_recorded_as_a_transfer_with_reason_error(deps,
 def test_a_stop_from_twilio_is_a_caller_hang_up(support_flow, engine, renderer,
                                                 recorder) -> None:
     deps = CallDeps.create(support_flow, engine, renderer, recorder=recorder)
-    line = TwilioLine(CallDriver(deps), params={"from": "+15550100", "flow": "support"})
+    line = ScriptedLine(CallDriver(deps), params={"from": "+15550100", "flow": "support"})
     line.open()
     line.silence(0.5)
     line.stop()

@@ -10,13 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# The closed set of reasons a call is handed to a person.
-EscalationReason = Literal[
-    "keyword", "dtmf", "low_confidence", "no_match", "no_input", "flow", "error"
-]
-ESCALATION_REASONS: tuple[str, ...] = (
-    "keyword", "dtmf", "low_confidence", "no_match", "no_input", "flow", "error",
-)
+from voicebot.flow.reasons import EscalationReason
 
 PromptKind = Literal["disclosure", "prompt", "reprompt", "confirm", "info", "handover", "goodbye"]
 

@@ -12,7 +12,6 @@ loop can keep a caller forever (node visit bounds, a step guard for say/branch c
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Any
 
@@ -23,7 +22,6 @@ from voicebot.flow.events import (
     FlowAction,
     FlowEvent,
     Hangup,
-    Listen,
     LookupDone,
     NoInput,
     PerformLookup,
@@ -31,28 +29,26 @@ from voicebot.flow.events import (
     Say,
     Transfer,
 )
-from voicebot.flow.model import DEFAULT_GOODBYE, LOOP_HANDOVER, TEMPLATE_RE, Flow, Node
+from voicebot.flow.model import DEFAULT_GOODBYE, Flow, Node
+from voicebot.flow.reasons import (
+    DEFAULT_REPROMPTS,
+    LOOP_HANDOVER,
+    RETRY_PREFIX,
+    agent_summary,
+    summary_lead,
+)
+from voicebot.flow.templates import render, slot_value
+from voicebot.flow.turns import (
+    YES_NO_KEYS,
+    allows_length,
+    listen_for,
+    parse_keys,
+    parse_spoken,
+)
 
 MAX_STEPS = 50  # nodes entered without waiting for the caller before we call it a fault
 RECENT_TURNS = 6  # turns the agent gets in the summary context
 
-DEFAULT_REPROMPTS: dict[str, tuple[str, ...]] = {
-    "no_match": ("Sorry, I didn't catch that.", "Sorry, I still didn't get that."),
-    "no_input": ("Sorry, I didn't hear anything.", "Are you still there?"),
-    "low_confidence": ("Sorry, I'm not sure I heard you right.",
-                       "Sorry, I still couldn't hear that clearly."),
-}
-RETRY_PREFIX = "Okay, let's try again."
-_REASON_TEXT = {
-    "keyword": "Caller asked for a person",
-    "dtmf": "Caller pressed the key for a person",
-    "low_confidence": "Caller could not be understood (low recognition confidence)",
-    "no_match": "Caller's request did not match the menu",
-    "no_input": "Caller did not answer",
-    "flow": "Flow handed over",
-    "error": "A fault ended the automated part",
-}
-_YES_NO_GRAMMAR = matching.YES_SPOKEN + matching.NO_SPOKEN
 
 
 class FlowSession:
@@ -110,7 +106,7 @@ class FlowSession:
         """Would this (recognised or typed) text hand the call to a person right now?"""
         if self.ended:
             return False
-        return matching.find_phrase(text, self._node().policy.escape_phrases) is not None
+        return matching.is_escape(text, self._node().policy.escape_phrases)
 
     def is_escape_digit(self, digit: str) -> bool:
         """Would this key hand the call to a person right now? While the caller is keying an
@@ -179,7 +175,7 @@ class FlowSession:
             elif kind in ("ask", "menu", "collect"):
                 self._awaiting = "turn"
                 return actions + [Say(self._render(node.prompt or ""), nid, kind="prompt"),
-                                  self._listen(node)]
+                                  listen_for(node)]
             elif kind == "lookup":
                 if node.prompt:
                     actions.append(Say(self._render(node.prompt), nid, kind="info"))
@@ -204,63 +200,9 @@ class FlowSession:
 
     def _branch(self, node: Node) -> str:
         for br in node.branches:
-            if all(self._holds(c.slot, c.op, c.value) for c in br.when):
+            if all(c.holds(self._value(c.slot)) for c in br.when):
                 return br.next
         return node.default or ""
-
-    def _holds(self, slot: str, op: str, want: Any) -> bool:
-        value = self._value(slot)
-        if op == "set":
-            return (value not in (None, "")) == bool(want)
-        if value is None:
-            return op in ("not_equals", "not_in")
-        if op in ("gt", "ge", "lt", "le"):
-            try:
-                v = float(value)
-            except (TypeError, ValueError):
-                return False
-            return {"gt": v > want, "ge": v >= want, "lt": v < want, "le": v <= want}[op]
-        if op == "matches":
-            return re.fullmatch(str(want), str(value), re.IGNORECASE) is not None
-        same = _norm_value(value)
-        if op == "equals":
-            return same == _norm_value(want)
-        if op == "not_equals":
-            return same != _norm_value(want)
-        inside = same in {_norm_value(w) for w in want}
-        return inside if op == "in" else not inside
-
-    def _listen(self, node: Node, confirming: bool = False) -> Listen:
-        policy = node.policy
-        escape = tuple(policy.escape_phrases)
-        common = dict(node=node.id, no_input_timeout=policy.no_input_timeout,
-                      confidence_threshold=policy.confidence_threshold)
-        yes_no = (matching.YES_SPOKEN, matching.NO_SPOKEN, escape)
-        if confirming:
-            return Listen(grammar=_unique(_YES_NO_GRAMMAR + escape), dtmf_max=1, slot=node.slot,
-                          slot_kind="yes_no", groups=yes_no, **common)
-        if node.kind in ("ask", "menu"):
-            phrases: list[str] = []
-            groups: list[tuple[str, ...]] = []
-            for intent in node.intents:
-                group = tuple(intent.phrases)
-                if intent.dtmf:
-                    group += matching.digit_words(intent.dtmf)
-                phrases.extend(group)
-                groups.append(group)
-            return Listen(grammar=_unique(tuple(phrases) + escape), dtmf_max=1,
-                          groups=(*groups, escape), **common)
-        kind = node.slot_type
-        if kind == "digits":
-            most = node.length or node.max_length or 16
-            return Listen(grammar=escape, dtmf_max=most, slot=node.slot, slot_kind="digits",
-                          max_digits=node.length or node.max_length, **common)
-        if kind == "yes_no":
-            return Listen(grammar=_unique(_YES_NO_GRAMMAR + escape), dtmf_max=1, slot=node.slot,
-                          slot_kind="yes_no", groups=yes_no, **common)
-        if kind == "number":
-            return Listen(grammar=(), dtmf_max=12, slot=node.slot, slot_kind="number", **common)
-        return Listen(grammar=(), dtmf_max=0, slot=node.slot, slot_kind="free", **common)
 
     # ------------------------------------------------------------------ caller turns
 
@@ -273,7 +215,7 @@ class FlowSession:
         node = self._node()
         policy = node.policy
         text = matching.normalize(ev.text)
-        escape = matching.find_phrase(text, policy.escape_phrases)
+        escape = matching.is_escape(text, policy.escape_phrases)
         if escape and ev.confidence >= policy.escape_threshold:
             self._turn("speech", text, ev.confidence, "escape")
             return self._escalate("keyword")
@@ -292,7 +234,7 @@ class FlowSession:
             keys = {i.name: i.dtmf for i in node.intents if i.dtmf}
             name = matching.match_intent(text, intents, keys)
             return self._chose(name, "speech", text, ev.confidence)
-        return self._collected(self._parse_spoken(node, text), "speech", text, ev.confidence)
+        return self._collected(parse_spoken(node, text), "speech", text, ev.confidence)
 
     def _digits(self, digits: str) -> list[FlowAction]:
         node = self._node()
@@ -303,7 +245,7 @@ class FlowSession:
         if key is not None:
             if self._awaiting == "turn" and self._digits_collect() and key.isdigit():
                 # Keying a number: only the escape key alone (then # or a pause) is the way out.
-                escape = keys == key and not self._allows_length(node, 1)
+                escape = keys == key and not allows_length(node, 1)
             else:
                 escape = keys[0] == key
             if escape:
@@ -312,12 +254,12 @@ class FlowSession:
         if self._awaiting not in ("turn", "confirm"):
             return []
         if self._awaiting == "confirm":
-            answer = {"1": "yes", "2": "no"}.get(keys[0])
+            answer = YES_NO_KEYS.get(keys[0])
             return self._confirm(answer, "dtmf", keys, None)
         if node.kind in ("ask", "menu"):
             name = next((i.name for i in node.intents if i.dtmf == keys[0]), None)
             return self._chose(name, "dtmf", keys, None)
-        return self._collected(self._parse_keys(node, keys), "dtmf", keys, None)
+        return self._collected(parse_keys(node, keys), "dtmf", keys, None)
 
     def _chose(self, name: str | None, kind: str, heard: str,
                confidence: float | None) -> list[FlowAction]:
@@ -341,7 +283,7 @@ class FlowSession:
             self._pending = value
             self._awaiting = "confirm"
             return [Say(self._confirm_text(node, value), node.id, kind="confirm"),
-                    self._listen(node, confirming=True)]
+                    listen_for(node, confirming=True)]
         self._turn(kind, heard, confidence, "collected")
         return self._store(node, value)
 
@@ -359,7 +301,7 @@ class FlowSession:
                 return self._escalate("no_match")
             self._awaiting = "turn"
             text = f"{RETRY_PREFIX} {self._render(node.prompt or '')}"
-            return [Say(text, node.id, kind="reprompt"), self._listen(node)]
+            return [Say(text, node.id, kind="reprompt"), listen_for(node)]
         self._turn(kind, heard, confidence, "no_match")
         return self._fail("no_match")
 
@@ -368,43 +310,6 @@ class FlowSession:
         self.slots[node.slot] = value
         self._slot_types[node.slot] = node.slot_type or "free"
         return self._goto(node.next or "")
-
-    def _allows_length(self, node: Node, n: int) -> bool:
-        if node.length is not None:
-            return n == node.length
-        return (node.min_length or 1) <= n <= (node.max_length or 32)
-
-    def _parse_spoken(self, node: Node, text: str) -> Any:
-        kind = node.slot_type
-        if kind == "digits":
-            digits = matching.spoken_digits(text)
-            return digits if digits and self._allows_length(node, len(digits)) else None
-        if kind == "yes_no":
-            return matching.yes_no(text)
-        if kind == "number":
-            return self._in_range(node, matching.spoken_number(text))
-        return text or None
-
-    def _parse_keys(self, node: Node, keys: str) -> Any:
-        keys = keys.rstrip("#")
-        kind = node.slot_type
-        if kind == "digits":
-            return keys if keys.isdigit() and self._allows_length(node, len(keys)) else None
-        if kind == "yes_no":
-            return {"1": "yes", "2": "no"}.get(keys[:1])
-        if kind == "number":
-            return self._in_range(node, int(keys)) if keys.isdigit() else None
-        return None
-
-    @staticmethod
-    def _in_range(node: Node, number: int | None) -> int | None:
-        if number is None:
-            return None
-        if node.minimum is not None and number < node.minimum:
-            return None
-        if node.maximum is not None and number > node.maximum:
-            return None
-        return number
 
     def _fail(self, kind: str) -> list[FlowAction]:
         """A turn that did not work: reprompt (a different text each time) or hand over."""
@@ -419,13 +324,13 @@ class FlowSession:
             base = self._confirm_text(node, self._pending)
         elif node.reprompts:
             return [Say(self._render(node.reprompts[min(retry, len(node.reprompts)) - 1]),
-                        node.id, kind="reprompt"), self._listen(node)]
+                        node.id, kind="reprompt"), listen_for(node)]
         else:
             base = self._render(node.prompt or "")
         prefixes = DEFAULT_REPROMPTS[kind]
         prefix = prefixes[min(self._fails[kind], len(prefixes)) - 1]
         return [Say(f"{prefix} {base}", node.id, kind="reprompt"),
-                self._listen(node, confirming=confirming)]
+                listen_for(node, confirming=confirming)]
 
     def _lookup_done(self, ev: LookupDone) -> list[FlowAction]:
         if self._awaiting != "lookup":
@@ -463,19 +368,9 @@ class FlowSession:
                          context=context)]
 
     def _default_summary(self, reason: str, lead: str | None = None) -> str:
-        parts = [lead or f"{_REASON_TEXT.get(reason, reason)} at '{self.node}'."]
-        if self.intents:
-            parts.append("Intent: " + ", ".join(i.replace("_", " ") for i in self.intents) + ".")
-        for name, value in self.slots.items():
-            if isinstance(value, dict):
-                shown = ", ".join(f"{k}={v}" for k, v in value.items())
-                parts.append(f"{name}: {shown}.")
-            else:
-                parts.append(f"{name.replace('_', ' ')}: {value}.")
         heard = [t["heard"] for t in self._turns if t["kind"] == "speech" and t["heard"]]
-        if heard:
-            parts.append(f"Last heard: \"{heard[-1]}\".")
-        return " ".join(parts)
+        return agent_summary(lead or f"{summary_lead(reason)} at '{self.node}'.",
+                             self.intents, self.slots, heard[-1:])
 
     # ------------------------------------------------------------------ templates
 
@@ -494,39 +389,9 @@ class FlowSession:
                 self.slots[node.slot] = saved
 
     def _value(self, ref: str) -> Any:
-        name, _, field_name = ref.partition(".")
-        if name == "intent" and name not in self.slots:
-            return self.intent
-        value = self.slots.get(name)
-        if field_name:
-            return value.get(field_name) if isinstance(value, dict) else None
-        return value
+        return slot_value(self.slots, ref, self.intent)
 
     def _render(self, template: str, spoken: bool = True) -> str:
         """Fill {slot} and {result.field}; digit slots are read back one by one when spoken."""
-        def fill(m: re.Match[str]) -> str:
-            name, field_name = m.group(1), m.group(2)
-            value = self._value(f"{name}.{field_name}" if field_name else name)
-            if value is None:
-                return ""
-            if name == "intent":
-                return str(value).replace("_", " ")
-            text = str(value)
-            if spoken and not field_name and self._slot_types.get(name) == "digits":
-                return " ".join(text)
-            return text
-
-        return " ".join(TEMPLATE_RE.sub(fill, template).split())
-
-
-def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for item in items:
-        norm = matching.normalize(item)
-        if norm and norm not in seen:
-            seen[norm] = None
-    return tuple(seen)
-
-
-def _norm_value(value: Any) -> str:
-    return matching.normalize(str(value))
+        digits = [name for name, kind in self._slot_types.items() if kind == "digits"]
+        return render(template, self._value, digits if spoken else ())

@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from voicebot.flow.model import (
     Policy,
 )
 from voicebot.flow.problems import FlowError, Problem
+from voicebot.flow.validator import check_flow
 
 __all__ = ["FlowError", "Problem", "load_flow", "check_file", "SCHEMA_PATH"]
 
@@ -122,57 +124,86 @@ def _type_name(value: Any) -> str:
         type(value), type(value).__name__)
 
 
-def _schema_message(err: jsonschema.ValidationError) -> list[tuple[tuple, str]]:
+Messages = list[tuple[tuple, str]]
+
+
+def _schema_message(err: jsonschema.ValidationError) -> Messages:
     """(path, message) for one schema error, worded for designers."""
     path = tuple(err.absolute_path)
-    v = err.validator
-    if v == "required":
-        missing = [k for k in err.validator_value if k not in (err.instance or {})]
-        out = []
-        for key in missing:
-            if key == "disclosure" and not path:
-                msg = ("missing 'disclosure': every flow must first tell callers they are talking "
-                       "to an automated assistant, what it can do and how to reach a person")
-            else:
-                msg = f"{_where(path)}: missing required key '{key}'"
-            out.append((path, msg))
-        return out
-    if v == "additionalProperties" and isinstance(err.instance, dict):
-        allowed = set(err.schema.get("properties", {}))
-        out = []
-        for key in err.instance:
-            if key in allowed:
-                continue
-            hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            msg = f"unknown key '{key}' in {_where(path)}"
-            msg += f" (did you mean '{hint[0]}'?)" if hint else (
-                f" (allowed: {', '.join(sorted(allowed))})" if allowed else "")
-            out.append((path + (key,), msg))
-        return out
-    if v == "type":
-        want = err.validator_value
-        want = " or ".join(want) if isinstance(want, list) else want
-        return [(path, f"{_where(path)} must be {want}, not {_type_name(err.instance)}")]
-    if v == "enum":
-        return [(path, f"{_where(path)} must be one of: "
-                       f"{', '.join(map(str, err.validator_value))} (got {err.instance!r})")]
-    if v == "pattern":
-        return [(path, f"{_where(path)}: {err.instance!r} is not a valid value here")]
-    if v in ("anyOf", "oneOf"):
-        if path and path[-1] in ("dtmf", "escape_dtmf"):
-            return [(path, f"{_where(path)} must be one phone key: 0-9, * or #")]
-        if len(path) >= 2 and path[-2] == "intents":
-            return [(path, f"intent '{path[-1]}' needs phrases or a dtmf key")]
-        if path and path[-1] == "source":
-            return [(path, f"{_where(path)} needs exactly one of 'file' or 'url'")]
-        best = jsonschema.exceptions.best_match(err.context) if err.context else None
-        if best is not None:
-            return _schema_message(best)
-    if v == "minProperties" and not err.instance:
-        return [(path, f"{_where(path)} must not be empty")]
-    if v in ("minimum", "maximum", "exclusiveMinimum", "minItems", "minLength"):
-        return [(path, f"{_where(path)}: {err.message}")]
-    return [(path, f"{_where(path)}: {err.message}")]
+    wording = _WORDING.get(str(err.validator))
+    out = wording(err, path) if wording else None
+    return [(path, f"{_where(path)}: {err.message}")] if out is None else out
+
+
+def _missing(err: jsonschema.ValidationError, path: tuple) -> Messages:
+    out = []
+    for key in [k for k in err.validator_value if k not in (err.instance or {})]:
+        if key == "disclosure" and not path:
+            msg = ("missing 'disclosure': every flow must first tell callers they are talking "
+                   "to an automated assistant, what it can do and how to reach a person")
+        else:
+            msg = f"{_where(path)}: missing required key '{key}'"
+        out.append((path, msg))
+    return out
+
+
+def _unknown_keys(err: jsonschema.ValidationError, path: tuple) -> Messages | None:
+    if not isinstance(err.instance, dict):
+        return None
+    allowed = set(err.schema.get("properties", {}))
+    out = []
+    for key in err.instance:
+        if key in allowed:
+            continue
+        hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+        msg = f"unknown key '{key}' in {_where(path)}"
+        msg += f" (did you mean '{hint[0]}'?)" if hint else (
+            f" (allowed: {', '.join(sorted(allowed))})" if allowed else "")
+        out.append((path + (key,), msg))
+    return out
+
+
+def _wrong_type(err: jsonschema.ValidationError, path: tuple) -> Messages:
+    want = err.validator_value
+    want = " or ".join(want) if isinstance(want, list) else want
+    return [(path, f"{_where(path)} must be {want}, not {_type_name(err.instance)}")]
+
+
+def _not_in_enum(err: jsonschema.ValidationError, path: tuple) -> Messages:
+    return [(path, f"{_where(path)} must be one of: "
+                   f"{', '.join(map(str, err.validator_value))} (got {err.instance!r})")]
+
+
+def _bad_pattern(err: jsonschema.ValidationError, path: tuple) -> Messages:
+    return [(path, f"{_where(path)}: {err.instance!r} is not a valid value here")]
+
+
+def _no_alternative(err: jsonschema.ValidationError, path: tuple) -> Messages | None:
+    if path and path[-1] in ("dtmf", "escape_dtmf"):
+        return [(path, f"{_where(path)} must be one phone key: 0-9, * or #")]
+    if len(path) >= 2 and path[-2] == "intents":
+        return [(path, f"intent '{path[-1]}' needs phrases or a dtmf key")]
+    if path and path[-1] == "source":
+        return [(path, f"{_where(path)} needs exactly one of 'file' or 'url'")]
+    best = jsonschema.exceptions.best_match(err.context) if err.context else None
+    return _schema_message(best) if best is not None else None
+
+
+def _empty(err: jsonschema.ValidationError, path: tuple) -> Messages | None:
+    return None if err.instance else [(path, f"{_where(path)} must not be empty")]
+
+
+# Designers' wording per JSON Schema keyword; any other says "<where>: <jsonschema's text>".
+_WORDING: dict[str, Callable[[jsonschema.ValidationError, tuple], Messages | None]] = {
+    "required": _missing,
+    "additionalProperties": _unknown_keys,
+    "type": _wrong_type,
+    "enum": _not_in_enum,
+    "pattern": _bad_pattern,
+    "anyOf": _no_alternative,
+    "oneOf": _no_alternative,
+    "minProperties": _empty,
+}
 
 
 def schema_problems(data: Any, marks: Marks, file: str) -> list[Problem]:
@@ -299,8 +330,6 @@ def build_flow(data: dict[str, Any], marks: Marks, path: Path, text: str) -> Flo
 
 def check_file(path: str | Path) -> tuple[Flow | None, list[Problem]]:
     """Every problem of a flow file, and the flow when it has no errors (warnings allowed)."""
-    from voicebot.flow.validator import check_flow  # the checks need the model, not vice versa
-
     path = Path(path)
     file = str(path)
     try:

@@ -16,17 +16,24 @@ import csv
 import json
 import os
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+import requests
+import urllib3.exceptions
+
 from voicebot.flow.events import LookupDone, PerformLookup
 from voicebot.flow.matching import normalize
+from voicebot.httpclient import is_timeout, reason, retrying_session
 
 DEFAULT_TIMEOUT = 3.0
 MAX_BYTES = 1_000_000
+# A caller is waiting: one more try when no connection could be made or a proxy answered
+# 502/503/504, soon after; a slow answer is not asked again (it already cost the timeout).
+CONNECT_RETRIES = 1
+STATUS_RETRIES = 1
+RETRY_BACKOFF_S = 0.1
 
 # `${NAME}` in a header value: an environment variable (the validator uses the same pattern).
 ENV_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -135,24 +142,22 @@ def _from_url(url: str, key: str, value: str, params: dict[str, str],
     if target == url:  # the URL names no parameter: pass them as a query string
         sep = "&" if "?" in url else "?"
         target = url + sep + urllib.parse.urlencode(params)
-    req = urllib.request.Request(target, headers={"Accept": "application/json",
-                                                  "User-Agent": "voicebot-lookup",
-                                                  **(headers or {})})
-    # The flow's headers (credentials) go to the flow's server only, not to where it redirects.
-    opener = urllib.request.build_opener(_SameOriginHeaders(list(headers or {})))
+    # A session per lookup: no cookies carried from one caller's lookup to the next.
+    http = retrying_session(connect=CONNECT_RETRIES, status=STATUS_RETRIES,
+                            backoff_s=RETRY_BACKOFF_S, user_agent="voicebot-lookup",
+                            session=_SameOriginHeaders(list(headers or {})))
     try:
-        with opener.open(req, timeout=timeout) as resp:
-            body = resp.read(MAX_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return LookupDone(ok=True, record=None)
-        return LookupDone(ok=False, error=f"HTTP {exc.code}")
-    except TimeoutError:
-        return LookupDone(ok=False, error=f"timeout after {timeout:g}s")
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
+        with http, http.get(target, headers={"Accept": "application/json", **(headers or {})},
+                            timeout=timeout, stream=True) as resp:
+            if resp.status_code == 404:
+                return LookupDone(ok=True, record=None)
+            if resp.status_code >= 400:
+                return LookupDone(ok=False, error=f"HTTP {resp.status_code}")
+            body = resp.raw.read(MAX_BYTES + 1, decode_content=True)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        if is_timeout(exc):
             return LookupDone(ok=False, error=f"timeout after {timeout:g}s")
-        return LookupDone(ok=False, error=f"cannot reach the lookup service: {_short(exc.reason)}")
+        return LookupDone(ok=False, error=f"cannot reach the lookup service: {reason(exc)}")
     if len(body) > MAX_BYTES:
         return LookupDone(ok=False, error="lookup answer too large")
     if not body.strip():
@@ -163,19 +168,21 @@ def _from_url(url: str, key: str, value: str, params: dict[str, str],
     return LookupDone(ok=True, record=_find(data, key, value))
 
 
-class _SameOriginHeaders(urllib.request.HTTPRedirectHandler):
-    """Follows redirects like urllib, but drops the flow's headers on a redirect to another
-    scheme, host or port (urllib itself would forward an Authorization header anywhere)."""
+class _SameOriginHeaders(requests.Session):
+    """Follows redirects like requests, but drops the flow's headers on a redirect to another
+    scheme, host or port (requests itself drops only Authorization, and keeps it on an
+    http -> https upgrade; other credential headers would go anywhere)."""
 
-    def __init__(self, names: list[str]):
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
         self.names = names
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and _origin(new.full_url) != _origin(req.full_url):
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest,
+                     response: requests.Response) -> None:
+        super().rebuild_auth(prepared_request, response)
+        if _origin(prepared_request.url or "") != _origin(response.request.url or ""):
             for name in self.names:
-                new.remove_header(name.capitalize())  # urllib stores names capitalized
-        return new
+                prepared_request.headers.pop(name, None)
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None]:

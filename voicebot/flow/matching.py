@@ -1,46 +1,48 @@
-"""Turning what the caller said (or typed in `voicebot chat`) into intents, digits and answers.
+"""Understanding a caller's turn: what they said (recognised speech, or text typed in
+`voicebot chat`) becomes an escape request, an intent, digits or a yes/no answer.
 
-One module so recognised speech and typed text are matched by exactly the same rules:
-normalise, then look for whole-word phrases. Spoken digits ("four five one two", "oh" = 0)
-become digit strings so a caller can say an order number or a menu key.
+One module, so a call and chat understand a sentence by exactly the same rules. Callers
+speak sentences ("um, I'm calling about my order", "yes that's right", "it's four five one
+two"), so every rule looks for its answer inside the sentence rather than expecting the
+phrase alone:
+
+- escape requests: voicebot.flow.escape (a request frame with a person, the flow's phrases);
+- intents: the flow's phrases found anywhere as whole words, with fillers ("um", "uh")
+  skipped and regular inflections folded ("bills" = "bill", "charged" = "charge");
+- digits and numbers: voicebot.flow.numbers;
+- yes/no: answer phrases anywhere, a negation turning "that's right" into a no.
+
+Two different answers in one sentence are no answer: the flow asks again rather than guess.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
-_PUNCT = re.compile(r"[^\w\s']+")
-_SPACES = re.compile(r"\s+")
+from voicebot.flow.escape import asks_for_person
+from voicebot.flow.normalize import DIGIT_NAMES, normalize, words
+from voicebot.flow.numbers import spoken_digits, spoken_number
 
-DIGIT_WORDS: dict[str, str] = {
-    "zero": "0", "oh": "0", "o": "0", "nought": "0", "null": "0",
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9",
-    "to": "2", "too": "2", "for": "4", "won": "1", "ate": "8",
-}
-# Homophones are only digits when every word of the utterance is a digit word.
-_STRICT_DIGIT_WORDS = {k: v for k, v in DIGIT_WORDS.items()
-                       if k not in ("to", "too", "for", "won", "ate", "o")}
-_MULTIPLIERS = {"double": 2, "triple": 3}
-_FILLERS = {"uh", "um", "er", "erm", "uhm", "hmm", "its", "it's", "is", "my", "number",
-            "the", "order", "and", "it", "that's", "thats", "please", "ok", "okay", "so"}
+__all__ = [
+    "NO_PHRASES", "NO_SPOKEN", "YES_PHRASES", "YES_SPOKEN", "contains_phrase", "digit_words",
+    "find_phrase", "is_escape", "match_intent", "normalize", "phrase_form", "spoken_digits",
+    "spoken_number", "yes_no",
+]
 
-_UNITS = {w: i for i, w in enumerate((
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen"))}
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-         "eighty": 80, "ninety": 90}
-
-# What means yes or no in a caller's answer (text: typed in chat, or free speech).
+# What means yes or no in a caller's answer (typed in chat, or heard), found anywhere in it.
 YES_PHRASES: tuple[str, ...] = (
-    "yes", "yeah", "yep", "yup", "correct", "that's right", "thats right", "right", "sure",
-    "it is", "that's correct", "affirmative", "uh huh",
+    "yes", "yeah", "yep", "yup", "yea", "ya", "correct", "that's right", "right", "sure",
+    "it is", "that's correct", "affirmative", "uh huh", "absolutely", "exactly", "go ahead",
+    "sounds good", "perfect", "that's it", "of course", "definitely", "that is right",
+    "that is correct", "you got it", "spot on", "that's the one",
 )
 NO_PHRASES: tuple[str, ...] = (
     "no", "nope", "nah", "wrong", "incorrect", "that's wrong", "not right", "that's not right",
-    "it isn't", "negative",
+    "it isn't", "negative", "not correct", "isn't right", "is not", "isn't", "not it",
+    "not quite", "not really", "don't think so", "that's not", "not that", "not what i said",
+    "wasn't", "was not", "no way",
 )
 # What a recognizer listens for at a yes/no question: whole answers callers give ("yes
 # please", "no it isn't"), and not the words it confuses. Measured with espeak-ng voices at
@@ -55,121 +57,95 @@ NO_SPOKEN: tuple[str, ...] = (
     "no it isn't", "no thanks", "no thank you",
 )
 
+# Hesitations: skipped when looking for a phrase ("order, um, status").
+HESITATIONS = frozenset({"um", "uh", "er", "erm", "uhm", "hmm", "ah", "mm", "umm", "uhh"})
+# Bare answers: phrases made only of these words ("yes", "sure", "no thanks"). A bare yes
+# gives way to a phrase with content in the same sentence ("yeah, another order please" is
+# another order, not a plain yes); a bare no does not ("no, my order is fine" is no request
+# for another order), and a yes and a no together are no answer: both are asked again.
+BARE_YES_WORDS = frozenset({"yes", "yeah", "yep", "yup", "yea", "sure", "please", "ok",
+                            "okay", "oh"})
+BARE_NO_WORDS = frozenset({"no", "nope", "nah", "thanks", "thank", "you", "please"})
+# Words around a spoken menu key: "press one", "option two please", "um, one".
+KEY_WORDS = frozenset({"press", "pressing", "option", "number", "key", "choose", "select",
+                       "pick", "the", "please", "ok", "okay", "ill", "id", "like", "want",
+                       "its", "is", "and", "so", "yes", "yeah"}) | HESITATIONS  # as words()
+# Inflections are folded only where the lemma keeps the word's stem ("charged" -> "charge",
+# "deliveries" -> "delivery"), never across words ("is" -> "be", "us" -> "we").
+_STEM_KEPT = 3
 
-def normalize(text: str) -> str:
-    """Lower case, no punctuation (apostrophes kept inside words), single spaces."""
-    text = _PUNCT.sub(" ", text.lower().replace("’", "'"))
-    words = [w.strip("'") for w in text.split()]
-    return _SPACES.sub(" ", " ".join(w for w in words if w)).strip()
+
+def is_escape(text: str, escape_phrases: Iterable[str]) -> bool:
+    """Whether the caller asks for a person (voicebot.flow.escape has the rules)."""
+    return asks_for_person(text, escape_phrases)
 
 
-def _contains(words: Sequence[str], phrase: Sequence[str]) -> bool:
+@lru_cache(maxsize=8192)
+def _lemma(word: str) -> str:
+    if not word.isalpha() or len(word) < 4:
+        return word
+    import simplemma  # loads its English table on first use (0.1-0.5 s), once per process
+
+    lemma = simplemma.lemmatize(word, lang="en").lower()
+    keep = max(_STEM_KEPT, len(lemma) - 1)
+    return lemma if lemma[:keep] == word[:keep] else word
+
+
+@lru_cache(maxsize=4096)
+def _phrase_forms(phrase: str) -> tuple[str, ...]:
+    return tuple(_lemma(w) for w in words(phrase))
+
+
+def phrase_form(phrase: str) -> str:
+    """A phrase as it is matched: "Bills" and "bill" are one phrase, so two intents may not
+    share them (checking the flow's phrases at load also loads the lemma table then, not in
+    a caller's first turn)."""
+    return " ".join(_phrase_forms(phrase))
+
+
+def _forms(text: str) -> tuple[str, ...]:
+    """The utterance's words as phrases are compared: hesitations out ("uh huh" stays),
+    inflections folded."""
+    tokens = words(text)
+    kept = [w for i, w in enumerate(tokens)
+            if w not in HESITATIONS or tokens[i + 1:i + 2] == ["huh"]]
+    return tuple(_lemma(w) for w in kept)
+
+
+def _spans(forms: Sequence[str], phrase: Sequence[str]) -> list[tuple[int, int]]:
     n = len(phrase)
-    return n > 0 and any(list(words[i:i + n]) == list(phrase)
-                         for i in range(len(words) - n + 1))
+    if not n:
+        return []
+    return [(i, i + n) for i in range(len(forms) - n + 1) if tuple(forms[i:i + n]) == phrase]
 
 
 def contains_phrase(text: str, phrase: str) -> bool:
-    """True when `phrase` occurs in `text` as whole words (both normalised here)."""
-    return _contains(normalize(text).split(), normalize(phrase).split())
+    """True when `phrase` occurs in `text` as whole words (inflections folded)."""
+    return bool(_spans(_forms(text), _phrase_forms(phrase)))
 
 
 def find_phrase(text: str, phrases: Iterable[str]) -> str | None:
     """The longest of `phrases` found in `text` as whole words, or None."""
-    words = normalize(text).split()
+    forms = _forms(text)
     best: str | None = None
     best_len = 0
     for phrase in phrases:
-        pw = normalize(phrase).split()
-        if len(pw) > best_len and _contains(words, pw):
-            best, best_len = phrase, len(pw)
+        pf = _phrase_forms(phrase)
+        if len(pf) > best_len and _spans(forms, pf):
+            best, best_len = phrase, len(pf)
     return best
 
 
-def spoken_digits(text: str) -> str | None:
-    """The digit string a caller spoke or typed ("four five one two", "4 5 1 2", "double
-    seven"), or None when the utterance is not just digits (filler words are allowed)."""
-    words = normalize(text).replace("-", " ").split()
-    if not words:
-        return None
-    only_digit_words = all(w in DIGIT_WORDS or w.isdigit() or w in _MULTIPLIERS for w in words)
-    table = DIGIT_WORDS if only_digit_words else _STRICT_DIGIT_WORDS
-    out: list[str] = []
-    repeat = 1
-    saw_digit = False
-    for w in words:
-        if w in _MULTIPLIERS:
-            repeat = _MULTIPLIERS[w]
-            continue
-        if w.isdigit():
-            out.append(w * repeat if len(w) == 1 else w)
-        elif w in table:
-            out.append(table[w] * repeat)
-        elif w in _FILLERS:
-            repeat = 1
-            continue
-        else:
-            return None
-        saw_digit = True
-        repeat = 1
-    return "".join(out) if saw_digit else None
+@dataclass(frozen=True)
+class _Match:
+    intent: str
+    start: int
+    end: int
+    kind: str  # "yes" (a bare yes), "no" (a bare no) or "content"
 
-
-def spoken_number(text: str) -> int | None:
-    """A whole number said in words or figures ("twenty five", "two hundred and six", "42")."""
-    words = [w for w in normalize(text).replace("-", " ").split() if w not in ("and", "a")]
-    if not words:
-        return None
-    if len(words) == 1 and words[0].isdigit():
-        return int(words[0])
-    if len(words) > 1 and all(w in _STRICT_DIGIT_WORDS for w in words):
-        digits = spoken_digits(text)  # "one two" is twelve, said digit by digit
-        return int(digits) if digits else None
-    total, current, seen = 0, 0, False
-    for w in words:
-        if w.isdigit():
-            current += int(w)
-        elif w in _UNITS:
-            current += _UNITS[w]
-        elif w in _TENS:
-            current += _TENS[w]
-        elif w == "hundred":
-            current = max(current, 1) * 100
-        elif w == "thousand":
-            total += max(current, 1) * 1000
-            current = 0
-        elif w in _FILLERS:
-            continue
-        else:
-            digits = spoken_digits(text)
-            return int(digits) if digits else None
-        seen = True
-    return total + current if seen else None
-
-
-def _remove(words: list[str], phrase: list[str]) -> bool:
-    n = len(phrase)
-    for i in range(len(words) - n + 1):
-        if words[i:i + n] == phrase:
-            del words[i:i + n]
-            return True
-    return False
-
-
-def yes_no(text: str) -> str | None:
-    """"yes", "no" or None (neither, or both: "yes no" is not an answer)."""
-    words = normalize(text).split()
-    negs = sorted((normalize(p).split() for p in NO_PHRASES), key=len, reverse=True)
-    neg = False
-    for phrase in negs:
-        while _remove(words, phrase):
-            neg = True
-    pos = any(_contains(words, normalize(p).split()) for p in YES_PHRASES)
-    if neg and pos:
-        return None
-    if neg:
-        return "no"
-    return "yes" if pos else None
+    def inside(self, other: _Match) -> bool:
+        return (other.start <= self.start and self.end <= other.end
+                and other.end - other.start > self.end - self.start)
 
 
 def match_intent(
@@ -177,35 +153,77 @@ def match_intent(
     intents: Mapping[str, Sequence[str]],
     dtmf_keys: Mapping[str, str] | None = None,
 ) -> str | None:
-    """The intent whose phrase best matches `text` (longest whole-word phrase wins; a tie
-    between two intents is no match). A spoken key ("one") selects the intent with that DTMF
-    key, so "press or say one" works."""
-    words = normalize(text).split()
-    if not words:
+    """The intent the caller asked for, or None (nothing matched, or two intents did).
+
+    Each intent's phrases are looked for anywhere in the sentence. A phrase found inside a
+    longer one found ("order" in "order status", "yes" in "yes another order") does not
+    count on its own; a bare yes gives way to a phrase with content. If what is left names
+    one intent, that is the answer; if it names two, the caller is asked again.
+    A spoken key ("one", "press two") selects the intent with that DTMF key.
+    """
+    forms = _forms(text)
+    if not forms:
         return None
-    best: list[str] = []
-    best_len = 0
+    found: list[_Match] = []
     for name, phrases in intents.items():
         for phrase in phrases:
-            pw = normalize(phrase).split()
-            if not _contains(words, pw):
-                continue
-            if len(pw) > best_len:
-                best, best_len = [name], len(pw)
-            elif len(pw) == best_len and name not in best:
-                best.append(name)
-    if len(best) == 1:
-        return best[0]
-    if not best and dtmf_keys:
-        digits = spoken_digits(text)
-        if digits and len(digits) == 1:
-            for name, key in dtmf_keys.items():
-                if key == digits:
-                    return name
+            pf = _phrase_forms(phrase)
+            kind = ("yes" if all(w in BARE_YES_WORDS for w in pf) else
+                    "no" if all(w in BARE_NO_WORDS for w in pf) else "content")
+            # Negations do not cancel a phrase: callers complain with them ("I didn't get
+            # my refund", "my parcel hasn't arrived").
+            found += [_Match(name, s, e, kind) for s, e in _spans(forms, pf)]
+    found = [m for m in found if not any(m.inside(o) for o in found)]
+    if any(m.kind == "content" for m in found):
+        found = [m for m in found if m.kind != "yes"]
+    names = {m.intent for m in found}
+    if len(names) == 1:
+        return names.pop()
+    if not names and dtmf_keys:
+        key = _spoken_key(forms)
+        if key is not None:
+            return next((name for name, k in dtmf_keys.items() if k == key), None)
     return None
+
+
+def _spoken_key(forms: Sequence[str]) -> str | None:
+    """The one key a caller said with nothing but key words around it ("press one")."""
+    rest = [w for w in forms if w not in KEY_WORDS]
+    if len(rest) != 1:
+        return None
+    w = rest[0]
+    if w in DIGIT_NAMES and w not in ("oh", "nought"):
+        return DIGIT_NAMES[w]
+    return w if len(w) == 1 and w.isdigit() else None
+
+
+@lru_cache(maxsize=1)
+def _answer_phrases() -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    neg = sorted((tuple(words(p)) for p in NO_PHRASES), key=len, reverse=True)
+    pos = [tuple(words(p)) for p in YES_PHRASES]
+    return neg, pos
+
+
+def yes_no(text: str) -> str | None:
+    """"yes", "no" or None (neither, or both: "yes no" is not an answer). The answer may sit
+    in a sentence ("yes that's right", "no that's not it", "yeah go ahead")."""
+    tokens = [w for w in words(text) if w not in HESITATIONS or w == "uh"]
+    neg_phrases, pos_phrases = _answer_phrases()
+    neg = False
+    for phrase in neg_phrases:  # longest first: "that's not right" before "right"
+        while spans := _spans(tokens, phrase):
+            s, e = spans[0]
+            tokens[s:e] = ["\0"]  # a gap, so the words around it do not join up
+            neg = True
+    pos = any(_spans(tokens, phrase) for phrase in pos_phrases)
+    if neg and pos:
+        return None
+    if neg:
+        return "no"
+    return "yes" if pos else None
 
 
 def digit_words(digits: str) -> tuple[str, ...]:
     """Words a recogniser should expect for these keys (menu keys may be spoken)."""
-    names = {v: k for k, v in _STRICT_DIGIT_WORDS.items() if k not in ("oh", "nought", "null")}
+    names = {v: k for k, v in DIGIT_NAMES.items() if k not in ("oh", "nought")}
     return tuple(names[d] for d in digits if d in names)

@@ -11,6 +11,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from voicebot.flow.matching import normalize
+from voicebot.flow.reasons import (
+    DEFAULT_HANDOVER,
+    DEFAULT_REPROMPTS,
+    LOOP_HANDOVER,
+    RETRY_PREFIX,
+)
+from voicebot.flow.templates import TEMPLATE_RE
+
 NODE_KINDS: tuple[str, ...] = ("say", "ask", "menu", "collect", "branch", "lookup", "transfer",
                                "hangup")
 LISTENING_KINDS = ("ask", "menu", "collect")
@@ -23,27 +32,7 @@ DEFAULT_ESCAPE_PHRASES: tuple[str, ...] = (
     "agent", "representative", "operator", "human", "person", "speak to someone",
 )
 
-# What the bot says when it hands over, per escalation reason: why, and to whom ({queue}).
-DEFAULT_HANDOVER: dict[str, str] = {
-    "keyword": "Sure, you asked for a person. I'm connecting you to {queue} now. Please hold.",
-    "dtmf": "Sure, you pressed the key for a person. I'm connecting you to {queue} now. "
-            "Please hold.",
-    "low_confidence": "I'm having trouble understanding you, so I'm connecting you to {queue}. "
-                      "Please hold.",
-    "no_match": "Sorry, I couldn't work out what you need, so I'm connecting you to {queue}. "
-                "Please hold.",
-    "no_input": "I didn't hear anything, so I'm connecting you to {queue}. Please hold.",
-    "flow": "I'm connecting you to {queue}. Please hold.",
-    "error": "Sorry, something went wrong on our side, so I'm connecting you to {queue}. "
-             "Please hold.",
-}
 DEFAULT_GOODBYE = "Thank you for calling. Goodbye."
-# Said when a node's max_visits is reached and it names no overflow node (reason "flow").
-LOOP_HANDOVER = ("We seem to be going round in circles, so I'm connecting you to {queue}. "
-                 "Please hold.")
-
-TEMPLATE_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z0-9_]+))?\}")
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -84,9 +73,6 @@ class Policy:
         return replace(self, **changes)
 
 
-EscalationPolicy = Policy  # the name the issue uses
-
-
 @dataclass(frozen=True)
 class Intent:
     name: str
@@ -111,6 +97,33 @@ class Condition:
         if self.op in ("in", "not_in"):
             return f"{self.slot} {self.op.replace('_', ' ')} {list(self.value)}"
         return f"{self.slot} matches {self.value}"
+
+    def holds(self, value: Any) -> bool:
+        """Whether this holds for `value`, the slot's current value (None: not set).
+
+        Numbers compare as numbers, `matches` is a case-blind regular expression, and the
+        rest compare normalised text, so "Shipped" equals "shipped".
+        """
+        op, want = self.op, self.value
+        if op == "set":
+            return (value not in (None, "")) == bool(want)
+        if value is None:
+            return op in ("not_equals", "not_in")
+        if op in ("gt", "ge", "lt", "le"):
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                return False
+            return {"gt": v > want, "ge": v >= want, "lt": v < want, "le": v <= want}[op]
+        if op == "matches":
+            return re.fullmatch(str(want), str(value), re.IGNORECASE) is not None
+        same = _normalized(value)
+        if op == "equals":
+            return same == _normalized(want)
+        if op == "not_equals":
+            return same != _normalized(want)
+        inside = same in {_normalized(w) for w in want}
+        return inside if op == "in" else not inside
 
 
 @dataclass(frozen=True)
@@ -186,6 +199,18 @@ class Node:
             out.append((f"after {self.max_visits} visits", self.overflow))
         return out
 
+    def template_texts(self) -> list[tuple[str, tuple]]:
+        """(text, path under the node) of every text of this node that may use templates."""
+        texts: list[tuple[str, tuple]] = [
+            (self.prompt or "", ("prompt",)), (self.confirm_prompt or "", ("confirm",)),
+            (self.summary or "", ("summary",)), (self.value or "", ("value",)),
+            (self.source.get("url", ""), ("source", "url")),
+        ]
+        texts += [(t, ("reprompts", i)) for i, t in enumerate(self.reprompts)]
+        if self.kind == "lookup" and not self.value:
+            texts.append(("{" + self.source.get("key", "") + "}", ("source", "key")))
+        return texts
+
     def texts(self) -> list[str]:
         """Every prompt text written on this node."""
         out = [t for t in (self.prompt, self.confirm_prompt) if t]
@@ -228,8 +253,6 @@ class Flow:
     def static_prompts(self) -> set[str]:
         """Prompt texts with no slot template, so TTS can render them before the first call
         (including the default reprompts and hand-over texts the interpreter composes)."""
-        from voicebot.flow.interpreter import DEFAULT_REPROMPTS, RETRY_PREFIX
-
         texts = {self.disclosure}
         for node in self.nodes.values():
             texts.update(node.texts())
@@ -260,3 +283,7 @@ class Flow:
                 return self.marks[p]
             p = p[:-1]
         return self.marks.get((), (1, 1))
+
+
+def _normalized(value: Any) -> str:
+    return normalize(str(value))

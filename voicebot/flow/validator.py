@@ -9,14 +9,17 @@ loops) do not stop a flow from loading.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from voicebot.flow.lookup import BAD_HEADER_CHAR_RE, ENV_REF_RE, env_missing, env_refs
-from voicebot.flow.matching import contains_phrase, normalize
-from voicebot.flow.model import TEMPLATE_RE, Flow, Node
+from voicebot.flow.matching import contains_phrase, is_escape, normalize, phrase_form
+from voicebot.flow.model import Flow, Node
 from voicebot.flow.problems import Problem
+from voicebot.flow.templates import TEMPLATE_RE
 
 VALUE = "$value"  # same marker as voicebot.flow.loader.VALUE
 
@@ -151,7 +154,7 @@ class _Checker:
         key_owner: dict[str, str] = {}
         for intent in node.intents:
             for i, phrase in enumerate(intent.phrases):
-                norm = normalize(phrase)
+                norm = phrase_form(phrase)
                 where = (*base, intent.name, "phrases", i)
                 if not norm:
                     self.add("error", "empty phrase", *where)
@@ -161,10 +164,9 @@ class _Checker:
                     self.add("error", f"phrase '{phrase}' is in two intents: '{other}' and "
                                       f"'{intent.name}'", *where)
                 phrase_owner.setdefault(norm, intent.name)
-                esc = [e for e in node.policy.escape_phrases if contains_phrase(phrase, e)]
-                if esc:
-                    self.add("warning", f"phrase '{phrase}' contains the escape phrase "
-                                        f"'{esc[0]}': saying it hands the call to a person", *where)
+                if is_escape(phrase, node.policy.escape_phrases):
+                    self.add("warning", f"phrase '{phrase}' asks for a person: saying it hands "
+                                        "the call to a person", *where)
             if intent.dtmf:
                 where = (*base, intent.name, "dtmf")
                 other = key_owner.get(intent.dtmf)
@@ -257,38 +259,31 @@ class _Checker:
                               "is known)", "disclosure")
         slots = {n.slot for n in flow.nodes.values() if n.kind == "collect" and n.slot}
         results = {n.result: n for n in flow.nodes.values() if n.kind == "lookup"}
-        known = slots | set(results) | BUILTIN_NAMES
         for node in flow.nodes.values():
-            base = ("nodes", node.id)
-            texts: list[tuple[str, tuple]] = [
-                (node.prompt or "", (*base, "prompt")),
-                (node.confirm_prompt or "", (*base, "confirm")),
-                (node.summary or "", (*base, "summary")),
-                (node.value or "", (*base, "value")),
-                (node.source.get("url", ""), (*base, "source", "url")),
-            ]
-            texts += [(t, (*base, "reprompts", i)) for i, t in enumerate(node.reprompts)]
-            if node.kind == "lookup" and not node.value:
-                texts.append(("{" + node.source.get("key", "") + "}", (*base, "source", "key")))
-            for text, path in texts:
+            for text, path in node.template_texts():
                 for m in TEMPLATE_RE.finditer(text):
-                    name, field_name = m.group(1), m.group(2)
-                    if name not in known:
-                        self.add("error", f"template '{{{m.group(0)[1:-1]}}}' names a slot that "
-                                          f"is never collected{_close(name, known)}", *path, VALUE)
-                    elif name in slots and field_name:
-                        self.add("error", f"slot '{name}' has no fields ('{m.group(0)}')", *path)
-                    elif name in results and field_name:
-                        src = results[name].source.get("file")
-                        fields = _file_fields(Path(src)) if src else None
-                        if fields is not None and field_name not in fields:
-                            self.add("warning", f"'{field_name}' is not a field of "
-                                                f"{Path(src).name}", *path)
+                    self._template_ref(m, ("nodes", node.id, *path), slots, results)
         for reason, template in flow.policy.handover.items():
             for m in TEMPLATE_RE.finditer(template):
                 if m.group(1) != "queue":
                     self.add("error", f"handover text may only use {{queue}}, not {m.group(0)}",
                              "policy", "handover", reason)
+
+    def _template_ref(self, m: re.Match[str], path: tuple, slots: set[str],
+                      results: dict[str, Node]) -> None:
+        """One {name} or {name.field}: a collected slot, a lookup result (field) or built-in."""
+        name, field_name = m.group(1), m.group(2)
+        known = slots | set(results) | BUILTIN_NAMES
+        if name not in known:
+            self.add("error", f"template '{{{m.group(0)[1:-1]}}}' names a slot that "
+                              f"is never collected{_close(name, known)}", *path, VALUE)
+        elif name in slots and field_name:
+            self.add("error", f"slot '{name}' has no fields ('{m.group(0)}')", *path)
+        elif name in results and field_name:
+            src = results[name].source.get("file")
+            fields = _file_fields(Path(src)) if src else None
+            if fields is not None and field_name not in fields:
+                self.add("warning", f"'{field_name}' is not a field of {Path(src).name}", *path)
 
     def disclosure(self) -> None:
         text = self.flow.disclosure
@@ -310,8 +305,6 @@ def _has_escape(node: Node) -> bool:
 
 
 def _close(name: str, options: Iterable[str]) -> str:
-    import difflib
-
     hint = difflib.get_close_matches(name, sorted(options), n=1)
     return f" (did you mean '{hint[0]}'?)" if hint else ""
 

@@ -1,9 +1,9 @@
-"""CallerSimulator: plays Twilio's (and the caller's) side of a Media Stream, with no socket.
+"""CallerSimulator: a scenario's caller on Twilio's side of a Media Stream, with no socket.
 
 Pure like the driver: the offline replay loop and the live stand-in (`voicebot call`) both
-use it, so a scenario behaves the same offline and against a running service.
-
-CONTRACT (owned by the testers helper; the live stand-in codes against it):
+use it, so a scenario behaves the same offline and against a running service. Twilio's part
+(messages, 20 ms frames, the playback buffer, marks, clear) is TwilioSide; this adds when the
+caller speaks, keys or stays silent, and measures the turn gaps.
 
     sim = CallerSimulator(turns: list[CallerTurn], call_sid, stream_sid, account_sid,
                           custom_parameters: dict[str, str], from_number: str)
@@ -16,12 +16,6 @@ CONTRACT (owned by the testers helper; the live stand-in codes against it):
     sim.done -> bool                      # turns exhausted and trailing wait over
     sim.turn_gaps_ms -> list[float]       # last voiced caller frame -> first bot audio back
     sim.audio_gaps -> int                 # gaps in the bot's outgoing audio within a prompt
-
-How time works: stream time starts at 0 with `start`. Media frame k (20 ms of caller audio)
-is sent once it has been "captured", at (k + 1) * 20 ms, with timestamp k * 20 ms. The bot's
-outbound audio is buffered and played in real time, like Twilio's playback buffer: a `mark`
-is echoed when the audio queued before it has finished playing; `clear` drops the buffer and
-echoes every pending mark at once.
 
 When each caller turn starts:
 - say / dtmf / silence: after the bot has sent audio since the previous turn ended and its
@@ -37,25 +31,21 @@ call, up to `max_call_s` of call time (then `done`, with a note in `notes`).
 
 from __future__ import annotations
 
-import base64
-import json
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
+from voicebot.replay.twilio_side import ULAW_SILENCE, TwilioSide
 from voicebot.speech.audio import pcm16_to_ulaw
+from voicebot.telephony.media_stream import StreamProtocolError
 
-FRAME_S = 0.02
+__all__ = ["CallerSimulator", "CallerTurn", "TurnLog", "ULAW_SILENCE"]
+
 FRAME_PCM_BYTES = 320  # 20 ms of 8 kHz 16-bit PCM
-FRAME_ULAW_BYTES = 160
-ULAW_SILENCE = b"\xff" * FRAME_ULAW_BYTES  # mu-law code for 0
 NATURAL_PAUSE_S = 0.3  # a caller answers a little after the prompt ends
 BARGE_IN_AFTER_S = 0.6  # how far into a prompt a barging caller starts
-DTMF_SPACING_S = 0.25  # between keys of one dtmf turn
 VOICED_RMS = 300.0  # ~ -40 dBFS: a frame above this counts as voiced (turn gap measurement)
-GAP_TOLERANCE_S = FRAME_S  # playback buffer empty this long mid-prompt counts as a gap
 
 TurnKind = Literal["say", "dtmf", "silence"]
 
@@ -121,31 +111,12 @@ class CallerSimulator:
         natural_pause_s: float = NATURAL_PAUSE_S,
     ) -> None:
         self.turns = list(turns)
-        self.call_sid = call_sid
-        self.stream_sid = stream_sid
-        self.account_sid = account_sid
-        self.custom_parameters = dict(custom_parameters or {})
         self.from_number = from_number
         self.max_call_s = max_call_s
         self.natural_pause_s = natural_pause_s
-
-        self._seq = 0
-        self._chunk = 0
-        self._next_frame = 0  # index of the next media frame to send
-        self._now = 0.0
-        self._opened = False
-        self._closed = False
-
-        # playback buffer of the bot's audio
-        self._play_end = 0.0  # when the audio queued so far finishes playing
-        self._pending_marks: deque[tuple[float, str]] = deque()  # (due, name)
-        self._in_prompt = False  # media received since the last mark / clear
+        self.line = TwilioSide(call_sid, stream_sid, account_sid, custom_parameters,
+                               frame_source=self._frame, on_keys_sent=self._keys_sent)
         self._segments: list[_Segment] = []
-        self._bot_audio_seen_at: float | None = None  # last time bot media arrived
-        self.bot_audio_bytes = 0
-        self.marks_echoed: list[str] = []
-        self._last_mark_echo = 0.0
-        self.clears = 0
 
         # the caller's turns
         self._turn_index = 0
@@ -153,122 +124,57 @@ class CallerSimulator:
         self._ready_since = -1.0  # bot audio after this time counts as the reply to the turn
         self._active: TurnLog | None = None
         self._audio = b""  # PCM of the active say turn not yet sent
-        self._dtmf_queue: deque[tuple[float, str]] = deque()
         self._silence_until: float | None = None
         self._awaiting_reply: TurnLog | None = None
         self.turn_log: list[TurnLog] = []
-        self.audio_gaps = 0
         self.notes: list[str] = []
         self.timed_out = False
 
-    # ------------------------------------------------------------------ Twilio messages
+    # ------------------------------------------------------------------ Twilio's side
 
-    def _next_seq(self) -> str:
-        self._seq += 1
-        return str(self._seq)
+    @property
+    def audio_gaps(self) -> int:
+        """Gaps in the bot's audio within a prompt (Twilio's buffer ran dry)."""
+        return self.line.audio_gaps
+
+    @property
+    def bot_audio_bytes(self) -> int:
+        return self.line.bot_audio_bytes
+
+    @property
+    def clears(self) -> int:
+        return self.line.clears
+
+    @property
+    def playback_idle(self) -> bool:
+        """Nothing of the bot's left to play and no mark waiting to be echoed."""
+        return self.line.playback_idle
 
     def opening(self) -> list[str]:
         """`connected` then `start`, as Twilio sends them when the WebSocket opens."""
-        self._opened = True
-        connected = {"event": "connected", "protocol": "Call", "version": "1.0.0"}
-        start = {
-            "event": "start",
-            "sequenceNumber": self._next_seq(),
-            "start": {
-                "accountSid": self.account_sid,
-                "streamSid": self.stream_sid,
-                "callSid": self.call_sid,
-                "tracks": ["inbound"],
-                "customParameters": self.custom_parameters,
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            },
-            "streamSid": self.stream_sid,
-        }
-        return [json.dumps(connected), json.dumps(start)]
+        return self.line.opening()
 
     def closing(self, now: float) -> list[str]:
         """The caller hangs up: Twilio's `stop`."""
-        self._closed = True
-        stop = {
-            "event": "stop",
-            "sequenceNumber": self._next_seq(),
-            "streamSid": self.stream_sid,
-            "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
-        }
-        return [json.dumps(stop)]
-
-    def _media(self, payload: bytes, frame_index: int) -> str:
-        self._chunk += 1
-        return json.dumps({
-            "event": "media",
-            "sequenceNumber": self._next_seq(),
-            "media": {
-                "track": "inbound",
-                "chunk": str(self._chunk),
-                "timestamp": str(frame_index * 20),
-                "payload": base64.b64encode(payload).decode("ascii"),
-            },
-            "streamSid": self.stream_sid,
-        })
-
-    def _dtmf(self, digit: str) -> str:
-        return json.dumps({
-            "event": "dtmf",
-            "streamSid": self.stream_sid,
-            "sequenceNumber": self._next_seq(),
-            "dtmf": {"track": "inbound_track", "digit": digit},
-        })
-
-    def _mark(self, name: str) -> str:
-        return json.dumps({
-            "event": "mark",
-            "sequenceNumber": self._next_seq(),
-            "streamSid": self.stream_sid,
-            "mark": {"name": name},
-        })
+        return self.line.closing()
 
     # ------------------------------------------------------------------ from the service
 
     def on_message(self, text: str, now: float) -> None:
-        """Take one message from the service (media, mark or clear); anything else is ignored."""
+        """Take one message from the service (media, mark or clear)."""
+        starts_prompt = not self.line.in_prompt
+        play_start = max(now, self.line.play_end)
         try:
-            msg = json.loads(text)
-        except (TypeError, ValueError):
-            self.notes.append(f"{now:.2f}s: service sent non-JSON text")
+            kind, value = self.line.receive(text, now)
+        except StreamProtocolError as exc:
+            self.notes.append(f"{now:.2f}s: service sent a bad message ({exc.reason})")
             return
-        if not isinstance(msg, dict):
-            return
-        event = msg.get("event")
-        if event == "media":
-            payload = (msg.get("media") or {}).get("payload", "")
-            try:
-                audio = base64.b64decode(payload, validate=True)
-            except (TypeError, ValueError):
-                self.notes.append(f"{now:.2f}s: service sent media with bad base64")
-                return
-            self._on_bot_audio(audio, now)
-        elif event == "mark":
-            name = str((msg.get("mark") or {}).get("name", ""))
-            self._pending_marks.append((max(now, self._play_end), name))
-            self._in_prompt = False
-        elif event == "clear":
-            self.clears += 1
-            self._play_end = now
-            self._in_prompt = False
-            self._pending_marks = deque((now, name) for _, name in self._pending_marks)
+        if kind == "media" and value:
+            if starts_prompt:
+                self._segments.append(_Segment(now, play_start, self._turns_ended))
+            self._on_bot_audio(now)
 
-    def _on_bot_audio(self, audio: bytes, now: float) -> None:
-        if not audio:
-            return
-        idle = self._play_end < now
-        if self._in_prompt and now - self._play_end > GAP_TOLERANCE_S:
-            self.audio_gaps += 1  # the buffer ran dry in the middle of a prompt
-        if not self._in_prompt:
-            self._segments.append(_Segment(now, max(now, self._play_end), self._turns_ended))
-        self._in_prompt = True
-        self._play_end = (now if idle else self._play_end) + len(audio) / 8000.0
-        self.bot_audio_bytes += len(audio)
-        self._bot_audio_seen_at = now
+    def _on_bot_audio(self, now: float) -> None:
         # the reply may come while the recording's trailing silence is still being sent
         for turn in (self._awaiting_reply, self._active):
             if turn is not None and turn.kind == "say" and turn.t_last_voiced is not None \
@@ -280,11 +186,6 @@ class CallerSimulator:
     # ------------------------------------------------------------------ state
 
     @property
-    def playback_idle(self) -> bool:
-        """Nothing of the bot's left to play and no mark waiting to be echoed."""
-        return self._play_end <= self._now and not self._pending_marks
-
-    @property
     def turns_performed(self) -> int:
         return self._turns_ended
 
@@ -294,50 +195,21 @@ class CallerSimulator:
 
     @property
     def done(self) -> bool:
-        return self._closed or self.timed_out
+        return self.line.closed or self.timed_out
 
     def next_due(self) -> float:
         """When `poll` next has something to send (a media frame is due every 20 ms)."""
-        due = (self._next_frame + 1) * FRAME_S
-        if self._pending_marks:
-            due = min(due, self._pending_marks[0][0])
-        if self._dtmf_queue:
-            due = min(due, self._dtmf_queue[0][0])
-        return due
+        return self.line.next_due()
 
     # ------------------------------------------------------------------ time passes
 
     def poll(self, now: float) -> list[str]:
         """Everything Twilio sends up to `now`, in time order."""
-        out: list[str] = []
         if self.done:
-            return out
-        while True:
-            frame_due = (self._next_frame + 1) * FRAME_S
-            mark_due = self._pending_marks[0][0] if self._pending_marks else None
-            dtmf_due = self._dtmf_queue[0][0] if self._dtmf_queue else None
-            t = min(x for x in (frame_due, mark_due, dtmf_due) if x is not None)
-            if t > now + 1e-9:
-                break
-            self._now = max(self._now, t)
-            if mark_due is not None and mark_due <= t:
-                _, name = self._pending_marks.popleft()
-                self.marks_echoed.append(name)
-                self._last_mark_echo = t
-                out.append(self._mark(name))
-                continue
-            if dtmf_due is not None and dtmf_due <= t:
-                _, digit = self._dtmf_queue.popleft()
-                out.append(self._dtmf(digit))
-                if not self._dtmf_queue and self._active is not None:
-                    self._end_turn(t)
-                continue
-            self._advance_turns(t)
-            out.append(self._media(self._frame_payload(t), self._next_frame))
-            self._next_frame += 1
-        self._now = max(self._now, now)
-        self._advance_turns(self._now)
-        if self._now >= self.max_call_s and not self.timed_out:
+            return []
+        out = self.line.poll(now)
+        self._advance_turns(self.line.now)
+        if self.line.now >= self.max_call_s and not self.timed_out:
             self.timed_out = True
             left = len(self.turns) - self._turns_ended
             self.notes.append(
@@ -346,8 +218,9 @@ class CallerSimulator:
             )
         return out
 
-    def _frame_payload(self, t: float) -> bytes:
+    def _frame(self, t: float) -> bytes:
         """The caller's next 20 ms: the active say turn's audio, or silence."""
+        self._advance_turns(t)
         turn = self._active
         if turn is None or turn.kind != "say":
             return ULAW_SILENCE
@@ -361,6 +234,10 @@ class CallerSimulator:
         if not self._audio:
             self._end_turn(t)
         return pcm16_to_ulaw(frame)
+
+    def _keys_sent(self, t: float) -> None:
+        if self._active is not None:
+            self._end_turn(t)
 
     def _end_turn(self, t: float) -> None:
         turn = self._active
@@ -399,11 +276,11 @@ class CallerSimulator:
 
     def _answer_start(self) -> float | None:
         """After the bot's reply has finished playing, plus a natural pause."""
-        seen = self._bot_audio_seen_at
+        seen = self.line.bot_audio_seen_at
         replied = seen is not None and seen >= self._ready_since
         if not replied or not self.playback_idle:
             return None
-        return max(self._play_end, self._last_mark_echo) + self.natural_pause_s
+        return max(self.line.play_end, self.line.last_mark_echo) + self.natural_pause_s
 
     def _barge_in_start(self, spec: CallerTurn) -> float | None:
         """`barge_in_after` seconds into the latest prompt queued since the previous turn."""
@@ -423,10 +300,8 @@ class CallerSimulator:
             if not self._audio:
                 self._end_turn(t)
         elif spec.kind == "dtmf":
-            self._dtmf_queue = deque(
-                (t + i * DTMF_SPACING_S, d) for i, d in enumerate(spec.digits)
-            )
-            if not self._dtmf_queue:
+            self.line.press(spec.digits, at=t)
+            if not spec.digits:
                 self._end_turn(t)
         else:
             self._silence_until = t + spec.seconds
@@ -438,7 +313,7 @@ class CallerSimulator:
             "turns_planned": len(self.turns),
             "turn_gaps_ms": self.turn_gaps_ms,
             "audio_gaps": self.audio_gaps,
-            "marks_echoed": len(self.marks_echoed),
+            "marks_echoed": len(self.line.marks_echoed),
             "clears": self.clears,
             "bot_audio_s": round(self.bot_audio_bytes / 8000.0, 2),
             "timed_out": self.timed_out,

@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 
 from voicebot.errors import VoicebotError
-from voicebot.records.transcript import CallTranscript
+from voicebot.records.store import CallStore
+from voicebot.records.transcript import CallTranscript, TurnRecord
 
 
 class ExportError(VoicebotError):
@@ -46,30 +47,34 @@ def scenario_skeleton(transcript: CallTranscript, *, flow_ref: str | None = None
         lines.append(f"flow: {_q(flow_ref)}")
     lines.append("# from: \"+1...\"   # the caller's number is stored only as a hash")
     lines.append("turns:")
-    spoken = 0
-    wanted: list[str] = []
     if not t.turns:
         lines.append("  []  # the caller did nothing before the call ended")
     for i, turn in enumerate(t.turns, start=1):
-        where = f"at node {turn.node}" if turn.node else ""
-        if turn.kind == "dtmf":
-            lines.append(f"  - dtmf: {_q(turn.heard)}   # turn {i}, keyed {where}")
-        elif turn.kind == "speech":
-            spoken += 1
-            wanted.append(turn.heard)
-            conf = f", confidence {turn.confidence:.2f}" if turn.confidence is not None else ""
-            lines.append(f"  - say: {recordings_dir}/{sid}-turn-{i}.wav")
-            lines.append(f"    # turn {i} {where}: supply this recording (audio not kept); "
-                         f"the bot heard {_q(_comment(turn.heard))}{conf}")
-            if turn.during_prompt:
-                lines.append("    barge_in: true   # spoken over the prompt")
-        else:  # no_input
-            waited = None
-            if turn.t_start is not None and turn.t_end is not None:
-                waited = max(1.0, round(turn.t_end - turn.t_start, 1))
-            lines.append(f"  - silence: {waited if waited is not None else 8}"
-                         f"   # turn {i}: no input {where}")
-    lines.append("expect:")
+        lines += _turn_lines(i, turn, f"{recordings_dir}/{sid}-turn-{i}.wav")
+    lines += _expect_lines(t)
+    return "\n".join(lines) + "\n"
+
+
+def _turn_lines(i: int, turn: TurnRecord, recording: str) -> list[str]:
+    where = f"at node {turn.node}" if turn.node else ""
+    if turn.kind == "dtmf":
+        return [f"  - dtmf: {_q(turn.heard)}   # turn {i}, keyed {where}"]
+    if turn.kind == "speech":
+        conf = f", confidence {turn.confidence:.2f}" if turn.confidence is not None else ""
+        lines = [f"  - say: {recording}",
+                 f"    # turn {i} {where}: supply this recording (audio not kept); "
+                 f"the bot heard {_q(_comment(turn.heard))}{conf}"]
+        if turn.during_prompt:
+            lines.append("    barge_in: true   # spoken over the prompt")
+        return lines
+    waited = None  # no_input
+    if turn.t_start is not None and turn.t_end is not None:
+        waited = max(1.0, round(turn.t_end - turn.t_start, 1))
+    return [f"  - silence: {waited if waited is not None else 8}   # turn {i}: no input {where}"]
+
+
+def _expect_lines(t: CallTranscript) -> list[str]:
+    lines = ["expect:"]
     if t.outcome:
         lines.append(f"  outcome: {t.outcome}")
     else:
@@ -81,17 +86,16 @@ def scenario_skeleton(transcript: CallTranscript, *, flow_ref: str | None = None
     if t.path:
         lines.append("  path: [" + ", ".join(_q(n) for n in t.path) + "]")
         lines.append("  path_exact: true")
-    if spoken:
+    wanted = [turn.heard for turn in t.turns if turn.kind == "speech"]
+    if wanted:
         lines.append("  # heard: what the bot heard on each spoken turn; keep what it should hear")
         lines.append("  # heard: [" + ", ".join(_q(_comment(h)) for h in wanted) + "]")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def export_call(call_sid: str, db_path: Path, *, hash_key: str | None = None,
                 output: Path | None = None, flow_path: Path | None = None) -> str:
     """Read `call_sid` from the SQLite records and return (and write) its scenario."""
-    from voicebot.records.store import CallStore
-
     if not db_path.is_file():
         raise ExportError(f"no call records at {db_path} (set VOICEBOT_DB or pass --db)")
     store = CallStore(db_path, hash_key or "export-reads-only")

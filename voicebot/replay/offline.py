@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voicebot.flow.loader import load_flow
 from voicebot.logs import log_event
 from voicebot.records.recorder import NullRecorder
 from voicebot.records.transcript import CallTranscript
@@ -24,6 +25,9 @@ from voicebot.replay.result import ReplayResult, evaluate
 from voicebot.replay.scenario import Scenario, ScenarioError
 from voicebot.replay.verdict import Check
 from voicebot.settings import Settings
+from voicebot.speech.engines import load_engine
+from voicebot.speech.tts import PromptRenderer
+from voicebot.telephony.driver import CallDeps, CallDriver
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +49,6 @@ def replay(scenario: Scenario, deps: Any, *, max_call_s: float = DEFAULT_MAX_CAL
     `deps` is a voicebot.telephony.driver.CallDeps. A crash inside the driver is reported
     as a failed check (with the exception), not raised, so one bad call does not stop a suite.
     """
-    from voicebot.telephony.driver import CallDriver
-
     call_sid = call_sid or _sid("CA", scenario)
     params = {"flow": getattr(deps.flow, "name", "")}
     if scenario.from_number:
@@ -57,36 +59,47 @@ def replay(scenario: Scenario, deps: Any, *, max_call_s: float = DEFAULT_MAX_CAL
                           max_call_s=max_call_s)
     driver = CallDriver(deps, call_sid_hint=call_sid)
     started = time.perf_counter()
-    now = 0.0
+    clock = VirtualClock()
     crash: Exception | None = None
     try:
-        for text in sim.opening():
-            for out in driver.receive(text, now):
-                sim.on_message(out, now)
-        while not driver.finished and not sim.done:
-            now = sim.next_due()
-            for text in sim.poll(now):
-                for out in driver.receive(text, now):
-                    sim.on_message(out, now)
-                if driver.finished:
-                    break
-            if not driver.finished:
-                for out in driver.tick(now):
-                    sim.on_message(out, now)
-        if not driver.finished:  # the caller gave up: Twilio sends stop
-            for text in sim.closing(now):
-                driver.receive(text, now)
+        _run_call(sim, driver, clock)
     except Exception as exc:  # noqa: BLE001 - reported in the verdict, see docstring
         crash = exc
         log_event(logger, "replay.crashed", logging.ERROR, call_sid=call_sid,
                   error=type(exc).__name__)
     wall = time.perf_counter() - started
     transcript: CallTranscript = driver.transcript
-    result = evaluate(scenario, transcript, sim, mode="offline", call_s=now, wall_s=wall)
+    result = evaluate(scenario, transcript, sim, mode="offline", call_s=clock.now,
+                      wall_s=wall)
     if crash is not None:
         result.checks.insert(0, Check("replay ran", False, "no exception",
                                       f"{type(crash).__name__}: {crash}"))
     return result
+
+
+@dataclass
+class VirtualClock:
+    now: float = 0.0  # seconds of call time
+
+
+def _run_call(sim: CallerSimulator, driver: CallDriver, clock: VirtualClock) -> None:
+    """Pass messages both ways, moving the clock to whenever the caller next has something."""
+    for text in sim.opening():
+        for out in driver.receive(text, clock.now):
+            sim.on_message(out, clock.now)
+    while not driver.finished and not sim.done:
+        clock.now = now = sim.next_due()
+        for text in sim.poll(now):
+            for out in driver.receive(text, now):
+                sim.on_message(out, now)
+            if driver.finished:
+                break
+        if not driver.finished:
+            for out in driver.tick(now):
+                sim.on_message(out, now)
+    if not driver.finished:  # the caller gave up: Twilio sends stop
+        for text in sim.closing(clock.now):
+            driver.receive(text, clock.now)
 
 
 @dataclass
@@ -105,17 +118,16 @@ class ReplayEnv:
     def create(cls, engine: str = "auto", *, settings: Settings | None = None,
                tts_cache: Path | None = None, default_flow: Path | None = None) -> ReplayEnv:
         """Load the speech engine once (the slow part) for all the scenarios to come."""
-        from voicebot.speech.engines import load_engine
-
         settings = settings or Settings.from_env()
         loaded = load_engine(engine, model_dir=settings.model_dir,
-                             vosk_model=settings.vosk_model)
+                             vosk_model=settings.vosk_model,
+                             decode_deadline_s=settings.decode_deadline_s,
+                             whisper_model=settings.whisper_model,
+                             whisper_threads=settings.whisper_threads)
         return cls(engine=loaded, tts_cache=tts_cache or settings.tts_cache,
                    settings=settings, default_flow=default_flow)
 
     def flow_for(self, scenario: Scenario) -> Any:
-        from voicebot.flow.loader import load_flow
-
         path = scenario.flow or self.default_flow or self.settings.flow_path
         path = Path(path).resolve()
         if path not in self._flows:
@@ -126,16 +138,13 @@ class ReplayEnv:
         return self._flows[path]
 
     def renderer_for(self, flow: Any) -> Any:
-        from voicebot.speech.tts import PromptRenderer
-
         key = (getattr(flow, "voice", None), getattr(flow, "rate", None))
         if key not in self._renderers:
-            self._renderers[key] = PromptRenderer(self.tts_cache, voice=key[0], rate=key[1])
+            self._renderers[key] = PromptRenderer(self.tts_cache, voice=key[0], rate=key[1],
+                                                  render_timeout=self.settings.tts_deadline_s)
         return self._renderers[key]
 
     def deps_for(self, scenario: Scenario) -> Any:
-        from voicebot.telephony.driver import CallDeps
-
         flow = self.flow_for(scenario)
         return CallDeps.create(flow, self.engine, self.renderer_for(flow),
                                recorder=self.recorder or NullRecorder(),

@@ -14,6 +14,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from tqdm import tqdm
+
+from voicebot.records.transcript import TurnRecord
 from voicebot.replay.result import ReplayResult
 
 T = TypeVar("T")
@@ -31,9 +34,17 @@ def _t(value: float | None) -> str:
 
 def timeline(result: ReplayResult) -> str:
     """The call as a time-ordered list of lines, then the verdict."""
-    tr = result.transcript
     sc = result.scenario
-    head = f"{'PASS' if result.passed else 'FAIL'}  {sc.name}  ({sc.path})"
+    lines = [f"{'PASS' if result.passed else 'FAIL'}  {sc.name}  ({sc.path})",
+             "  " + ", ".join(_meta(result))]
+    events = sorted(_events(result), key=lambda e: (e[0], e[1]))
+    lines.extend(f"  {_t(t)}  {text}" for t, _, text in events)
+    lines.extend(_verdict(result))
+    return "\n".join(lines)
+
+
+def _meta(result: ReplayResult) -> list[str]:
+    tr = result.transcript
     meta = [f"mode {result.mode}"]
     if tr.flow_name:
         meta.append(f"flow {tr.flow_name}" + (f" {tr.flow_version}" if tr.flow_version else ""))
@@ -42,9 +53,15 @@ def timeline(result: ReplayResult) -> str:
     meta.append(f"call {result.call_s:.1f} s")
     if result.speed is not None and result.mode == "offline":
         meta.append(f"replayed in {result.wall_s:.2f} s ({result.speed:.0f}× real time)")
-    lines = [head, "  " + ", ".join(meta)]
+    return meta
 
-    events: list[tuple[float, int, str]] = []  # (time, order, text)
+
+Event = tuple[float, int, str]  # (time, order among events at the same time, text)
+
+
+def _events(result: ReplayResult) -> list[Event]:
+    tr = result.transcript
+    events: list[Event] = []
     for p in tr.prompts:
         if p.barged_in:
             end = "barged in"
@@ -59,18 +76,7 @@ def timeline(result: ReplayResult) -> str:
         if log.get("gap_ms") is not None:
             extra += f", bot answered {log['gap_ms']:.0f} ms after the last voiced frame"
         events.append((log["t_start"], 1, f"caller  {what}{extra}"))
-    for turn in tr.turns:
-        t = turn.t_end if turn.t_end is not None else turn.t_start
-        if turn.kind == "no_input":
-            text = f"heard   {turn.node}: no input"
-        else:
-            conf = f" confidence {turn.confidence:.2f}" if turn.confidence is not None else ""
-            grammar = " (out of grammar)" if turn.in_grammar is False else ""
-            intent = f" -> {turn.intent}" if turn.intent else ""
-            over = " over a prompt" if turn.during_prompt else ""
-            text = (f"heard   {turn.node}: {turn.kind} \"{_clip(turn.heard, 60)}\""
-                    f"{conf}{grammar}{intent}{over}")
-        events.append((t if t is not None else 0.0, 2, text))
+    events += [_heard(turn) for turn in tr.turns]
     # node changes: the first time each step of the path shows up on a prompt or turn
     node_times: list[tuple[float, str]] = sorted(
         [(p.t_sent, p.node) for p in tr.prompts]
@@ -81,13 +87,29 @@ def timeline(result: ReplayResult) -> str:
         if node and node != current:
             events.append((t, 0, f"node    -> {node}"))
             current = node
-    events.sort(key=lambda e: (e[0], e[1]))
-    lines.extend(f"  {_t(t)}  {text}" for t, _, text in events)
+    return events
 
+
+def _heard(turn: TurnRecord) -> Event:
+    t = turn.t_end if turn.t_end is not None else turn.t_start
+    if turn.kind == "no_input":
+        text = f"heard   {turn.node}: no input"
+    else:
+        conf = f" confidence {turn.confidence:.2f}" if turn.confidence is not None else ""
+        grammar = " (out of grammar)" if turn.in_grammar is False else ""
+        intent = f" -> {turn.intent}" if turn.intent else ""
+        over = " over a prompt" if turn.during_prompt else ""
+        text = (f"heard   {turn.node}: {turn.kind} \"{_clip(turn.heard, 60)}\""
+                f"{conf}{grammar}{intent}{over}")
+    return (t if t is not None else 0.0, 2, text)
+
+
+def _verdict(result: ReplayResult) -> list[str]:
+    tr = result.transcript
     outcome = tr.outcome or "none (the call did not end)"
     detail = ", ".join(f"{k} {v}" for k, v in (("reason", tr.reason), ("queue", tr.queue)) if v)
-    lines.append(f"  outcome {outcome}" + (f" ({detail})" if detail else ""))
-    lines.append(f"  path    {' > '.join(tr.path) if tr.path else '(none)'}")
+    lines = [f"  outcome {outcome}" + (f" ({detail})" if detail else ""),
+             f"  path    {' > '.join(tr.path) if tr.path else '(none)'}"]
     if result.caller.get("audio_gaps"):
         lines.append(f"  gaps in the bot's audio: {result.caller['audio_gaps']}")
     for note in result.caller.get("notes", []):
@@ -95,7 +117,7 @@ def timeline(result: ReplayResult) -> str:
     lines.extend("  " + c.line() for c in result.checks)
     if not result.checks:
         lines.append("  (no expectations)")
-    return "\n".join(lines)
+    return lines
 
 
 def summary_line(results: Sequence[ReplayResult]) -> str:
@@ -155,6 +177,4 @@ def progress(items: Iterable[T], total: int, desc: str = "replay") -> Iterator[T
     if total < 5 or not sys.stderr.isatty():
         yield from items
         return
-    from tqdm import tqdm
-
     yield from tqdm(items, total=total, desc=desc, unit="call", leave=False, file=sys.stderr)

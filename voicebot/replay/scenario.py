@@ -43,6 +43,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from voicebot.errors import VoicebotError
 from voicebot.replay.caller import BARGE_IN_AFTER_S, CallerTurn
+from voicebot.speech.audio import load_phone_audio
 
 OUTCOMES = ("transfer", "hangup")
 TOP_KEYS = ("name", "description", "flow", "from", "turns", "expect")
@@ -178,13 +179,41 @@ def load_scenario(path: str | Path, audio_dirs: list[Path] | tuple[Path, ...] = 
     """Read and check a scenario file, loading its recordings as phone audio."""
     path = Path(path)
     bases = (path.parent, *(Path(d) for d in audio_dirs))
+    root = _compose(path)
+    reader = _Reader(path)
+    top = reader.mapping(root, "scenario", TOP_KEYS)
+    if reader.problems and not top:
+        raise ScenarioError(reader.problems)
+    name = path.stem
+    if "name" in top:
+        name = reader.text(top["name"], "name") or name
+    description = ""
+    if "description" in top:
+        description = reader.text(top["description"], "description") or ""
+    flow = _flow(reader, top, path)
+    from_number = reader.text(top["from"], "from") if "from" in top else None
+    turns, lines = _turns(reader, root, top, bases)
+    expect = Expect()
+    if "expect" in top:
+        expect = _expect(reader, top["expect"])
+        spoken = sum(1 for t in turns if t.kind == "say")
+        if expect.heard is not None and len(expect.heard) > spoken:
+            reader.fail(top["expect"], f"expect.heard lists {len(expect.heard)} texts but the "
+                                       f"scenario has {spoken} spoken (say) turn(s)")
+    if reader.problems:
+        raise ScenarioError(reader.problems)
+    return Scenario(path=path, name=name, turns=tuple(turns), expect=expect, flow=flow,
+                    from_number=from_number, description=description, turn_lines=tuple(lines))
+
+
+def _compose(path: Path) -> Node:
+    """The file's YAML node tree; a file that cannot be read or parsed is one clear problem."""
     try:
         source = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError([f"{path}: no such scenario file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([f"{path}: cannot read the scenario: {exc}"]) from None
-    reader = _Reader(path)
     try:
         root = yaml.compose(source, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -194,27 +223,22 @@ def load_scenario(path: str | Path, audio_dirs: list[Path] | tuple[Path, ...] = 
         raise ScenarioError([f"{where}: not valid YAML: {problem}"]) from None
     if root is None:
         raise ScenarioError([f"{path}:1:1: the scenario is empty"])
-    top = reader.mapping(root, "scenario", TOP_KEYS)
-    if reader.problems and not top:
-        raise ScenarioError(reader.problems)
+    return root
 
-    name = path.stem
-    if "name" in top:
-        name = reader.text(top["name"], "name") or name
-    description = ""
-    if "description" in top:
-        description = reader.text(top["description"], "description") or ""
-    flow = None
-    if "flow" in top:
-        flow_text = reader.text(top["flow"], "flow")
-        if flow_text:
-            flow = (path.parent / flow_text).resolve()
-            if not flow.is_file():
-                reader.fail(top["flow"], f"flow: no flow file at {flow}")
-    from_number = None
-    if "from" in top:
-        from_number = reader.text(top["from"], "from")
 
+def _flow(reader: _Reader, top: dict[str, Node], path: Path) -> Path | None:
+    flow_text = reader.text(top["flow"], "flow") if "flow" in top else None
+    if not flow_text:
+        return None
+    flow = (path.parent / flow_text).resolve()
+    if not flow.is_file():
+        reader.fail(top["flow"], f"flow: no flow file at {flow}")
+    return flow
+
+
+def _turns(reader: _Reader, root: Node, top: dict[str, Node], bases: tuple[Path, ...]
+           ) -> tuple[list[CallerTurn], list[int]]:
+    """The caller's turns, and the line of each in the file."""
     turns: list[CallerTurn] = []
     lines: list[int] = []
     if "turns" not in top:
@@ -227,18 +251,7 @@ def load_scenario(path: str | Path, audio_dirs: list[Path] | tuple[Path, ...] = 
             if turn is not None:
                 turns.append(turn)
                 lines.append(node.start_mark.line + 1)
-
-    expect = Expect()
-    if "expect" in top:
-        expect = _expect(reader, top["expect"])
-        spoken = sum(1 for t in turns if t.kind == "say")
-        if expect.heard is not None and len(expect.heard) > spoken:
-            reader.fail(top["expect"], f"expect.heard lists {len(expect.heard)} texts but the "
-                                       f"scenario has {spoken} spoken (say) turn(s)")
-    if reader.problems:
-        raise ScenarioError(reader.problems)
-    return Scenario(path=path, name=name, turns=tuple(turns), expect=expect, flow=flow,
-                    from_number=from_number, description=description, turn_lines=tuple(lines))
+    return turns, lines
 
 
 def _turn(reader: _Reader, node: Node, index: int, bases: tuple[Path, ...]
@@ -253,39 +266,9 @@ def _turn(reader: _Reader, node: Node, index: int, bases: tuple[Path, ...]
                           + (f" (found {', '.join(actions)})" if actions else ""))
         return None
     kind = actions[0]
-    barge_in, barge_after = False, BARGE_IN_AFTER_S
-    if "barge_in" in keys:
-        if kind != "say":
-            reader.fail(keys["barge_in"], f"{what}: barge_in only applies to say turns")
-        else:
-            value = reader.value(keys["barge_in"])
-            if isinstance(value, bool):
-                barge_in = value
-            elif isinstance(value, (int, float)) and value >= 0:
-                barge_in, barge_after = True, float(value)
-            else:
-                reader.fail(keys["barge_in"], f"{what}: barge_in must be true, false or the "
-                                              "seconds into the prompt to start speaking")
+    barge_in, barge_after = _barge_in(reader, keys, kind, what)
     if kind == "say":
-        say = keys["say"]
-        if isinstance(say, SequenceNode):  # several recordings spoken as one utterance
-            parts = [(item, reader.text(item, f"{what}: each recording of say"))
-                     for item in say.value]
-            if not parts:
-                reader.fail(say, f"{what}: say lists no recordings")
-                return None
-        else:
-            parts = [(say, reader.text(say, f"{what}: say"))]
-        pieces: list[bytes] = []
-        for item, rel in parts:
-            audio = _recording(reader, item, rel, what, bases) if rel is not None else None
-            if audio is None:
-                return None
-            pieces.append(audio)
-        joiner = b"\x00" * int(8000 * JOIN_GAP_S) * 2
-        label = " + ".join(rel for _, rel in parts if rel)
-        return CallerTurn("say", audio=joiner.join(pieces), barge_in=barge_in,
-                          barge_in_after=barge_after, label=label)
+        return _say(reader, keys["say"], what, bases, barge_in, barge_after)
     if kind == "dtmf":
         # the raw scalar text, so that an unquoted 012 keeps its 0 (YAML would read octal)
         digits = str(keys["dtmf"].value) if isinstance(keys["dtmf"], ScalarNode) else ""
@@ -300,6 +283,46 @@ def _turn(reader: _Reader, node: Node, index: int, bases: tuple[Path, ...]
     return CallerTurn("silence", seconds=seconds, label=f"silence {seconds:g}s")
 
 
+def _barge_in(reader: _Reader, keys: dict[str, Node], kind: str, what: str
+              ) -> tuple[bool, float]:
+    """(barge_in, seconds into the prompt) of a turn: `true` speaks after the default wait."""
+    if "barge_in" not in keys:
+        return False, BARGE_IN_AFTER_S
+    if kind != "say":
+        reader.fail(keys["barge_in"], f"{what}: barge_in only applies to say turns")
+        return False, BARGE_IN_AFTER_S
+    value = reader.value(keys["barge_in"])
+    if isinstance(value, bool):
+        return value, BARGE_IN_AFTER_S
+    if isinstance(value, (int, float)) and value >= 0:
+        return True, float(value)
+    reader.fail(keys["barge_in"], f"{what}: barge_in must be true, false or the "
+                                  "seconds into the prompt to start speaking")
+    return False, BARGE_IN_AFTER_S
+
+
+def _say(reader: _Reader, say: Node, what: str, bases: tuple[Path, ...], barge_in: bool,
+         barge_after: float) -> CallerTurn | None:
+    if isinstance(say, SequenceNode):  # several recordings spoken as one utterance
+        parts = [(item, reader.text(item, f"{what}: each recording of say"))
+                 for item in say.value]
+        if not parts:
+            reader.fail(say, f"{what}: say lists no recordings")
+            return None
+    else:
+        parts = [(say, reader.text(say, f"{what}: say"))]
+    pieces: list[bytes] = []
+    for item, rel in parts:
+        audio = _recording(reader, item, rel, what, bases) if rel is not None else None
+        if audio is None:
+            return None
+        pieces.append(audio)
+    joiner = b"\x00" * int(8000 * JOIN_GAP_S) * 2
+    label = " + ".join(rel for _, rel in parts if rel)
+    return CallerTurn("say", audio=joiner.join(pieces), barge_in=barge_in,
+                      barge_in_after=barge_after, label=label)
+
+
 def _recording(reader: _Reader, node: Node, rel: str, what: str,
                bases: tuple[Path, ...]) -> bytes | None:
     """One recording as phone audio, looked for beside the scenario and in the audio dirs."""
@@ -308,8 +331,6 @@ def _recording(reader: _Reader, node: Node, rel: str, what: str,
     if found is None:
         reader.fail(node, f"{what}: no recording at " + " or ".join(str(c) for c in candidates))
         return None
-    from voicebot.speech.audio import load_phone_audio  # scipy import: only when needed
-
     try:
         audio = load_phone_audio(found)
     except VoicebotError as exc:

@@ -8,14 +8,12 @@ Every check carries the expected and the actual value, as text a tester can read
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from voicebot.flow.normalize import digit_form, normalize
 from voicebot.records.transcript import CallTranscript
 from voicebot.replay.scenario import Expect
-
-_PUNCT = re.compile(r"[^\w\s']+")
 
 
 @dataclass(frozen=True)
@@ -42,12 +40,6 @@ class CallerView(Protocol):
 
     @property
     def turn_gaps_ms(self) -> list[float]: ...
-
-
-def normalize(text: str) -> str:
-    """Lower case, no punctuation, single spaces: how `heard` texts are compared."""
-    words = [w.strip("'") for w in _PUNCT.sub(" ", text.lower()).split()]
-    return " ".join(w for w in words if w)
 
 
 def _show(value: Any) -> str:
@@ -118,7 +110,8 @@ def _heard_checks(want: tuple[str | None, ...], transcript: CallTranscript) -> l
             continue
         turn = spoken[i]
         conf = f" (confidence {turn.confidence:.2f})" if turn.confidence is not None else ""
-        checks.append(Check(name, normalize(turn.heard) == normalize(text),
+        # Compared after the shared normaliser, digits either way ("123456" == "one two ...").
+        checks.append(Check(name, digit_form(turn.heard) == digit_form(text),
                             repr(normalize(text)), repr(normalize(turn.heard)) + conf))
     return checks
 

@@ -4,21 +4,25 @@ Everything inside the speech path is 16-bit little-endian mono PCM. The phone ne
 8 kHz mu-law, so `load_phone_audio` puts any recording through exactly that (resample, encode,
 decode) to make tests and evaluation hear what a caller's audio would sound like.
 
-No `audioop` (removed in Python 3.13): mu-law uses numpy lookup tables. WAV files are parsed
-here from the RIFF chunks rather than with `wave`, because `wave` rejects 32-bit float and
-(before 3.12) WAVE_FORMAT_EXTENSIBLE, and fails on truncated files in ways that are hard to
-report well. Every bad input becomes an `AudioError` naming the file.
+No `audioop` (removed in Python 3.13): mu-law on the line uses numpy lookup tables. WAV files
+are decoded by libsndfile (`soundfile`, whose wheel bundles it): every width, float, mu-law,
+A-law, WAVE_FORMAT_EXTENSIBLE, files cut short. Before that, the header is looked at here,
+only so that a file libsndfile would refuse with "Malformed 'fmt ' chunk" or "SF_INFO
+struct incomplete" gets an `AudioError` that names the file and says what is wrong with it.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
 from voicebot.errors import VoicebotError
 from voicebot.logs import log_event
@@ -65,22 +69,6 @@ def _build_ulaw_tables() -> tuple[np.ndarray, np.ndarray]:
 _ULAW_DECODE, _ULAW_ENCODE = _build_ulaw_tables()
 
 
-def _build_alaw_decode() -> np.ndarray:
-    codes = np.arange(256, dtype=np.int32) ^ 0x55
-    sign = codes & 0x80
-    exponent = (codes >> 4) & 0x07
-    mantissa = codes & 0x0F
-    magnitude = np.where(
-        exponent == 0,
-        (mantissa << 4) + 8,
-        ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0),
-    )
-    return np.where(sign != 0, magnitude, -magnitude).astype(np.int16)
-
-
-_ALAW_DECODE = _build_alaw_decode()
-
-
 def ulaw_to_pcm16(data: bytes) -> bytes:
     """G.711 mu-law bytes -> 16-bit little-endian PCM (twice as many bytes)."""
     codes = np.frombuffer(data, dtype=np.uint8)
@@ -122,52 +110,52 @@ def resample(pcm: bytes, src_rate: int, dst_rate: int) -> bytes:
     return np.clip(np.rint(y), -32768, 32767).astype("<i2").tobytes()
 
 
-# --------------------------------------------------------------------------- WAV reading
+# --------------------------------------------------------------------------- WAV files
 
 _PCM, _FLOAT, _ALAW, _ULAW, _EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE
-_FORMAT_NAMES = {0x0002: "MS ADPCM", 0x0011: "IMA ADPCM", 0x0055: "MP3", 0x0031: "GSM 6.10"}
+_WIDTHS = {_PCM: (8, 16, 24, 32), _FLOAT: (32, 64), _ALAW: (8,), _ULAW: (8,)}
+_FORMAT_NAMES = {_PCM: "PCM", _FLOAT: "float", _ALAW: "A-law", _ULAW: "mu-law",
+                 0x0002: "MS ADPCM", 0x0011: "IMA ADPCM", 0x0055: "MP3", 0x0031: "GSM 6.10"}
+_CONVERT = "convert it to 16-bit PCM, e.g. `sox in.wav -e signed -b 16 out.wav`"
 
 
-def read_wav(path: str | Path) -> tuple[bytes, int]:
-    """Read a WAV file as mono 16-bit PCM and its sample rate.
+@dataclass(frozen=True)
+class _WavHeader:
+    tag: int  # format tag (the SubFormat's for WAVE_FORMAT_EXTENSIBLE)
+    bits: int
+    truncated: bool  # a chunk promises more bytes than the file has
 
-    Accepts 8-bit unsigned, 16/24/32-bit integer, 32/64-bit float, mu-law and A-law, plain or
-    WAVE_FORMAT_EXTENSIBLE, any number of channels (mixed down to mono by averaging). A file
-    cut short (header promises more data than there is) yields the complete frames present,
-    with a warning in the log. Anything else raises AudioError naming the file.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise AudioError(f"{path}: is a directory, not a WAV file") from None
-    except OSError as exc:
-        raise AudioError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if not raw:
-        raise AudioError(f"{path}: file is empty (0 bytes), not a WAV file")
-    if len(raw) < 12 or raw[:4] not in (b"RIFF", b"RIFX") or raw[8:12] != b"WAVE":
-        raise AudioError(f"{path}: not a WAV file (no RIFF/WAVE header)")
-    if raw[:4] == b"RIFX":
-        raise AudioError(f"{path}: big-endian WAV (RIFX) is not supported; convert it with "
-                         "`sox in.wav -e signed -b 16 out.wav`")
+    @property
+    def encoding(self) -> str:
+        name = _FORMAT_NAMES.get(self.tag, f"format tag 0x{self.tag:04x}")
+        return f"{name}, {self.bits}-bit"
 
-    fmt: bytes | None = None
-    data: bytes | None = None
+
+def _fmt_and_data(raw: bytes) -> tuple[bytes | None, bytes | None, bool]:
+    """The 'fmt ' and 'data' chunks of a RIFF file, and whether a chunk is cut short."""
+    fmt = data = None
     truncated = False
     pos = 12
-    while pos + 8 <= len(raw):
-        chunk_id = raw[pos:pos + 4]
-        (size,) = struct.unpack_from("<I", raw, pos + 4)
+    while pos + 8 <= len(raw) and (fmt is None or data is None):
+        chunk_id, (size,) = raw[pos:pos + 4], struct.unpack_from("<I", raw, pos + 4)
         body = raw[pos + 8:pos + 8 + size]
-        if len(body) < size:
-            truncated = True
+        truncated |= len(body) < size
         if chunk_id == b"fmt ":
             fmt = body
         elif chunk_id == b"data":
             data = body
-            if fmt is not None:
-                break
         pos += 8 + size + (size & 1)  # chunks are word aligned
+    return fmt, data, truncated
+
+
+def _wav_header(path: Path, raw: bytes) -> _WavHeader:
+    """The facts of a RIFF/WAVE header that libsndfile's errors leave out; AudioError for a
+    header that cannot describe audio we read."""
+    if len(raw) < 12 or raw[:4] not in (b"RIFF", b"RIFX") or raw[8:12] != b"WAVE":
+        raise AudioError(f"{path}: not a WAV file (no RIFF/WAVE header)")
+    if raw[:4] == b"RIFX":
+        raise AudioError(f"{path}: big-endian WAV (RIFX) is not supported; {_CONVERT}")
+    fmt, data, truncated = _fmt_and_data(raw)
     if fmt is None or len(fmt) < 16:
         raise AudioError(f"{path}: WAV file has no valid 'fmt ' chunk (damaged or truncated)")
     tag, channels, rate, _byte_rate, _block_align, bits = struct.unpack_from("<HHIIHH", fmt)
@@ -181,70 +169,60 @@ def read_wav(path: str | Path) -> tuple[bytes, int]:
         raise AudioError(f"{path}: WAV header says {channels} channels")
     if rate < 1000 or rate > 384000:
         raise AudioError(f"{path}: WAV header says an implausible sample rate of {rate} Hz")
+    header = _WavHeader(tag, bits, truncated)
+    if tag in _WIDTHS and bits not in _WIDTHS[tag]:
+        raise AudioError(f"{path}: unsupported WAV encoding ({header.encoding}); {_CONVERT}")
+    return header
 
-    width = _sample_width(path, tag, bits)
-    frame_size = width * channels
-    usable = len(data) - len(data) % frame_size
-    if truncated or usable != len(data):
+
+def read_wav(path: str | Path) -> tuple[bytes, int]:
+    """Read a WAV file as mono 16-bit PCM and its sample rate.
+
+    Whatever libsndfile decodes: 8-bit unsigned, 16/24/32-bit integer, 32/64-bit float,
+    mu-law, A-law (ADPCM and GSM too), plain or WAVE_FORMAT_EXTENSIBLE, any number of
+    channels (mixed down to mono by averaging). A file cut short (header promises more data
+    than there is) yields the complete frames present, with a warning in the log. Anything
+    else raises AudioError naming the file.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise AudioError(f"{path}: is a directory, not a WAV file") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not raw:
+        raise AudioError(f"{path}: file is empty (0 bytes), not a WAV file")
+    header = _wav_header(path, raw)
+    try:
+        with soundfile.SoundFile(io.BytesIO(raw)) as wav:
+            samples, rate, subtype = wav.read(dtype="float64", always_2d=True), \
+                wav.samplerate, wav.subtype
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        detail = getattr(exc, "error_string", str(exc))
+        raise AudioError(f"{path}: cannot decode this WAV file ({header.encoding}: "
+                         f"{detail}); {_CONVERT}") from None
+    if header.truncated:
         log_event(log, "audio.wav_truncated", level=logging.WARNING, file=path.name,
-                  bytes_used=usable)
-    if usable == 0:
+                  frames=len(samples))
+    if samples.size == 0:
         raise AudioError(f"{path}: WAV file contains no audio samples"
-                         + (" (file is truncated)" if truncated else ""))
-    samples = _decode_samples(path, data[:usable], tag, width)
-    stride = frame_size // width
-    if stride > 1:
-        samples = samples.reshape(-1, stride)[:, :channels].mean(axis=1)
-    pcm = np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes()
-    return pcm, rate
-
-
-def _sample_width(path: Path, tag: int, bits: int) -> int:
-    if tag == _PCM and bits in (8, 16, 24, 32):
-        return bits // 8
-    if tag == _FLOAT and bits in (32, 64):
-        return bits // 8
-    if tag in (_ULAW, _ALAW) and bits == 8:
-        return 1
-    name = _FORMAT_NAMES.get(tag, f"format tag 0x{tag:04x}")
-    raise AudioError(f"{path}: unsupported WAV encoding ({name}, {bits}-bit); convert it to "
-                     "16-bit PCM, e.g. `sox in.wav -e signed -b 16 out.wav`")
-
-
-def _decode_samples(path: Path, data: bytes, tag: int, width: int) -> np.ndarray:
-    """Interleaved samples as float64 on the 16-bit scale (-32768..32767)."""
-    if tag == _FLOAT:
-        x = np.frombuffer(data, dtype="<f4" if width == 4 else "<f8").astype(np.float64)
-        x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
-        return np.clip(x, -1.0, 1.0) * 32767.0
-    if tag == _ULAW:
-        return _ULAW_DECODE[np.frombuffer(data, dtype=np.uint8)].astype(np.float64)
-    if tag == _ALAW:
-        return _ALAW_DECODE[np.frombuffer(data, dtype=np.uint8)].astype(np.float64)
-    if width == 1:  # 8-bit WAV is unsigned, centred on 128
-        return (np.frombuffer(data, dtype=np.uint8).astype(np.float64) - 128.0) * 256.0
-    if width == 2:
-        return np.frombuffer(data, dtype="<i2").astype(np.float64)
-    if width == 3:
-        b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        v = np.where(v >= 1 << 23, v - (1 << 24), v)
-        return v.astype(np.float64) / 256.0
-    if width == 4:
-        return np.frombuffer(data, dtype="<i4").astype(np.float64) / 65536.0
-    raise AudioError(f"{path}: unsupported sample width {width}")  # pragma: no cover
+                         + (" (file is truncated)" if header.truncated else ""))
+    if subtype in ("FLOAT", "DOUBLE"):  # full scale is +-1.0; anything beyond clips
+        samples = np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0),
+                          -1.0, 1.0) * 32767.0
+    else:  # libsndfile scales integers by 1/32768 (16-bit), 1/2^23 (24-bit)...: exact
+        samples = samples * 32768.0
+    mono = samples.mean(axis=1)
+    return np.clip(np.rint(mono), -32768, 32767).astype("<i2").tobytes(), rate
 
 
 def write_wav(path: str | Path, pcm: bytes, rate: int) -> Path:
     """Write 16-bit mono PCM as a WAV file (for tests, tools and debugging)."""
-    import wave
-
     path = Path(path)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
+    usable = len(pcm) - len(pcm) % 2
+    soundfile.write(path, np.frombuffer(pcm[:usable], dtype="<i2"), rate, subtype="PCM_16",
+                    format="WAV")
     return path
 
 

@@ -42,10 +42,9 @@ ONSET_OVER_FLOOR = 2.0  # a frame must be this many times the floor's RMS (6 dB)
 MIN_ONSET_RMS = 60.0  # ... and at least this loud (-55 dBFS) when the line is digitally silent
 FRAME_S = FRAME_MS / 1000
 PREFETCH_LEAD_FRAMES = PREFETCH_LEAD_MS // FRAME_MS
-# webrtcvad skips frames below its minimum energy without updating its noise model, so after
-# digital silence (mu-law 0xFF) it meets the first word with its start-up model, adapts to the
-# word itself and may call a quiet "one" voiced for a single frame (+60 ms hangover = 80 ms,
-# short of speech_start_ms). It is shown a quiet line instead; the level check uses the real frame.
+# webrtcvad does not update its noise model on frames of digital silence (mu-law 0xFF), so it
+# meets the first word with its start-up model and may miss a quiet, short one. It is shown a
+# quiet line instead; the level check uses the real frame.
 DIGITAL_SILENCE_RMS = 8.0  # below the smallest mu-law step (+-8): the line is digitally silent
 COMFORT_NOISE_RMS = 30.0  # what webrtcvad hears then: a quiet line (-61 dBFS), through mu-law
 _COMFORT_NOISE = ulaw_to_pcm16(pcm16_to_ulaw(np.rint(np.random.default_rng(0).normal(
@@ -197,12 +196,10 @@ class Endpointer:
             result.events.append(EndpointEvent("no_input", t))
 
     def _pause_points(self) -> frozenset[int]:
-        """Silence lengths (frames) at which an early decode may start, worked out when the
-        end and check are set (not per frame): PREFETCH_LEAD_MS before the end, and for a
-        check point, PREFETCH_LEAD_MS before the usual end or at the check if that comes
-        first. So the early decode of a menu answer hears the same silence as at the usual
-        end (confidence is calibrated on that) and is ready at a short check point: the
-        decode, not a guess, decides if the turn ends there."""
+        """Silence lengths (frames) at which an early decode may start: PREFETCH_LEAD_MS before
+        the end and, with a check point, before the usual end or at the check if sooner. So
+        the early decode hears the silence confidence is calibrated on, and is ready at a
+        short check point."""
         points = {max(1, self._end_frames - PREFETCH_LEAD_FRAMES)}
         if self._check_frames is not None:
             usual = max(1, self._usual_end_frames - PREFETCH_LEAD_FRAMES)

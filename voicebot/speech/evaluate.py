@@ -21,18 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from voicebot.errors import VoicebotError
-from voicebot.settings import EndpointSettings
+from voicebot.settings import EndpointSettings, Settings
 from voicebot.speech.audio import frames, load_phone_audio
 from voicebot.speech.endpoint import Endpointer
-from voicebot.speech.engines import KINDS
+from voicebot.speech.engines import KINDS, load_engine
 from voicebot.speech.engines.common import DEFAULT_THRESHOLD, normalize
 from voicebot.speech.turn_end import complete_check_ms, decides
 from voicebot.speech.types import (
     FRAME_BYTES,
     FRAME_MS,
     PHONE_RATE,
+    EarlyDecoder,
     Engine,
     Grammar,
     Hypothesis,
@@ -188,10 +190,10 @@ def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
         if rec is None:
             continue
         kinds = {e.kind: e for e in result.events}
-        if "speech_pause" in kinds and hasattr(rec, "prefetch"):
+        if "speech_pause" in kinds and isinstance(rec, EarlyDecoder):
             # As a call does: the decode starts at the pause.
             rec.prefetch(kinds["speech_pause"].tail_ms)
-        if "end_check" in kinds and hasattr(rec, "peek"):
+        if "end_check" in kinds and isinstance(rec, EarlyDecoder):
             t0 = time.perf_counter()
             early = rec.peek()
             spent += time.perf_counter() - t0
@@ -253,17 +255,13 @@ def format_report(summary: dict, engine: Engine) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from voicebot.settings import Settings
-    from voicebot.speech.engines import load_engine
-
     items = load_manifest(args.manifest)
     phrases = load_phrases(args.phrases) if args.phrases else ()
     grammar = Grammar(phrases=phrases, allow_digits=not phrases)
     settings = Settings.from_env()
     engine = load_engine(args.engine or settings.engine, model_dir=settings.model_dir,
-                         vosk_model=settings.vosk_model)
-    from tqdm import tqdm
-
+                         vosk_model=settings.vosk_model, whisper_model=settings.whisper_model,
+                         whisper_threads=settings.whisper_threads)
     bar = tqdm(total=len(items), unit="rec", disable=not sys.stderr.isatty(),
                file=sys.stderr)
     try:

@@ -1,5 +1,5 @@
 """Vosk models in the model directory: download, check, unpack, choose (the `voicebot models`
-command around this is models_command.py; the Whisper weights are whisper_models.py).
+command around this is voicebot/commands/models.py; the Whisper weights: whisper_models.py).
 
     voicebot models download vosk-model-small-en-us-0.15      # fetch, check, unpack
     voicebot models download NAME --archive ~/Downloads/NAME.zip   # offline install
@@ -20,13 +20,14 @@ import shutil
 import stat
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import requests
+
 from voicebot.errors import VoicebotError
+from voicebot.httpclient import reason, retrying_session
 
 DEFAULT_URL_BASE = "https://alphacephei.com/vosk/models"
 MODELS_PAGE = "https://alphacephei.com/vosk/models"
@@ -35,6 +36,10 @@ SUGGESTED = "vosk-model-small-en-us-0.15"
 KNOWN_SHA256: dict[str, str] = {}
 MAX_UNPACKED_BYTES = 20 * 1024**3  # refuse zip bombs
 CHUNK = 1 << 16
+# Before the archive starts flowing: connection failures, lost answers and 502/503/504 are
+# tried again (0, 0.5, 1 s apart); a transfer that breaks off later resumes on the next run.
+RETRIES = 3
+RETRY_BACKOFF_S = 0.25
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 REQUIRED = ("am/final.mdl", "conf")  # what every Vosk model directory has
 
@@ -159,46 +164,58 @@ def fetch(url: str, dest: Path, *, progress: bool, timeout: float, missing: str)
         return  # complete from an earlier run (renamed only when whole)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.is_file() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "voicebot-models"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
+    # identity: the archive's own bytes, so a Range continues exactly where .part ends
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
+    http = retrying_session(connect=RETRIES, read=RETRIES, status=RETRIES,
+                            backoff_s=RETRY_BACKOFF_S, user_agent="voicebot-models")
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s) only
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # nothing left to fetch: .part is whole
+        response = http.get(url, headers=headers, timeout=timeout, stream=True)
+    except (requests.RequestException, ValueError) as exc:
+        raise ModelError(f"cannot reach {url} ({reason(exc)}); download the archive elsewhere "
+                         "and use --archive FILE") from None
+    with http, response:
+        if response.status_code == 416 and have:  # nothing left to fetch: .part is whole
             part.replace(dest)
             return
-        if exc.code == 404:
-            raise ModelError(f"{url}: HTTP 404, {missing}") from None
-        raise ModelError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ModelError(f"cannot reach {url} ({reason}); download it elsewhere and use "
-                         "--archive FILE (Vosk) or --url-base (a mirror)") from None
-    with response:
-        if response.status == 206 and have:
-            mode = "ab"
-            total = _total_from_content_range(response.headers.get("Content-Range"), have)
-        else:
-            mode, have = "wb", 0
-            total = _int_or_none(response.headers.get("Content-Length"))
-        bar = _progress_bar(total, have, url, progress)
-        got = have
-        try:
-            with open(part, mode) as out:
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    got += len(chunk)
-                    bar.update(len(chunk))
-        except (OSError, urllib.error.URLError) as exc:
-            raise ModelError(f"download of {url} broke off after {got} bytes ({exc}); run the "
-                             "same command again to resume") from None
-        finally:
-            bar.close()
+        if response.status_code == 404:
+            raise ModelError(f"{url}: HTTP 404, {missing}")
+        if response.status_code >= 400:
+            raise ModelError(f"cannot download {url}: HTTP {response.status_code} "
+                             f"{response.reason}")
+        got, total = _save(response, part, have, url, progress)
     if total is not None and got != total:
         raise ModelError(f"download of {url} is incomplete ({got} of {total} bytes); run the "
                          "same command again to resume")
     part.replace(dest)
+
+
+def _save(response: requests.Response, part: Path, have: int, url: str,
+          progress: bool) -> tuple[int, int | None]:
+    """Write the body to `part` (appended to when the server resumed); (bytes in `part`,
+    the whole archive's length when the server said it)."""
+    if response.status_code == 206 and have:
+        mode = "ab"
+        total = _total_from_content_range(response.headers.get("Content-Range"), have)
+    else:
+        mode, have = "wb", 0
+        total = _int_or_none(response.headers.get("Content-Length"))
+    bar = _progress_bar(total, have, url, progress)
+    got = have
+    # A body cut short ends the loop (instead of raising and losing the last chunk read), so
+    # all that came is kept for resuming; the caller compares `got` with the length.
+    response.raw.enforce_content_length = False
+    try:
+        with open(part, mode) as out:
+            for chunk in response.iter_content(CHUNK):
+                out.write(chunk)
+                got += len(chunk)
+                bar.update(len(chunk))
+    except (OSError, requests.RequestException) as exc:
+        raise ModelError(f"download of {url} broke off after {got} bytes ({reason(exc)}); run "
+                         "the same command again to resume") from None
+    finally:
+        bar.close()
+    return got, total
 
 
 def _int_or_none(value: str | None) -> int | None:

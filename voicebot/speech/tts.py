@@ -1,11 +1,10 @@
 """The bot's voice: prompts rendered with pyttsx3 (espeak-ng) to 8 kHz mu-law, cached on disk.
 
-Why a worker process: pyttsx3 is not thread-safe, espeak-ng keeps process-global state (the
-current voice, rate and output buffer), and the pyttsx3 2.9x espeak driver prints to stdout
-and can hang in `runAndWait`. So one child process owns the engine and renders one prompt at a
-time; a thread in the service feeds it from a queue, with a timeout per prompt after which the
-child is killed and restarted. A caller of `render` blocks only itself, and only when its
-prompt is not cached yet; concurrent requests for the same text share one render.
+pyttsx3 runs in one worker process (tts_worker.py, through speech/workers.py: see there why),
+which renders one prompt at a time; a thread in the service feeds it from a queue, with a
+deadline per prompt after which the worker is killed and replaced. A caller of `render`
+blocks only itself, and only when its prompt is not cached yet; concurrent requests for the
+same text share one render.
 
 The cache is a directory of `<sha256>.ulaw` files keyed by (text, voice, rate, renderer
 version), written atomically (temp file + rename), so several service processes can share it.
@@ -18,9 +17,6 @@ import json
 import logging
 import os
 import queue
-import select
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,6 +26,7 @@ from pathlib import Path
 
 from voicebot.errors import VoicebotError
 from voicebot.logs import log_event
+from voicebot.speech import tts_worker
 from voicebot.speech.audio import (
     AudioError,
     pcm16_to_ulaw,
@@ -38,6 +35,14 @@ from voicebot.speech.audio import (
     ulaw_duration,
 )
 from voicebot.speech.types import PHONE_RATE
+from voicebot.speech.workers import (
+    PoolHealth,
+    WorkerCrashed,
+    WorkerError,
+    WorkerPool,
+    WorkerSpec,
+    WorkerStartError,
+)
 
 __all__ = ["PromptRenderer", "TtsError", "RENDERER_VERSION", "ulaw_duration"]
 
@@ -45,10 +50,9 @@ log = logging.getLogger(__name__)
 
 # Bump when the rendering changes (engine options, conversion), so old cache entries are unused.
 RENDERER_VERSION = "pyttsx3-espeak-1"
-RENDER_TIMEOUT_S = 30.0
-DEFAULT_RATE = 175  # words a minute when the flow sets none (espeak-ng's own default)
+RENDER_TIMEOUT_S = 30.0  # settings: VOICEBOT_TTS_DEADLINE_S
 START_TIMEOUT_S = 30.0
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ESPEAK_HINT = " (is espeak-ng installed? Debian/Ubuntu: apt-get install espeak-ng)"
 
 
 class TtsError(VoicebotError):
@@ -87,12 +91,20 @@ class PromptRenderer:
         self._pending: dict[str, Future[bytes]] = {}
         self._jobs: queue.Queue[tuple[str, str, Future[bytes]] | None] = queue.Queue()
         resample(b"\x00\x00" * 441, 22050, PHONE_RATE)  # imports scipy now, not in a call
-        self._speaker = _Speaker(self.voice, self.rate, render_timeout)
-        self._speaker.start()  # raises TtsError when pyttsx3/espeak-ng cannot start
+        spec = WorkerSpec(tts_worker.INITIALIZER, tts_worker.HANDLER,
+                          {"voice": self.voice, "rate": self.rate}, quiet=True)
+        try:  # a missing espeak-ng or a misspelt voice fails now
+            self._pool = WorkerPool(spec, 1, name="speech", deadline_s=render_timeout,
+                                    start_timeout_s=START_TIMEOUT_S)
+            self.voice_id = self._pool.call(("voice",))
+        except WorkerStartError as exc:
+            raise TtsError(str(exc) + ("" if exc.detail else ESPEAK_HINT)) from None
+        except WorkerError as exc:
+            raise TtsError(str(exc)) from None
         self._thread = threading.Thread(target=self._run, name="tts-worker", daemon=True)
         self._closed = False
         self._thread.start()
-        log_event(log, "tts.ready", voice=self._speaker.voice_id, rate=self.rate,
+        log_event(log, "tts.ready", voice=self.voice_id, rate=self.rate,
                   cache=str(self.cache_dir))
 
     # ------------------------------------------------------------------ public
@@ -155,8 +167,16 @@ class PromptRenderer:
                 return
             self._closed = True
         self._jobs.put(None)
-        self._thread.join(timeout=RENDER_TIMEOUT_S + 5)
-        self._speaker.stop()
+        self._thread.join(timeout=self._pool.deadline_s + 5)
+        self._pool.close()
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The speech worker's process id (for fault-injection tests and chaos scripts)."""
+        return self._pool.pids
+
+    def health(self) -> PoolHealth:
+        return self._pool.health()
 
     def __enter__(self) -> PromptRenderer:
         return self
@@ -198,7 +218,7 @@ class PromptRenderer:
         os.close(fd)
         wav = Path(wav_name)
         try:
-            self._speaker.speak(text, wav)
+            self._speak(text, wav)
             try:
                 pcm, rate = read_wav(wav)
             except AudioError as exc:
@@ -214,6 +234,18 @@ class PromptRenderer:
         log_event(log, "tts.rendered", audio_s=round(ulaw_duration(ulaw), 2),
                   render_ms=round(elapsed * 1000), chars=len(text))
         return ulaw
+
+
+    def _speak(self, text: str, out: Path) -> None:
+        """Render `text` to a WAV file in the worker. A worker that died while idle takes
+        the request down with it (and is replaced): that one is asked once more."""
+        try:
+            try:
+                self._pool.call(("render", text, str(out)))
+            except WorkerCrashed:
+                self._pool.call(("render", text, str(out)))
+        except WorkerError as exc:
+            raise TtsError(str(exc)) from None
 
 
 def _normalise(text: str) -> str:
@@ -238,198 +270,3 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-# ---------------------------------------------------------------------- the worker process
-
-
-class _Speaker:
-    """Owns the child process running pyttsx3; used by one thread only."""
-
-    def __init__(self, voice: str | None, rate: int | None, timeout: float) -> None:
-        self.voice = voice
-        self.rate = rate
-        self.timeout = timeout
-        self.voice_id: str | None = None
-        self._proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", "from voicebot.speech.tts import worker_main; "
-                 "worker_main()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                text=True, bufsize=1, env=env)
-        except OSError as exc:
-            raise TtsError(f"cannot start the speech worker: {exc}") from None
-        reply = self._call({"op": "init", "voice": self.voice, "rate": self.rate},
-                           START_TIMEOUT_S)
-        self.voice_id = reply.get("voice")
-
-    def speak(self, text: str, out: Path) -> None:
-        """Render `text` to a WAV file; a worker found dead is restarted and tried once more."""
-        for attempt in (1, 2):
-            if self._proc is None or self._proc.poll() is not None:
-                log_event(log, "tts.worker_restart", level=logging.WARNING)
-                self.start()
-            try:
-                self._call({"op": "render", "text": text, "out": str(out)}, self.timeout)
-                return
-            except _WorkerDied:
-                if attempt == 2:
-                    raise
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        try:
-            if proc.stdin:
-                proc.stdin.close()
-            proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait()
-
-    def _call(self, request: dict, timeout: float) -> dict:
-        proc = self._proc
-        assert proc is not None and proc.stdin is not None and proc.stdout is not None
-        try:
-            proc.stdin.write(json.dumps(request) + "\n")
-            proc.stdin.flush()
-            ready, _, _ = select.select([proc.stdout], [], [], timeout)
-            line = proc.stdout.readline() if ready else None
-        except (OSError, ValueError):
-            line = ""
-        if line is None:
-            self._kill()
-            raise TtsError(f"speech synthesis took longer than {timeout:g} s; the worker "
-                           "was restarted")
-        if not line:
-            self._kill()
-            raise _WorkerDied("the speech worker stopped unexpectedly (is espeak-ng installed? "
-                           "Debian/Ubuntu: apt-get install espeak-ng)")
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            if request["op"] == "init":
-                self._kill()
-            raise TtsError(reply.get("error") or "speech synthesis failed")
-        return reply
-
-    def _kill(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-
-
-class _WorkerDied(TtsError):
-    pass
-
-
-def _resolve_voice(engine, wanted: str) -> str:
-    """Map a flow's voice ("en-us", "en-gb+f2", "English (America)", "gmw/en-us") to an
-    espeak-ng voice id, or raise ValueError listing some that exist: espeak-ng silently
-    ignores names it does not know, which would make a typo go unnoticed."""
-    base, plus, variant = wanted.strip().partition("+")
-    base_l = base.lower()
-    voices = engine.getProperty("voices")
-    for v in voices:
-        names = {v.id.lower(), v.id.lower().split("/")[-1], (v.name or "").lower()}
-        names |= {lang.lower() for lang in (v.languages or [])}
-        if base_l in names:
-            if plus:
-                variants = _variants()
-                if variants and variant.lower() not in variants:
-                    raise ValueError(f"unknown espeak-ng voice variant {variant!r} "
-                                     f"(e.g. m1..m7, f1..f5)")
-            return v.id + (f"+{variant}" if plus else "")
-    english = sorted({(v.languages or [v.id])[0] for v in voices
-                      if (v.languages or [""])[0].startswith("en")})
-    raise ValueError(f"unknown voice {wanted!r}; English voices here: {', '.join(english)}")
-
-
-def _variants() -> set[str]:
-    for root in ("/usr/lib/x86_64-linux-gnu/espeak-ng-data", "/usr/lib/aarch64-linux-gnu/"
-                 "espeak-ng-data", "/usr/share/espeak-ng-data", "/usr/local/share/espeak-ng-data"):
-        directory = Path(root) / "voices" / "!v"
-        if directory.is_dir():
-            return {p.name.lower() for p in directory.iterdir()}
-    return set()
-
-
-def _apply_voice_and_rate(voice: str | None, rate: int | None) -> None:
-    """Set voice and rate straight on espeak-ng and wait until they took effect.
-
-    Through pyttsx3's queued setProperty, espeak-ng (in its asynchronous mode) ignored the
-    rate in about one worker start of ten (measured); set directly and synchronised, never.
-    """
-    from pyttsx3.drivers import _espeak
-
-    if voice:
-        _espeak.SetVoiceByName(voice.encode("utf-8"))
-    _espeak.SetParameter(_espeak.RATE, rate or DEFAULT_RATE, 0)
-    _espeak.Synchronize()
-
-
-def worker_main() -> None:
-    """Entry point of the speech worker process: JSON requests on stdin, replies on stdout.
-
-    pyttsx3 prints to stdout, so the reply channel is a private copy of the original stdout
-    and fd 1 is pointed at stderr.
-    """
-    replies = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-
-    def reply(**fields) -> None:
-        replies.write(json.dumps(fields) + "\n")
-
-    engine = None
-    voice: str | None = None
-    request_rate: int | None = None
-    for line in sys.stdin:
-        request = json.loads(line)
-        try:
-            if request["op"] == "init":
-                try:
-                    import pyttsx3
-
-                    engine = pyttsx3.init("espeak")
-                except Exception as exc:  # noqa: BLE001 - missing library, broken install
-                    raise ValueError(
-                        f"pyttsx3 cannot start espeak-ng ({type(exc).__name__}: {exc}); "
-                        "install it: apt-get install espeak-ng") from None
-                voice = engine.getProperty("voice")
-                if request.get("voice"):
-                    voice = _resolve_voice(engine, request["voice"])
-                request_rate = int(request["rate"]) if request.get("rate") else None
-                _apply_voice_and_rate(voice, request_rate)
-                # One real synthesis now: proves espeak-ng works and loads its data (the first
-                # render costs ~0.5 s), so neither surprise happens in the middle of a call.
-                with tempfile.TemporaryDirectory() as tmp:
-                    probe = Path(tmp) / "probe.wav"
-                    engine.save_to_file("Hello.", str(probe))
-                    engine.runAndWait()
-                    if not probe.is_file() or probe.stat().st_size <= 44:
-                        raise ValueError("espeak-ng produced no audio for a test phrase; check "
-                                         "the espeak-ng installation (espeak-ng 'hello')")
-                reply(ok=True, voice=voice)
-            elif request["op"] == "render":
-                assert engine is not None
-                out = Path(request["out"])
-                for _attempt in range(3):  # espeak-ng now and then writes an empty file
-                    out.unlink(missing_ok=True)
-                    _apply_voice_and_rate(voice, request_rate)
-                    engine.save_to_file(request["text"], str(out))
-                    engine.runAndWait()
-                    if out.is_file() and out.stat().st_size > 44 + 800:
-                        break
-                else:
-                    raise RuntimeError("espeak-ng wrote no audio")
-                reply(ok=True)
-        except Exception as exc:  # noqa: BLE001 - reported to the parent as text
-            reply(ok=False, error=f"{type(exc).__name__}: {exc}" if not isinstance(
-                exc, ValueError) else str(exc))

@@ -1,14 +1,56 @@
-"""When a turn may end before the usual end-of-speech silence (VoiceXML's complete timeout).
+"""Where a caller's turn ends, and what it listens for.
 
-One rule for calls (the session) and for testers (evaluate, the benchmarks), so that what
-testers measure is what callers get.
+One set of rules for calls (the session), the service's warm-up and testers (evaluate, the
+benchmarks), so that what testers measure is what callers get. Like VoiceXML's complete and
+incomplete timeouts: an answer that already decides the turn may end at a shorter silence
+than one that could still go on.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
+from voicebot.flow.events import Listen
 from voicebot.settings import EndpointSettings
 from voicebot.speech.engines.common import grammar_phrases, normalize
 from voicebot.speech.types import Grammar, Hypothesis
+
+
+def turn_grammar(listen: Listen) -> Grammar:
+    """What the recognizer listens for in a turn: the flow's phrases, and digits when it
+    collects a number (at most as many as the node wants)."""
+    return Grammar(phrases=tuple(listen.grammar),
+                   allow_digits=listen.slot_kind in ("digits", "number"),
+                   max_digits=listen.max_digits, groups=listen.groups)
+
+
+def escape_grammar(escape_phrases: tuple[str, ...], listen: Listen | None) -> Grammar:
+    """What speech over a prompt the caller may not skip is recognised against: the escape
+    phrases, plus what the caller may answer next, so that an early answer matches itself
+    instead of being forced onto "agent"."""
+    phrases = escape_phrases + (listen.grammar if listen else ())
+    groups = (escape_phrases, *(listen.groups if listen else ()))
+    return Grammar(phrases=tuple(dict.fromkeys(phrases)), groups=groups)
+
+
+@dataclass(frozen=True)
+class EndSilence:
+    """The trailing silence that ends a turn (None: the endpointer's usual one), and the
+    shorter one at which the turn checks whether it may end already (None: no check)."""
+
+    speech_end_ms: int | None = None
+    check_ms: int | None = None
+
+
+def end_silence(listen: Listen | None, settings: EndpointSettings) -> EndSilence:
+    """Callers read a number out in groups with pauses: wait longer for its end, but check
+    at the usual silence whether they asked for a person. A phrase turn checks at the short
+    silence that ends an answer which already decides it."""
+    if listen and listen.slot_kind == "digits" and \
+            settings.digits_speech_end_ms > settings.speech_end_ms:
+        return EndSilence(settings.digits_speech_end_ms, settings.speech_end_ms)
+    return EndSilence(None, complete_check_ms(turn_grammar(listen), settings) if listen else None)
 
 
 def complete_check_ms(grammar: Grammar, settings: EndpointSettings) -> int | None:
@@ -36,3 +78,21 @@ def decides(grammar: Grammar, hyp: Hypothesis, threshold: float) -> bool:
                  if said in g), {said})
     return not any(p.startswith(said + " ") and p not in same
                    for p in grammar_phrases(grammar))
+
+
+def ends_early(listen: Listen, hyp: Hypothesis, *, escape_only: bool, is_escape: bool,
+               escape_threshold: float) -> Literal["escape", "answer"] | None:
+    """Whether the early decode at the check silence ends the turn there, and why.
+
+    Speech over a prompt the caller may not skip can only ask for a person, and so can a
+    number at its check (hand over now rather than after the long silence); a number is not
+    ended because it has all its digits (the decode of the first digits often already shows
+    as many, so it would cut callers short). A phrase turn ends when the answer decides it.
+    `is_escape`: the flow counts the text as an escape phrase.
+    """
+    if not hyp.text or not hyp.in_grammar:
+        return None
+    if escape_only or listen.slot_kind == "digits":
+        return "escape" if is_escape and hyp.confidence >= escape_threshold else None
+    threshold = escape_threshold if is_escape else listen.confidence_threshold
+    return "answer" if decides(turn_grammar(listen), hyp, threshold) else None

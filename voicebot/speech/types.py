@@ -7,16 +7,15 @@ Engines and the endpointer work on 16-bit little-endian mono PCM at 8 kHz (phone
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 PHONE_RATE = 8000
 FRAME_MS = 20
 FRAME_SAMPLES = PHONE_RATE * FRAME_MS // 1000  # 160
 FRAME_BYTES = FRAME_SAMPLES * 2  # 320 bytes of 16-bit PCM, or 160 bytes of mu-law
 # How long before the end of an utterance its decode may start (speech_pause): about what the
-# decode of a short answer takes, so the result is ready when the silence is confirmed. Longer
-# leads cut the audio the early decode hears (240 ms measured -0.7 points on the FSDD digits,
-# 160 ms -0.2, within noise).
+# decode of a short answer takes, so the result is ready when the silence is confirmed. A
+# longer lead would cut the end silence the early decode hears, and cost accuracy.
 PREFETCH_LEAD_MS = 160
 
 
@@ -65,6 +64,20 @@ class Recognizer(Protocol):
 
     def finish(self) -> Hypothesis:
         """End of utterance: the final hypothesis. The recognizer is spent afterwards."""
+
+
+@runtime_checkable
+class EarlyDecoder(Recognizer, Protocol):
+    """A recognizer that can decode before the end of the utterance is confirmed, so the
+    answer is ready when it is (pocketsphinx). `isinstance(rec, EarlyDecoder)` is how a
+    caller asks; recognizers without it simply decode at finish()."""
+
+    def prefetch(self, tail_ms: int) -> None:
+        """The caller paused (speech_pause): start decoding what was heard, followed by
+        `tail_ms` of silence. Superseded if the caller goes on."""
+
+    def peek(self) -> Hypothesis | None:
+        """The early decode, if one is done and nothing was said after its pause."""
 
 
 class Engine(Protocol):

@@ -126,6 +126,15 @@ def verify(path: Path, hint: str | None = None) -> None:
         _write_cache(cache)
 
 
+def state(path: Path) -> str:
+    """A model directory's state in a word or a sentence, for `voicebot models list`."""
+    try:
+        verify(path)
+    except ModelError as exc:
+        return f"DAMAGED: {exc}"
+    return "ok (hashes checked)"
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -199,4 +208,4 @@ def download(model_dir: Path, *, url_base: str = URL_BASE, force: bool = False,
 
 
 __all__ = ["FILES", "NAME", "URL_BASE", "WhisperModel", "choose", "download",
-           "is_whisper_dir", "packaged_dir", "problem", "verify"]
+           "is_whisper_dir", "packaged_dir", "problem", "state", "verify"]

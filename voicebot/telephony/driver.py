@@ -7,8 +7,6 @@ session core (session), renders prompts to mu-law (speech.tts), performs lookups
 (flow.lookup) and reports what happened to a recorder. Identical code serves live callers
 and testers' replays.
 
-CONTRACT (owned by the session-core helper; others code against these signatures):
-
     driver = CallDriver(deps: CallDeps, call_sid_hint: str | None = None)
     out: list[str] = driver.receive(text, now)   # one inbound Twilio JSON message
     out = driver.tick(now)                         # time passed with no message (timers)
@@ -35,9 +33,11 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from voicebot.flow.events import LookupDone, PerformLookup
+from voicebot.flow.lookup import perform
+from voicebot.flow.model import Flow
 from voicebot.logs import log_event
 from voicebot.records.recorder import NullRecorder, Recorder
 from voicebot.records.transcript import CallTranscript
@@ -82,25 +82,20 @@ class Renderer(Protocol):
 LookupPerformer = Callable[[PerformLookup], LookupDone]
 
 
-def _default_lookup(action: PerformLookup) -> LookupDone:
-    from voicebot.flow.lookup import perform
-    return perform(action)
-
-
 @dataclass
 class CallDeps:
     """What a call needs from the process: shared by every call (engine, renderer, store)."""
 
-    flow: Any  # voicebot.flow.model.Flow
+    flow: Flow
     engine: Engine
     renderer: Renderer
-    lookup: LookupPerformer = _default_lookup
+    lookup: LookupPerformer = perform
     recorder: Recorder = field(default_factory=NullRecorder)
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     fallback_queue: str = "support"
 
     @classmethod
-    def create(cls, flow: Any, engine: Engine, renderer: Renderer, *,
+    def create(cls, flow: Flow, engine: Engine, renderer: Renderer, *,
                recorder: Recorder | None = None, endpoint: EndpointSettings | None = None,
                fallback_queue: str | None = None,
                lookup: LookupPerformer | None = None) -> CallDeps:
@@ -110,10 +105,10 @@ class CallDeps:
             flow=flow,
             engine=engine,
             renderer=renderer,
-            lookup=lookup or _default_lookup,
+            lookup=lookup or perform,
             recorder=recorder if recorder is not None else NullRecorder(),
             endpoint=endpoint or EndpointSettings(),
-            fallback_queue=fallback_queue or getattr(flow, "fallback_queue", None) or "support",
+            fallback_queue=fallback_queue or flow.fallback_queue or "support",
         )
 
 
@@ -196,18 +191,7 @@ class CallDriver:
         if isinstance(event, ms.Connected):
             return []
         if isinstance(event, ms.Start):
-            if self.session.started:
-                return self._skip("a second 'start' on one stream", "start")
-            self._stream_sid = event.stream_sid
-            self._call_sid = event.call_sid
-            self.custom_parameters = dict(event.custom_parameters)
-            self._from_number = event.custom_parameters.get("from") or None
-            wanted = event.custom_parameters.get("flow")
-            flow_name = getattr(self.deps.flow, "name", "")
-            if wanted and wanted != flow_name:
-                log_event(logger, "call.flow_parameter_ignored", logging.WARNING,
-                          call_sid=self.call_sid, wanted=wanted, serving=flow_name)
-            return self._run([StreamStarted(now, event.call_sid)], now)
+            return self._start(event, now)
         if not self.session.started:
             if isinstance(event, ms.Stop):  # the call ended before it began
                 self.finished = True
@@ -228,6 +212,19 @@ class CallDriver:
             self._save(final=True)
             return []
         return []
+
+    def _start(self, event: ms.Start, now: float) -> list[str]:
+        if self.session.started:
+            return self._skip("a second 'start' on one stream", "start")
+        self._stream_sid = event.stream_sid
+        self._call_sid = event.call_sid
+        self.custom_parameters = dict(event.custom_parameters)
+        self._from_number = event.custom_parameters.get("from") or None
+        wanted = event.custom_parameters.get("flow")
+        if wanted and wanted != self.deps.flow.name:
+            log_event(logger, "call.flow_parameter_ignored", logging.WARNING,
+                      call_sid=self.call_sid, wanted=wanted, serving=self.deps.flow.name)
+        return self._run([StreamStarted(now, event.call_sid)], now)
 
     def _frames(self, ulaw: bytes, now: float) -> list[SessionEvent]:
         self._pcm += ulaw_to_pcm16(ulaw)
@@ -294,10 +291,7 @@ class CallDriver:
         except Exception as again:  # give up on talking, still hand over
             log_event(logger, "driver.fault_again", logging.ERROR, call_sid=self.call_sid,
                       error=type(again).__name__)
-            tr = self.session.transcript
-            if tr.outcome is None:
-                tr.outcome, tr.reason, tr.queue = "transfer", "error", self.deps.fallback_queue
-            self.session.closed = True
+            self.session.abandon()
             self.finished = True
             self._save(final=True)
             return []

@@ -1,12 +1,13 @@
 """Twilio Media Streams messages as typed events, and the JSON texts we send back.
 
-Pure, like h11: `parse_message(text)` turns one inbound WebSocket text into a frozen
-dataclass (Connected, Start, Media, Dtmf, Mark, Stop) or raises StreamProtocolError with a
-short reason, so the driver can log and skip a bad message without ending the call.
-`media_message`, `mark_message` and `clear_message` build what a bidirectional stream may
-send to Twilio. The `twilio_*` builders make Twilio's side of the conversation (connected,
-start, media, dtmf, mark echo, stop) for tests, offline replay and the `voicebot call`
-stand-in, so every party speaks exactly the same shapes.
+The one place for the wire format, both directions. Pure, like h11: `parse_message(text)`
+turns one inbound WebSocket text into a frozen dataclass (Connected, Start, Media, Dtmf,
+Mark, Stop) or raises StreamProtocolError with a short reason, so the driver can log and
+skip a bad message without ending the call. `media_message`, `mark_message` and
+`clear_message` build what a bidirectional stream may send to Twilio; `parse_outbound` reads
+them back. The `twilio_*` builders make Twilio's side of the conversation (connected,
+start, media, dtmf, mark echo, stop) for the Twilio simulator (replay.twilio_side), so
+every party speaks exactly the same shapes.
 
 Shapes (Twilio "Media Streams - WebSocket Messages"):
   {"event": "connected", "protocol": "Call", "version": "1.0.0"}
@@ -273,9 +274,11 @@ def clear_message(stream_sid: str) -> str:
 
 
 def parse_outbound(text: str) -> tuple[str, Any]:
-    """Read one message we sent: ("media", mu-law bytes) | ("mark", name) | ("clear", None).
+    """Read one message we sent: ("media", mu-law bytes) | ("mark", name) | ("clear", None),
+    or ("unknown", event) for JSON that is none of those (Twilio ignores it).
 
-    For Twilio's side (tests, replay, the stand-in). Raises StreamProtocolError.
+    For Twilio's side (replay, the stand-in, tests). Raises StreamProtocolError when the
+    message is not JSON or a media/mark message is malformed.
     """
     try:
         msg = json.loads(text)
@@ -292,7 +295,7 @@ def parse_outbound(text: str) -> tuple[str, Any]:
         return "mark", _text(_obj(msg, "mark", "mark"), "name", "mark")
     if event == "clear":
         return "clear", None
-    raise StreamProtocolError(f"unknown outbound event {event!r}")
+    return "unknown", event
 
 
 # --------------------------------------------------------- Twilio's side (tests, replay)

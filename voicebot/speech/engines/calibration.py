@@ -1,5 +1,5 @@
-"""Confidence calibration constants, measured on real recordings
-(`python scripts/bench_digits.py --calibrate` prints the figures; see the README text).
+"""Confidence calibration constants, fitted on real recordings
+(`python scripts/bench_digits.py --calibrate` prints the figures).
 
 pocketsphinx: d = (grammar path score - free phone loop score) per speech frame, and for a
 phrase list m = (grammar path score - score of the grammar without the recognised phrase)
@@ -9,17 +9,15 @@ logistic(LOOP_SLOPE * d + LOOP_BIAS).
 """
 
 # Fitted (logistic regression, `scripts/bench_digits.py --fit`) on the FSDD tuning split
-# (clip indices 0-9), phone adaptation on, 0.05 s decoder pad, rejection off: 515 correct
-# answers against 85 misrecognitions and 600 out-of-grammar turns (the spoken digit left out
-# of the grammar). The bias is then set so that out-of-grammar speech passes 0.5 as often as
-# with the calibration before (32% of the tuning split), so that a flow's threshold keeps
-# its meaning; held-out (rejection off): 86.5% of correct answers pass 0.5 (85.8% before), 20.5% of
-# misrecognitions (35.1%), 30.1% of out-of-grammar speech (33.7%).
+# (clip indices 0-9), phone adaptation on, rejection off: correct answers against
+# misrecognitions and out-of-grammar turns (the spoken digit left out of the grammar). The
+# bias is then set so that out-of-grammar speech passes 0.5 as often as with the calibration
+# before, so that a flow's threshold keeps its meaning. Figures: README, Measurements.
 SLOPE = 0.1004
 MARGIN_SLOPE = 0.0279
 BIAS = 0.915
 # Digit strings (no single rival phrase): the same on the digit-loop grammar, the bias set so
-# that misrecognised digits pass 0.5 as often as before (38.8% of the tuning split).
+# that misrecognised digits pass 0.5 as often as before.
 LOOP_SLOPE = 0.0513
 LOOP_BIAS = 0.570
 MARGIN_CAP = 50.0  # a rival that fails to decode at all gives an infinite margin

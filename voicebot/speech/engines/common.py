@@ -9,19 +9,15 @@ confidence on the same calibrated 0..1 scale.
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections.abc import Callable
 
 from voicebot.errors import VoicebotError
+from voicebot.flow.normalize import compare_form
 from voicebot.speech.types import Grammar
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGIT_ALIASES = ("oh",)  # "oh" is how many callers say 0 in numbers
 DEFAULT_THRESHOLD = 0.5  # the team's default cut: below it, the flow re-asks or hands over
-
-_PUNCT = re.compile(r"[^\w\s']|_")
-_SPACES = re.compile(r"\s+")
 
 
 class EngineError(VoicebotError):
@@ -29,10 +25,9 @@ class EngineError(VoicebotError):
 
 
 def normalize(text: str) -> str:
-    """Lower case, no punctuation, single spaces (same rule as voicebot.flow.matching)."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = _PUNCT.sub(" ", text).replace("'", "")
-    return _SPACES.sub(" ", text).strip()
+    """Text as engines return and compare it: the flow's one normaliser, comparison form
+    (lower case, no punctuation, no apostrophes), so the flow reads it by the same rules."""
+    return compare_form(text)
 
 
 def spelling(word: str, known: Callable[[str], bool]) -> str | None:

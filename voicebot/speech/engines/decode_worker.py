@@ -1,19 +1,30 @@
-"""Entry point of a decoder worker process (started by decode_pool._Worker):
-`python -m voicebot.speech.engines.decode_worker READ_FD WRITE_FD NUMBER`."""
+"""What a decoder worker process runs (a voicebot.speech.workers worker): one DecodeCore,
+with its own compiled-grammar cache, answering the engine's requests."""
 
 from __future__ import annotations
 
-import sys
-from multiprocessing.connection import Connection
+from typing import Any
+
+from voicebot.speech.engines.pocketsphinx_decode import DecodeCore, PocketsphinxOptions
+
+INITIALIZER = "voicebot.speech.engines.decode_worker:init"
+HANDLER = "voicebot.speech.engines.decode_worker:handle"
 
 
-def main(argv: list[str]) -> int:
-    from voicebot.speech.engines.decode_pool import worker_main
-
-    read_fd, write_fd = int(argv[0]), int(argv[1])
-    worker_main(Connection(read_fd, writable=False), Connection(write_fd, readable=False))
-    return 0
+def init(options: PocketsphinxOptions) -> DecodeCore:
+    return DecodeCore(options)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+def handle(core: DecodeCore, request: tuple[Any, ...]) -> Any:
+    """("decode" | "grammar" | "phone" | "warm", *args) -> what DecodeCore answers."""
+    op, *args = request
+    if op == "decode":
+        return core.decode(*args)
+    if op == "grammar":
+        return core.grammar_part(*args)
+    if op == "phone":
+        return core.phone_score(*args)
+    if op == "warm":
+        core.warm(*args)
+        return None
+    raise ValueError(f"unknown decoder request {op!r}")

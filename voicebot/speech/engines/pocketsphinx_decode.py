@@ -1,13 +1,11 @@
 """One pocketsphinx decode of a whole utterance: a pure function of (audio, grammar, options).
 
-Why a module of its own: the decode runs in worker processes (see decode_pool.py), because
+Why a module of its own: the decode runs in worker processes (see decode_worker.py), because
 pocketsphinx holds the GIL while it searches, so decodes in threads run one at a time and stall
 every other call's thread. Everything a worker needs is here and picklable: `DecodeCore`
 (one decoder with its compiled grammars), `Compiled` (a grammar as JSGF) and the result.
 
-Measured and rejected: trimming the endpointer's trailing silence to 0.3 s after the last
-loud frame (-30 dB) saves CPU (RTF 0.251 -> 0.209) but costs 1.8 points on the tuning split
-(worst accent -6): batch CMN needs that silence.
+The endpointer's trailing silence is decoded too, not trimmed: batch CMN needs it.
 
 Determinism: every search starts from the same state: features re-initialised (CMN, noise
 estimates), the pad noise seeded, and the decode always uses the whole
@@ -24,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pocketsphinx
 
 from voicebot.speech.audio import frame_rms, resample
 from voicebot.speech.engines import calibration
@@ -38,8 +37,8 @@ from voicebot.speech.engines.common import (
 from voicebot.speech.types import PHONE_RATE, Hypothesis, Word
 
 # One global MLLR mean transform of the model for phone audio (scripts/adapt_pocketsphinx.py,
-# from the FSDD tuning split): held-out digits 78.7% -> 84.3%, 83.9% with the test speaker
-# left out of the adaptation, so it is the channel it learnt, not the six speakers.
+# from the FSDD tuning split). It learns the channel, not the speakers: it helps as much with
+# the test speaker left out (README, Measurements).
 PHONE_MLLR = Path(__file__).resolve().parent / "data" / "en-us-phone.mllr"
 DECODER_RATE = 16000
 FRAME_RATE = 100  # pocketsphinx frames per second
@@ -61,9 +60,7 @@ class PocketsphinxOptions:
 
     level: float | None = 1000.0  # scale speech (90th-percentile frame RMS) to this; None: off
     # Low-level noise added before and after the utterance. A call's utterance already
-    # brings 300 ms of pre-roll and the end silence, so 0.05 s is enough: against 0.3 s,
-    # CPU -28% (RTF 0.20 -> 0.14) and held-out digits 85.1 -> 86.4% before rejection, with
-    # the confidence refit for it (calibration.py).
+    # brings 300 ms of pre-roll and the end silence, so a short pad is enough (and cheaper).
     pad_s: float = 0.05
     pad_noise: float = 10.0  # RMS of that noise (after level scaling), 16-bit units
     variants: tuple[tuple[str, str], ...] = DIGIT_VARIANTS  # (word, phones) added to the dict
@@ -79,11 +76,8 @@ class PocketsphinxOptions:
     loop_bias: float = calibration.LOOP_BIAS
     mllr: str | None = str(PHONE_MLLR)  # the model's adaptation to phone audio; None: off
     config: dict = field(default_factory=dict)  # extra pocketsphinx settings (beam, ...)
-    # Settings for the confidence phone loop only (its search is most of the CPU). Measured
-    # with the 0.05 s pad and the confidence refit for each (scripts/bench_digits.py --fit
-    # --set phone_loop_config=...): beam/pbeam 1e-20 cut the RTF 0.144 -> 0.125 at the same
-    # held-out accuracy (84.4%), but misrecognised answers passing 0.5 rose 17.9 -> 21.4%,
-    # so it stays off. (Without a refit, 1e-15 cost 5 points on the tuning split.)
+    # Settings for the confidence phone loop only (its search is most of the CPU). Narrower
+    # beams save CPU but let more misrecognised answers pass 0.5, so none are set (README).
     phone_loop_config: dict = field(default_factory=dict)
 
 
@@ -134,9 +128,8 @@ def compile_grammar(phrases: tuple[str, ...], allow_digits: bool,
 def jsgf(phrases: tuple[str, ...], allow_digits: bool,
          max_digits: int | None = None) -> tuple[str, str]:
     """(search name, JSGF text): the phrases as alternatives, plus digits if allowed: one to
-    `max_digits` of them (nested optionals), or a loop. Bounding the count halved the errors
-    on 4-digit FSDD strings (held-out: 36% right against 18% with the loop), because the
-    loop lets the search insert digits ("four" -> "four oh")."""
+    `max_digits` of them (nested optionals), or a loop. Bounding the count matters: a loop
+    lets the search insert digits ("four" -> "four oh")."""
     rules = []
     if phrases:
         rules.append(" | ".join(phrases))
@@ -161,11 +154,6 @@ class DecodeResult:
 
 def model_paths() -> tuple[Path, Path, Path]:
     """(acoustic model, dictionary, phone LM) of the wheel's US English model."""
-    try:
-        import pocketsphinx
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise EngineError(f"pocketsphinx is not installed ({exc}); pip install "
-                          "pocketsphinx") from None
     root = Path(pocketsphinx.get_model_path()) / "en-us"
     paths = (root / "en-us", root / "cmudict-en-us.dict", root / "en-us-phone.lm.bin")
     for path in paths:
@@ -179,8 +167,6 @@ class DecodeCore:
     """One pocketsphinx Decoder with the grammars it has compiled (LRU). Single-threaded."""
 
     def __init__(self, options: PocketsphinxOptions) -> None:
-        import pocketsphinx
-
         self.options = options
         hmm, dictionary, phone_lm = model_paths()
         cfg = pocketsphinx.Config(hmm=str(hmm), dict=str(dictionary), loglevel="FATAL",

@@ -1,34 +1,20 @@
 """The embedded default engine: PocketSphinx 5 with the US English model its wheel ships.
 
-How one utterance is decoded, and why (FSDD digits, tuning split = clip indices 0-9; all
-figures from scripts/bench_digits.py or the experiments listed in the speech README text):
-- The model is 16 kHz wide-band; phone audio is 8 kHz. We upsample. An 8 kHz front end
-  (-samprate 8000 -nfft 256 -upperf 3500 / 4000) measured 21% / 39% against 76%: the
-  model's cepstra were trained with filters up to 6.8 kHz. (The model's feat.params wins
-  over Config values, so such settings need a copy of the model dir to take effect.)
-- Loudness: the engine scales speech to a fixed level (90th-percentile frame RMS 1000), so
-  a quiet caller meets the same noise floor as a loud one (one FSDD speaker is 20 dB below
-  the rest and swung from 96% to 2% with the line-noise level before this).
-- Silence: the decoder needs silence around the words (trimmed clips: -10 points), so the
-  utterance is framed with low-level noise (RMS 10) on both sides: 0.05 s, since a call's
-  utterance has its pre-roll and end silence (0.3 s cost 28% more CPU for no accuracy).
-- Batch CMN over the whole utterance at finish() (the model's own setting; live CMN was -3
-  points), reset for every utterance: carrying the last caller's CMN over made results
-  depend on who spoke before (and cost 2 points). accept() only buffers (no partial
-  results: nothing in a call uses them, and a live decode held the GIL for every frame).
-- Decoding runs in worker processes (decode_pool.py; default one per CPU), because
-  pocketsphinx holds the GIL while it searches: in threads, simultaneous calls decoded one
-  at a time and stalled each other's media. When a second worker is idle, it runs the phone
-  loop while the first runs the grammar passes (same scores). `workers=0` decodes in the
-  calling thread (pooled decoders; what scripts/bench_digits.py uses in its own processes).
-- Grammar per turn as JSGF (phrases, plus a digit loop when allowed); compiled searches are
-  cached per decoder (LRU); decoders live as long as the engine because building one takes
-  ~0.4 s. The decode itself is in pocketsphinx_decode.py.
-- Confidence: the grammar's best path is compared with a free phone loop over the same audio
-  (d), and for phrase lists with the best path of the grammar without the recognised phrase
-  (the rival, m). Both per speech frame, through a logistic calibrated on the tuning split
-  so that 0.5 separates correct answers from out-of-grammar speech (see calibration.py).
-  Below REJECT_BELOW the reject path fires: text "", in_grammar False.
+How an utterance is decoded (the figures behind each choice are in the README's
+*Measurements*):
+- Phone audio is upsampled to the model's 16 kHz: its features were trained on wide band.
+- Speech is scaled to one level, so a quiet caller meets the same noise floor as a loud one.
+- The utterance is framed with low-level noise (the decoder needs silence around words) and
+  decoded in one batch, with CMN over the whole utterance reset every time, so a result
+  depends only on the audio and the grammar. accept() only buffers: no partial results.
+- Decoding runs in worker processes (speech/workers.py), because pocketsphinx holds the GIL
+  while it searches; `workers=0` decodes in the calling thread (scripts/bench_digits.py).
+- A JSGF grammar per turn; compiled searches are cached per decoder, and decoders live as
+  long as the engine because building one is slow. The decode is in pocketsphinx_decode.py.
+- Confidence compares the grammar's best path with a free phone loop and, for phrase lists,
+  with the grammar without the recognised phrase, through a logistic calibrated so that 0.5
+  separates right answers from out-of-grammar speech (calibration.py). Below REJECT_BELOW
+  the reject path fires: text "", in_grammar False.
 """
 
 from __future__ import annotations
@@ -39,6 +25,7 @@ import queue
 import threading
 
 from voicebot.logs import log_event
+from voicebot.speech.engines import decode_worker
 from voicebot.speech.engines.common import EngineError, grammar_phrases, normalize, spelling
 from voicebot.speech.engines.early import EarlyDecode
 from voicebot.speech.engines.pocketsphinx_decode import (
@@ -53,11 +40,24 @@ from voicebot.speech.engines.pocketsphinx_decode import (
     model_paths,
 )
 from voicebot.speech.types import Grammar, Hypothesis
+from voicebot.speech.workers import (
+    Lease,
+    PoolHealth,
+    WorkerCrashed,
+    WorkerError,
+    WorkerPool,
+    WorkerRequestError,
+    WorkerSpec,
+)
 
 __all__ = ["DIGIT_VARIANTS", "PocketsphinxEngine", "PocketsphinxOptions",
            "PocketsphinxRecognizer"]
 
 log = logging.getLogger(__name__)
+
+DECODE_DEADLINE_S = 30.0  # settings: VOICEBOT_DECODE_DEADLINE_S
+START_TIMEOUT_S = 120.0  # a worker loads the model (~1 s; longer on a busy machine)
+
 
 def default_workers() -> int:
     """One decoder process per CPU this process may run on."""
@@ -73,7 +73,7 @@ class PocketsphinxEngine:
     name = "pocketsphinx"
 
     def __init__(self, options: PocketsphinxOptions | None = None,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, *, deadline_s: float | None = None) -> None:
         self.options = options or PocketsphinxOptions()
         self._hmm, self._dict, _ = model_paths()
         self.model = f"pocketsphinx en-us ({self._hmm})"
@@ -84,11 +84,15 @@ class PocketsphinxEngine:
         if not 0 <= self.workers <= 64:
             raise EngineError(f"decoder workers must be between 0 and 64, not {self.workers}")
         self._cores: queue.SimpleQueue[DecodeCore] = queue.SimpleQueue()
-        self._pool = None
+        self._pool: WorkerPool | None = None
         if self.workers > 0:
-            from voicebot.speech.engines.decode_pool import DecodePool
-
-            self._pool = DecodePool(self.options, self.workers)  # fails now, not in a call
+            spec = WorkerSpec(decode_worker.INITIALIZER, decode_worker.HANDLER, self.options)
+            try:  # fails now, not in a call
+                self._pool = WorkerPool(spec, self.workers, name="decoder",
+                                        deadline_s=deadline_s or DECODE_DEADLINE_S,
+                                        start_timeout_s=START_TIMEOUT_S)
+            except WorkerError as exc:
+                raise EngineError(str(exc)) from None
         else:
             self._cores.put(DecodeCore(self.options))
 
@@ -120,33 +124,46 @@ class PocketsphinxEngine:
             self._cores.put(core)
 
     def _decode_in_workers(self, grammar: Compiled, pcm: bytes) -> DecodeResult:
-        """When a second worker is idle, it runs the phone loop (2/3 of the CPU) while the
-        first runs the grammar passes, so a lone utterance's answer comes ~40% sooner; under
-        load each utterance stays in one worker. Same scores, same result either way."""
+        """When a second worker is idle, it runs the phone loop (most of the CPU) while the
+        first runs the grammar passes, so a lone utterance's answer comes sooner; under load
+        each utterance stays in one worker. Same scores, same result either way."""
         pool = self._pool
-        main = pool.take()
-        helper = None
-        if self.options.confidence_pass and len(pcm) >= MIN_BYTES:
-            helper = pool.take(block=False)
+        assert pool is not None
+        try:
+            main = pool.take()
+            assert main is not None
+            helper = None
+            if self.options.confidence_pass and len(pcm) >= MIN_BYTES:
+                helper = pool.take(block=False)
+            return self._split_decode(grammar, pcm, main, helper)
+        except WorkerRequestError as exc:
+            raise EngineError(f"decoding failed: {exc}") from None
+        except WorkerError as exc:
+            raise EngineError(str(exc)) from None
+
+    def _split_decode(self, grammar: Compiled, pcm: bytes, main: Lease,
+                      helper: Lease | None) -> DecodeResult:
         p_score = None
         try:
             if helper is not None:
                 try:
-                    pool.send(helper, "phone", pcm)
-                except EngineError:  # that worker died (and is being replaced): do it here
+                    helper.submit(("phone", pcm))
+                except WorkerCrashed:  # that worker died (and is being replaced): do it here
                     helper = None
-            pool.send(main, "grammar", grammar, pcm, helper is None)
-            part = pool.wait(main)
+            part = main.submit(("grammar", grammar, pcm, helper is None)).result()
         finally:
             if helper is not None:  # always collect it, so its answer goes to no one else
-                p_score = pool.wait(helper)
+                p_score = helper.result()
         return combine(self.options, grammar, part, p_score)
 
     def warm(self, grammar: Grammar) -> int:
         """Compile a grammar in every decoder now (the first turn's: every call starts there)."""
         compiled = self._grammar(grammar)
         if self._pool is not None:
-            return self._pool.broadcast("warm", compiled)
+            try:
+                return self._pool.broadcast(("warm", compiled))
+            except WorkerError as exc:
+                raise EngineError(str(exc)) from None
         core = self._cores.get()
         try:
             core.warm(compiled)
@@ -157,6 +174,10 @@ class PocketsphinxEngine:
     @property
     def worker_pids(self) -> list[int]:
         return self._pool.pids if self._pool is not None else []
+
+    def health(self) -> PoolHealth | None:
+        """The decoder workers' state (None when decoding in the calling thread)."""
+        return self._pool.health() if self._pool is not None else None
 
     def close(self) -> None:
         """Stop the decoder processes (also done at exit)."""
@@ -198,8 +219,8 @@ class PocketsphinxEngine:
 
     def recognizer(self, grammar: Grammar) -> PocketsphinxRecognizer:
         if grammar.is_free:
-            # The free n-gram search measured RTF > 1 here and missed "one two three":
-            # not fit for a live call, so a turn must say what it listens for.
+            # The free n-gram search is slower than real time and inaccurate on phone
+            # audio: a turn must say what it listens for.
             raise EngineError("pocketsphinx needs a grammar (phrases or digits) for each "
                               "turn; free speech needs a Vosk model")
         return PocketsphinxRecognizer(self, self._grammar(grammar))
@@ -230,8 +251,8 @@ class PocketsphinxRecognizer:
         """The final hypothesis if the caller says nothing more, when the early decode holds
         it (waits for it); None when it would need a decode of its own. Lets a turn end at
         a shorter silence when what was said decides it (the session's end_check).
-        Decoding digit strings in chunks, one per pause, would leave less to decode at the
-        end, but measured 2-3 points worse on 4-digit FSDD strings than one decode."""
+        One decode of the whole utterance, not one per pause: decoding digit strings in
+        chunks is less accurate."""
         result = self._utterance.early()
         return None if result is None else result.hypothesis
 

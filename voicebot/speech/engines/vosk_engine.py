@@ -41,7 +41,7 @@ def shared_model(path: Path):
     with _models_lock:
         model = _models.get(path)
         if model is None:
-            import vosk
+            import vosk  # lazily: a heavy import, needed only when this engine is chosen
 
             vosk.SetLogLevel(-1)
             if not (path / "am" / "final.mdl").exists():
@@ -81,7 +81,7 @@ class VoskEngine:
             return True
 
     def recognizer(self, grammar: Grammar) -> VoskRecognizer:
-        import vosk
+        import vosk  # already loaded by shared_model(); see there
 
         phrases = list(grammar_phrases(grammar))
         if grammar.allow_digits:

@@ -1,11 +1,12 @@
-"""`voicebot models download|list`: the command around voicebot.speech.models (Vosk) and
-voicebot.speech.whisper_models (whisper-tiny.en)."""
+"""`voicebot models download|list`: install and list speech models (Vosk models, and the
+Whisper weights whisper-tiny.en)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from voicebot.settings import Settings
 from voicebot.speech import whisper_models
 from voicebot.speech.models import (
     DEFAULT_URL_BASE,
@@ -19,8 +20,6 @@ from voicebot.speech.models import (
 
 
 def _default_model_dir() -> Path:
-    from voicebot.settings import Settings
-
     return Settings.from_env().model_dir
 
 
@@ -40,8 +39,8 @@ def cmd_download(args: argparse.Namespace) -> int:
         if args.archive or args.sha256:
             raise ModelError(f"{name} is fetched file by file and checked against pinned "
                              "hashes: --archive and --sha256 are for Vosk models")
-        path = whisper_models.download(model_dir, url_base=args.url_base or whisper_models.URL_BASE,
-                                       force=args.force)
+        path = whisper_models.download(model_dir, force=args.force,
+                                       url_base=args.url_base or whisper_models.URL_BASE)
         print(f"installed {name} in {path}")
         return 0
     if name is None:
@@ -58,8 +57,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     model_dir = args.dir or _default_model_dir()
     explicit = whisper_explicit = None
     if args.dir is None:
-        from voicebot.settings import Settings
-
         settings = Settings.from_env()
         explicit, whisper_explicit = settings.vosk_model, settings.whisper_model
     models = installed_models(model_dir)
@@ -68,14 +65,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"no models in {model_dir}")
     for m in models:
         if whisper_models.is_whisper_dir(m.path):
-            state = f"whisper: {_whisper_state(m.path)}"
+            state = f"whisper: {whisper_models.state(m.path)}"
         else:
             state = "ok" if m.valid else f"INCOMPLETE: {m.problem}"
         print(f"{m.name:40} {_human(m.size_bytes):>10}  {state}")
     if packaged is not None:
         size = sum(f.stat().st_size for f in packaged.iterdir() if f.is_file())
         print(f"{whisper_models.NAME + ' (packaged)':40} {_human(size):>10}  whisper: "
-              f"{_whisper_state(packaged)}")
+              f"{whisper_models.state(packaged)}")
     chosen, why = choose_vosk_model(model_dir, explicit)
     if chosen is not None:
         print(f"engine auto: vosk with {chosen} ({why})")
@@ -92,16 +89,9 @@ def cmd_list(args: argparse.Namespace) -> int:
               f"`voicebot models download {SUGGESTED}` or `voicebot models download "
               f"{whisper_models.NAME}`")
     else:
-        print(f"engine auto: {AUTO_WITH_WHISPER} with Whisper from {whisper.path} ({whisper.why})")
+        print(f"engine auto: {AUTO_WITH_WHISPER} with Whisper from {whisper.path} "
+              f"({whisper.why})")
     return 0
-
-
-def _whisper_state(path: Path) -> str:
-    try:
-        whisper_models.verify(path)
-    except ModelError as exc:
-        return f"DAMAGED: {exc}"
-    return "ok (hashes checked)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -119,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "Whisper weights of the faster-whisper project (each file checked against "
                     "its pinned sha256). Resumes a broken download.")
     dl.add_argument("name", nargs="?", metavar="NAME",
-                    help=f"model name, e.g. {SUGGESTED} or whisper-tiny.en")
+                    help=f"model name, e.g. {SUGGESTED} or {whisper_models.NAME}")
     dl.add_argument("--dir", type=Path, help="model directory (default: VOICEBOT_MODEL_DIR "
                     "or models/)")
     dl.add_argument("--url-base", metavar="URL",

@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 from voicebot.errors import VoicebotError
-from voicebot.flow.graph import FORMATS
+from voicebot.flow.chat import interactive_lines, run
+from voicebot.flow.graph import FORMATS, render
+from voicebot.flow.loader import check_file, load_flow
+from voicebot.settings import Settings
+from voicebot.speech.engines.common import EngineError
+from voicebot.speech.hearing import hearing_for, hearing_problems
 
 
 class FlowCommandError(VoicebotError):
@@ -22,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "when no file has errors (warnings do not fail).")
     p.add_argument("flows", nargs="+", metavar="FLOW", help="flow YAML file(s)")
     p.add_argument("--strict", action="store_true", help="warnings fail too")
+    p.add_argument("--engine", metavar="ENGINE",
+                   help="check what this recognition engine can hear (default: "
+                        "VOICEBOT_ENGINE, else auto)")
     p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     p.set_defaults(func=cmd_validate)
 
@@ -45,11 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from voicebot.flow.loader import check_file
-
+    hearing = _hearing(args.engine)
     failed = False
     for name in args.flows:
         flow, problems = check_file(name)
+        if flow is not None:
+            problems = sorted(problems + hearing_problems(flow, name, hearing),
+                              key=lambda p: (p.line, p.col))
+            if any(p.severity == "error" for p in problems):
+                flow = None
         for problem in problems:
             print(problem)
         errors = sum(p.severity == "error" for p in problems)
@@ -65,10 +77,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def cmd_graph(args: argparse.Namespace) -> int:
-    from voicebot.flow.graph import render
-    from voicebot.flow.loader import load_flow
+def _hearing(engine: str | None):
+    """What the engine calls will use can hear (commands are the edge that joins the
+    flow layer to the speech layer: the flow's own checks know nothing of engines)."""
+    settings = Settings.from_env()
+    try:
+        return hearing_for(engine or settings.engine, settings.model_dir, settings.vosk_model,
+                           settings.whisper_model)
+    except EngineError as exc:
+        raise FlowCommandError(f"cannot check the flow against the engine: {exc}") from None
 
+
+def cmd_graph(args: argparse.Namespace) -> int:
     text = render(load_flow(args.flow), args.format)
     if args.output:
         try:
@@ -81,9 +101,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from voicebot.flow.chat import interactive_lines, run
-    from voicebot.flow.loader import load_flow
-
     flow = load_flow(args.flow)
     if args.script == "-":
         lines = [line.rstrip("\n") for line in sys.stdin]

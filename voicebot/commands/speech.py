@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from voicebot.speech import evaluate, models_command
+from voicebot.commands import models
+from voicebot.speech import evaluate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    models_command.register(sub)
+    models.register(sub)
     evaluate.register(sub)

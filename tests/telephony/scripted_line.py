@@ -1,24 +1,21 @@
-"""A small stand-in for Twilio's side of one Media Stream, on a virtual clock.
+"""A caller the test scripts step by step, on Twilio's side of the stream (TwilioSide).
 
-It sends what Twilio sends (connected, start, a 20 ms mu-law media frame every 20 ms, dtmf,
-stop), plays the bot's audio like Twilio's playback buffer (a mark is echoed once the audio
-queued before it has finished playing; `clear` empties the buffer and echoes the pending
-marks at once) and keeps every message the driver sent, with its time. Only Twilio's cloud is
-imitated; the driver, flow, engine and TTS under test are the real ones.
+Twilio's part (messages, 20 ms frames, the playback buffer, mark echoes, clear) is the
+replay package's TwilioSide, the one simulator replay and the stand-in use too. This only
+connects it to a CallDriver on a virtual clock and keeps every message the driver sent,
+with its time. Only Twilio's cloud is imitated; the driver, flow, engine and TTS under
+test are the real ones.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from voicebot.replay.twilio_side import FRAME_S, ULAW_SILENCE, TwilioSide
 from voicebot.speech.audio import frames, pcm16_to_ulaw
-from voicebot.telephony import media_stream as ms
 from voicebot.telephony.driver import CallDriver
 
-FRAME_S = 0.02
-ULAW_SILENCE = b"\xff" * 160
 CALL_SID = "CA0123456789abcdef0123456789abcdef"
 STREAM_SID = "MZ0123456789abcdef0123456789abcdef"
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
@@ -31,53 +28,52 @@ class Sent:
     value: Any  # mu-law bytes | mark name | None
 
 
-class TwilioLine:
+class ScriptedLine:
     def __init__(self, driver: CallDriver, *, params: dict[str, str] | None = None,
                  call_sid: str = CALL_SID) -> None:
         self.driver = driver
-        self.call_sid = call_sid
-        self.params = {"flow": "support"} if params is None else params
         self.t = 0.0
         self.sent: list[Sent] = []
-        self.hold_marks = False  # True: playback "stalls", marks are not echoed
-        self._play_end = 0.0
-        self._marks: deque[tuple[str, float]] = deque()
-        self._chunk = 0
+        self.twilio = TwilioSide(call_sid, STREAM_SID, ACCOUNT_SID,
+                                 {"flow": "support"} if params is None else params,
+                                 frame_source=lambda _t: self._frame)
+        self._frame = ULAW_SILENCE
+
+    @property
+    def hold_marks(self) -> bool:
+        """True: Twilio's playback "stalls", marks are not echoed."""
+        return self.twilio.stalled
+
+    @hold_marks.setter
+    def hold_marks(self, value: bool) -> None:
+        self.twilio.stalled = value
 
     # ------------------------------------------------------------------ talking to the driver
 
     def send(self, text: str) -> list[str]:
+        """One message to the driver now; what Twilio answers at once (marks of cleared
+        audio) follows it."""
         out = self.driver.receive(text, self.t)
         for message in out:
-            kind, value = ms.parse_outbound(message)
+            kind, value = self.twilio.receive(message, self.t)
             self.sent.append(Sent(self.t, kind, value))
-            if kind == "media":
-                start = max(self.t, self._play_end)
-                self._play_end = start + len(value) / 8000
-            elif kind == "mark":
-                self._marks.append((value, max(self.t, self._play_end)))
-            elif kind == "clear":
-                self._play_end = self.t
-                pending = list(self._marks)
-                self._marks.clear()
-                for name, _ in pending:  # Twilio echoes the marks of cleared audio
-                    self.send(ms.twilio_mark(STREAM_SID, name))
+        self._send_all(self.twilio.poll(self.t))
         return out
 
+    def _send_all(self, texts: list[str]) -> None:
+        for text in texts:
+            if self.driver.finished:  # it takes nothing more
+                return
+            self.send(text)
+
     def open(self) -> None:
-        self.send(ms.twilio_connected())
-        self.send(ms.twilio_start(STREAM_SID, self.call_sid, ACCOUNT_SID, self.params))
+        self._send_all(self.twilio.opening())
 
     def step(self, ulaw: bytes = ULAW_SILENCE) -> None:
-        """20 ms pass: due marks are echoed, then the next caller frame is sent."""
+        """20 ms pass: due marks are echoed, then the caller's next frame is sent."""
+        self._frame = ulaw
         self.t = round(self.t + FRAME_S, 6)
-        while self._marks and not self.hold_marks and self._marks[0][1] <= self.t:
-            name, _ = self._marks.popleft()
-            self.send(ms.twilio_mark(STREAM_SID, name))
-        if self.driver.finished:
-            return
-        self._chunk += 1
-        self.send(ms.twilio_media(STREAM_SID, ulaw, self._chunk, int((self.t - FRAME_S) * 1000)))
+        self._send_all(self.twilio.poll(self.t))
 
     def say(self, pcm: bytes) -> None:
         """The caller speaks `pcm` (8 kHz 16-bit) from now, frame by frame."""
@@ -93,16 +89,16 @@ class TwilioLine:
             self.step()
 
     def press(self, digit: str) -> None:
-        self.send(ms.twilio_dtmf(STREAM_SID, digit))
+        self.twilio.press(digit, at=self.t)
+        self._send_all(self.twilio.poll(self.t))
 
     def stop(self) -> None:
-        self.send(ms.twilio_stop(STREAM_SID, self.call_sid, ACCOUNT_SID))
+        self._send_all(self.twilio.closing())
 
     def until_quiet(self, limit_s: float = 60.0) -> None:
         """Silence until the bot's audio has all played (no marks pending) or the call ends."""
         end = self.t + limit_s
-        while not self.driver.finished and self.t < end and (
-                self._marks or self._play_end > self.t):
+        while not self.driver.finished and self.t < end and self.playing:
             self.step()
 
     def until_finished(self, limit_s: float = 60.0) -> None:
@@ -132,4 +128,4 @@ class TwilioLine:
 
     @property
     def playing(self) -> bool:
-        return bool(self._marks) or self._play_end > self.t
+        return not self.twilio.playback_idle

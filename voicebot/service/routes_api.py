@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 
 from voicebot.logs import log_event
-
-if TYPE_CHECKING:
-    from voicebot.telephony.app import Service
+from voicebot.service.briefing import whisper_text
+from voicebot.service.runtime import Service
 
 log = logging.getLogger("voicebot.api")
 
@@ -50,8 +49,6 @@ def make_blueprint(svc: Service) -> Blueprint:
         transcript = svc.store.get(call_sid)
         if transcript is None:
             abort(404)
-        from voicebot.telephony.routes_twilio import whisper_text
-
         return {
             "call_sid": transcript.call_sid, "flow": transcript.flow_name,
             "outcome": transcript.outcome, "reason": transcript.reason,

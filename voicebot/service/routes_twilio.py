@@ -9,18 +9,16 @@ allowed all enqueue the caller into the fallback queue.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from flask_sock import Sock
 
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript
+from voicebot.service.briefing import whisper_text
+from voicebot.service.media_socket import run_stream
+from voicebot.service.runtime import Service
 from voicebot.telephony import twiml
-from voicebot.telephony.media_socket import run_stream
-
-if TYPE_CHECKING:
-    from voicebot.telephony.app import Service
 
 log = logging.getLogger("voicebot.routes")
 
@@ -34,10 +32,6 @@ def _int(value: str | None) -> int | None:
         return int(value) if value not in (None, "") else None
     except ValueError:
         return None
-
-
-def service() -> Service:
-    return current_app.extensions["voicebot"]
 
 
 def after_stream_decision(svc: Service, transcript: CallTranscript | None) -> tuple[str, str]:
@@ -72,31 +66,44 @@ def backup_offer(channels: dict[str, str]) -> str | None:
 def make_blueprint(svc: Service) -> Blueprint:
     bp = Blueprint("twilio", __name__)
     svc.guard.protect(bp)
-    sock = Sock()
-    base = svc.settings.public_url
+    routes = TwilioRoutes(svc)
+    bp.post("/voice")(routes.incoming_call)
+    bp.post("/voice/after-stream")(routes.after_stream)
+    bp.post("/queue/wait")(routes.queue_wait)
+    bp.post("/agent")(routes.agent)
+    bp.post("/agent/whisper")(routes.whisper)
+    bp.post("/status")(routes.status)
+    Sock().route("/media", bp=bp)(routes.media)
+    return bp
 
-    @bp.post("/voice")
-    def incoming_call() -> Response:
+
+class TwilioRoutes:
+    """The handlers of the blueprint, each with the Service of the app it serves."""
+
+    def __init__(self, svc: Service) -> None:
+        self.svc = svc
+        self.base = svc.settings.public_url
+
+    def incoming_call(self) -> Response:
         call_sid = request.form.get("CallSid", "")
-        parameters = {"flow": svc.flow.name}
+        parameters = {"flow": self.svc.flow.name}
         if request.form.get("From"):
             parameters["from"] = request.form["From"]
-        log_event(log, "call.incoming", call_sid=call_sid, flow=svc.flow.name)
+        log_event(log, "call.incoming", call_sid=call_sid, flow=self.svc.flow.name)
         return _xml(twiml.connect_stream(
-            action_url=twiml.public(base, "/voice/after-stream"),
-            stream_url=twiml.websocket_url(base, "/media"),
+            action_url=twiml.public(self.base, "/voice/after-stream"),
+            stream_url=twiml.websocket_url(self.base, "/media"),
             parameters=parameters,
         ))
 
-    @bp.post("/voice/after-stream")
-    def after_stream() -> Response:
+    def after_stream(self) -> Response:
         call_sid = request.form.get("CallSid", "")
         try:
-            transcript = svc.store.get(call_sid) if call_sid else None
+            transcript = self.svc.store.get(call_sid) if call_sid else None
         except Exception:  # noqa: BLE001 - a broken store must not strand the caller
             log.exception("call.after_stream_store_error", extra={"call_sid": call_sid})
             transcript = None
-        action, queue = after_stream_decision(svc, transcript)
+        action, queue = after_stream_decision(self.svc, transcript)
         log_event(log, "call.after_stream", call_sid=call_sid, action=action, queue=queue,
                   outcome=transcript.outcome if transcript else None,
                   reason=transcript.reason if transcript else None,
@@ -104,40 +111,37 @@ def make_blueprint(svc: Service) -> Blueprint:
                                                                              "transfer"))
         if action == "hangup":
             return _xml(twiml.hangup())
-        return _xml(twiml.enqueue(queue, twiml.public(base, "/queue/wait")))
+        return _xml(twiml.enqueue(queue, twiml.public(self.base, "/queue/wait")))
 
-    @bp.post("/queue/wait")
-    def queue_wait() -> Response:
+    def queue_wait(self) -> Response:
         position = _int(request.form.get("QueuePosition"))
         waited = _int(request.form.get("QueueTime")) or 0
         offer = None
-        if waited >= svc.settings.queue_backup_after_s:
-            offer = backup_offer(getattr(svc.flow, "backup_channels", None) or {})
+        if waited >= self.svc.settings.queue_backup_after_s:
+            offer = backup_offer(getattr(self.svc.flow, "backup_channels", None) or {})
         log_event(log, "queue.wait", call_sid=request.form.get("CallSid"), position=position,
                   waited_s=waited, backup_offered=offer is not None)
-        return _xml(twiml.queue_wait(position, offer, svc.settings.hold_music_url,
-                                     twiml.public(base, "/queue/wait")))
+        return _xml(twiml.queue_wait(position, offer, self.svc.settings.hold_music_url,
+                                     twiml.public(self.base, "/queue/wait")))
 
-    @bp.post("/agent")
-    def agent() -> Response:
-        queue = (request.values.get("queue") or "").strip() or svc.fallback_queue
-        if queue not in svc.allowed_queues:
+    def agent(self) -> Response:
+        queue = (request.values.get("queue") or "").strip() or self.svc.fallback_queue
+        if queue not in self.svc.allowed_queues:
             log_event(log, "agent.unknown_queue", logging.WARNING,
                       call_sid=request.form.get("CallSid"), queue=queue)
             return _xml(twiml.say(f"There is no queue named {queue}. Known queues are "
-                                  + ", ".join(sorted(svc.allowed_queues)) + "."))
+                                  + ", ".join(sorted(self.svc.allowed_queues)) + "."))
         # Twilio plays the <Queue url> document to the dequeued *caller*, so the agent's
         # briefing is spoken here, before the bridge: the summary of the caller at the head of
         # the queue (Twilio dequeues first in, first out).
-        waiting = svc.store.next_waiting(queue)
+        waiting = self.svc.store.next_waiting(queue)
         log_event(log, "agent.dial_queue", call_sid=request.form.get("CallSid"), queue=queue,
                   briefed_call_sid=waiting.call_sid if waiting else None)
         briefing = (whisper_text(waiting) if waiting
                     else f"Connecting you to the next caller in the {queue} queue.")
-        return _xml(twiml.dial_queue(queue, twiml.public(base, "/agent/whisper"), briefing))
+        return _xml(twiml.dial_queue(queue, twiml.public(self.base, "/agent/whisper"), briefing))
 
-    @bp.post("/agent/whisper")
-    def whisper() -> Response:
+    def whisper(self) -> Response:
         # Twilio runs the <Queue url> document on the *dequeued caller's* leg just before the
         # bridge; CallSid is that caller, DequeingCallSid the agent's call. So the caller
         # hears a neutral line (never their own summary), and the pairing is recorded so the
@@ -145,40 +149,19 @@ def make_blueprint(svc: Service) -> Blueprint:
         caller_sid = request.form.get("CallSid", "")
         agent_sid = request.form.get("DequeingCallSid", "")
         if caller_sid and agent_sid:
-            svc.store.record_handoff(agent_sid, caller_sid, request.form.get("QueueSid"),
+            self.svc.store.record_handoff(agent_sid, caller_sid, request.form.get("QueueSid"),
                                      _int(request.form.get("QueueTime")))
         log_event(log, "agent.handoff", call_sid=caller_sid, agent_call_sid=agent_sid,
                   recorded=bool(caller_sid and agent_sid))
         return _xml(twiml.say("Thank you for waiting. You are now connected to a person."))
 
-    @bp.post("/status")
-    def status() -> Response:
+    def status(self) -> Response:
         call_sid = request.form.get("CallSid", "")
         call_status = request.form.get("CallStatus", "")
         if call_sid and call_status:
-            svc.store.close_call(call_sid, call_status)
+            self.svc.store.close_call(call_sid, call_status)
         log_event(log, "call.status", call_sid=call_sid, status=call_status)
         return Response(status=204)
 
-    @sock.route("/media", bp=bp)
-    def media(ws) -> None:  # noqa: ANN001 - simple_websocket.Server
-        run_stream(ws, svc.new_driver())
-
-    return bp
-
-
-def whisper_text(transcript: CallTranscript | None) -> str:
-    if transcript is None or not (transcript.summary or transcript.reason):
-        return "Connecting a caller. No summary is available for this call."
-    reasons = {
-        "keyword": "asked for a person", "dtmf": "pressed the key for a person",
-        "low_confidence": "could not be understood reliably",
-        "no_match": "asked for something the assistant could not handle",
-        "no_input": "did not answer the assistant", "flow": "needs a person for this request",
-        "error": "was handed over after a technical problem",
-    }
-    why = reasons.get(transcript.reason or "", "was transferred")
-    text = f"Connecting a caller who {why}."
-    if transcript.summary:
-        text += " " + transcript.summary
-    return text
+    def media(self, ws) -> None:  # noqa: ANN001 - simple_websocket.Server
+        run_stream(ws, self.svc.new_driver())

@@ -1,7 +1,7 @@
 """A Twilio stand-in: plays Twilio's (and a caller's) part against a running service.
 
-What a caller does and when (the timeline, marks, clear, turn order and turn gaps) is the
-testers' pure CallerSimulator; this module is only its transport, doing what Twilio's cloud
+What a caller does and when (the timeline, marks, clear, turn order and turn gaps) is
+CallerSimulator (on TwilioSide); this module is only its transport, doing what Twilio's cloud
 does: post the signed incoming-call webhook, read the TwiML, open the <Stream> URL with a
 signed WebSocket handshake, pace the simulator's messages in real time (or `speed` times
 faster), request the <Connect> action URL when the service closes the stream, and post the
@@ -13,24 +13,29 @@ service itself recorded.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 import websocket
 from twilio.request_validator import RequestValidator
 
 from voicebot.errors import VoicebotError
+from voicebot.httpclient import reason, retrying_session
 from voicebot.records.transcript import CallTranscript
 from voicebot.replay.caller import CallerSimulator, CallerTurn
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+# A service that is still starting (refused) or behind a proxy that answers 502/503/504 is
+# tried again; a webhook POST is never sent twice once it reached the service.
+CONNECT_RETRIES = 2
+STATUS_RETRIES = 2
+RETRY_BACKOFF_S = 0.2
 
 
 class StandinError(VoicebotError):
@@ -95,6 +100,7 @@ class TwilioStandin:
         self.post_status = post_status
         self.account_sid = new_sid("AC")
         self._validator = RequestValidator(auth_token) if auth_token else None
+        self._local = threading.local()  # a requests session per thread (runs in parallel)
 
     # ------------------------------------------------------------------ HTTP like Twilio
 
@@ -110,18 +116,22 @@ class TwilioStandin:
             return {}
         return {SIGNATURE_HEADER: self._validator.compute_signature(url, params)}
 
+    def _http(self) -> requests.Session:
+        http = getattr(self._local, "session", None)
+        if http is None:
+            http = self._local.session = retrying_session(
+                connect=CONNECT_RETRIES, status=STATUS_RETRIES, backoff_s=RETRY_BACKOFF_S,
+                user_agent="voicebot-standin")
+        return http
+
     def post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
         """POST form fields signed as Twilio signs them; returns (status, body)."""
-        data = urllib.parse.urlencode(params).encode()
-        req = urllib.request.Request(url, data=data, method="POST", headers={
-            "Content-Type": "application/x-www-form-urlencoded", **self.sign(url, params)})
         try:
-            with urllib.request.urlopen(req, timeout=self.http_timeout) as resp:
-                return resp.status, resp.read().decode("utf-8", errors="replace")
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode("utf-8", errors="replace")
-        except (urllib.error.URLError, OSError) as exc:
-            raise StandinError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from exc
+            resp = self._http().post(url, data=params, headers=self.sign(url, params),
+                                     timeout=self.http_timeout)
+        except requests.RequestException as exc:
+            raise StandinError(f"cannot reach {url}: {reason(exc)}") from exc
+        return resp.status_code, resp.content.decode("utf-8", errors="replace")
 
     def call_params(self, call_sid: str, status: str) -> dict[str, str]:
         """The standard request parameters Twilio sends with every voice webhook."""
@@ -134,15 +144,15 @@ class TwilioStandin:
     def fetch_transcript(self, call_sid: str) -> CallTranscript:
         url = f"{self.base_url}/calls/{urllib.parse.quote(call_sid)}"
         headers = {"Authorization": f"Bearer {self.api_token}"} if self.api_token else {}
-        req = urllib.request.Request(url, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.http_timeout) as resp:
-                data = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            hint = " (give --token or set VOICEBOT_API_TOKEN)" if exc.code == 403 else ""
-            raise StandinError(f"GET {url} answered {exc.code}{hint}") from exc
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise StandinError(f"cannot read the call record at {url}: {exc}") from exc
+            resp = self._http().get(url, headers=headers, timeout=self.http_timeout)
+            if resp.status_code >= 400:
+                hint = " (give --token or set VOICEBOT_API_TOKEN)" if resp.status_code == 403 \
+                    else ""
+                raise StandinError(f"GET {url} answered {resp.status_code}{hint}")
+            data = resp.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise StandinError(f"cannot read the call record at {url}: {reason(exc)}") from exc
         return CallTranscript.from_dict(data)
 
     # ------------------------------------------------------------------ one call
@@ -192,48 +202,75 @@ class TwilioStandin:
                                f"HTTP {exc.status_code}") from exc
         except (OSError, websocket.WebSocketException) as exc:
             raise StandinError(f"cannot open the media stream {url}: {exc}") from exc
-        t0 = time.monotonic()
+        clock = _StreamClock(self.speed)
         try:
             for _, text in [i for i in inject if i[0] < 0]:
                 ws.send(text)
-            pending = [i for i in inject if i[0] >= 0]
             for text in sim.opening():
                 ws.send(text)
-            t0 = time.monotonic()
-
-            def clock() -> float:
-                return (time.monotonic() - t0) * self.speed
-
-            while True:
-                now = clock()
-                for text in sim.poll(now):
-                    ws.send(text)
-                while pending and pending[0][0] <= now:
-                    ws.send(pending.pop(0)[1])
-                if sim.done:
-                    for text in sim.closing(now):
-                        ws.send(text)
-                    return False, now
-                due = sim.next_due()
-                if pending:
-                    due = min(due, pending[0][0])
-                ws.settimeout(max(0.001, (due - clock()) / self.speed))
-                try:
-                    opcode, data = ws.recv_data(control_frame=True)
-                except websocket.WebSocketTimeoutException:
-                    continue
-                except (websocket.WebSocketConnectionClosedException, OSError):
-                    return True, clock()
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    return True, clock()
-                if opcode == websocket.ABNF.OPCODE_TEXT:
-                    sim.on_message(data.decode("utf-8", errors="replace"), clock())
+            clock.restart()
+            return self._pump(ws, sim, [i for i in inject if i[0] >= 0], clock)
         except (websocket.WebSocketConnectionClosedException, BrokenPipeError,
                 ConnectionResetError):
-            return True, (time.monotonic() - t0) * self.speed
+            return True, clock()
         finally:
             with contextlib.suppress(Exception):  # closing a dead socket
                 ws.close()
+
+    def _pump(self, ws: websocket.WebSocket, sim: CallerSimulator,
+              pending: list[tuple[float, str]], clock: _StreamClock) -> tuple[bool, float]:
+        """Send what is due, wait for the service until the next thing is, until one side
+        ends the call."""
+        while True:
+            now = clock()
+            for text in sim.poll(now):
+                ws.send(text)
+            while pending and pending[0][0] <= now:
+                ws.send(pending.pop(0)[1])
+            if sim.done:
+                for text in sim.closing(now):
+                    ws.send(text)
+                return False, now
+            due = min([sim.next_due(), *(at for at, _ in pending[:1])])
+            ws.settimeout(max(0.001, (due - clock()) / self.speed))
+            message = _receive(ws)
+            if message is _CLOSED:
+                return True, clock()
+            if isinstance(message, str):
+                sim.on_message(message, clock())
+
+
+class _StreamClock:
+    """Stream time: seconds since `start`, times the stand-in's speed."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.restart()
+
+    def restart(self) -> None:
+        self._t0 = time.monotonic()
+
+    def __call__(self) -> float:
+        return (time.monotonic() - self._t0) * self.speed
+
+
+_CLOSED = object()
+
+
+def _receive(ws: websocket.WebSocket) -> str | object | None:
+    """The service's next text message; None when none came in time (or not text);
+    _CLOSED when the service closed the stream."""
+    try:
+        opcode, data = ws.recv_data(control_frame=True)
+    except websocket.WebSocketTimeoutException:
+        return None
+    except (websocket.WebSocketConnectionClosedException, OSError):
+        return _CLOSED
+    if opcode == websocket.ABNF.OPCODE_CLOSE:
+        return _CLOSED
+    if opcode == websocket.ABNF.OPCODE_TEXT:
+        return data.decode("utf-8", errors="replace")
+    return None
 
 
 def parse_connect_twiml(document: str) -> tuple[str | None, str, dict[str, str]]:

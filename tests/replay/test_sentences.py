@@ -1,0 +1,29 @@
+"""A sentence means the same in a call as in `voicebot chat`: the corpus sentence rendered with
+espeak-ng (no recording says it), played through offline replay with the real pocketsphinx
+engine, the call's endpointing, grammars and thresholds, gives what the same words typed
+in chat give."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.corpus.corpus import call_outcome, chat_outcome, load
+from voicebot.flow.loader import load_flow
+from voicebot.speech.audio import load_phone_audio
+
+CORPUS = load()
+FLOW = load_flow(CORPUS.flow)
+# Sentences of each kind that the grammar pass hears in every benchmark voice.
+SENTENCES = ("I'd like to speak to someone, please.", "My order hasn't arrived.",
+             "Yes, that's right.", "Yes, I'd like to check another order.", "No thanks.",
+             "The person at the door said I should call.")
+
+
+@pytest.mark.parametrize("text", SENTENCES)
+def test_a_call_and_chat_understand_a_sentence_alike(text, replay_env, speech):
+    sentence = next(s for s in CORPUS.sentences if s.text == text)
+    keys = CORPUS.positions[sentence.at]
+    pcm = load_phone_audio(speech(text, voice="en-us", speed=140))
+    call = call_outcome(replay_env, CORPUS.flow, keys, pcm)
+    typed = chat_outcome(FLOW, keys, text)
+    assert call.got == typed == sentence.expect, (call.turn, call.result.transcript.reason)

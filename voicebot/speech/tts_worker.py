@@ -1,0 +1,116 @@
+"""What the speech worker process runs (a voicebot.speech.workers worker): pyttsx3 with
+espeak-ng, one prompt at a time, written to a WAV file the renderer reads back.
+
+pyttsx3 is not thread-safe, espeak-ng keeps process-global state (voice, rate, output
+buffer), and the pyttsx3 2.9x espeak driver prints to stdout and can hang in `runAndWait`:
+so it lives in a process of its own, which the pool kills and replaces at its deadline.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+INITIALIZER = "voicebot.speech.tts_worker:init"
+HANDLER = "voicebot.speech.tts_worker:handle"
+DEFAULT_RATE = 175  # words a minute when the flow sets none (espeak-ng's own default)
+
+
+@dataclass
+class Speaker:
+    engine: Any  # the pyttsx3 engine
+    voice: str | None
+    rate: int | None
+
+
+def _resolve_voice(engine, wanted: str) -> str:
+    """Map a flow's voice ("en-us", "en-gb+f2", "English (America)", "gmw/en-us") to an
+    espeak-ng voice id, or raise ValueError listing some that exist: espeak-ng silently
+    ignores names it does not know, which would make a typo go unnoticed."""
+    base, plus, variant = wanted.strip().partition("+")
+    base_l = base.lower()
+    voices = engine.getProperty("voices")
+    for v in voices:
+        names = {v.id.lower(), v.id.lower().split("/")[-1], (v.name or "").lower()}
+        names |= {lang.lower() for lang in (v.languages or [])}
+        if base_l in names:
+            if plus:
+                variants = _variants()
+                if variants and variant.lower() not in variants:
+                    raise ValueError(f"unknown espeak-ng voice variant {variant!r} "
+                                     f"(e.g. m1..m7, f1..f5)")
+            return v.id + (f"+{variant}" if plus else "")
+    english = sorted({(v.languages or [v.id])[0] for v in voices
+                      if (v.languages or [""])[0].startswith("en")})
+    raise ValueError(f"unknown voice {wanted!r}; English voices here: {', '.join(english)}")
+
+
+def _variants() -> set[str]:
+    for root in ("/usr/lib/x86_64-linux-gnu/espeak-ng-data", "/usr/lib/aarch64-linux-gnu/"
+                 "espeak-ng-data", "/usr/share/espeak-ng-data", "/usr/local/share/espeak-ng-data"):
+        directory = Path(root) / "voices" / "!v"
+        if directory.is_dir():
+            return {p.name.lower() for p in directory.iterdir()}
+    return set()
+
+
+def _apply_voice_and_rate(voice: str | None, rate: int | None) -> None:
+    """Set voice and rate straight on espeak-ng and wait until they took effect.
+
+    Through pyttsx3's queued setProperty, espeak-ng (in its asynchronous mode) ignored the
+    rate in about one worker start of ten (measured); set directly and synchronised, never.
+    """
+    from pyttsx3.drivers import _espeak
+
+    if voice:
+        _espeak.SetVoiceByName(voice.encode("utf-8"))
+    _espeak.SetParameter(_espeak.RATE, rate or DEFAULT_RATE, 0)
+    _espeak.Synchronize()
+
+
+def init(arg: dict[str, Any]) -> Speaker:
+    """Start pyttsx3 with the flow's voice and rate, and render one phrase to prove it works.
+
+    Raises ValueError with a message for the operator (no espeak-ng, unknown voice)."""
+    try:
+        import pyttsx3
+
+        engine = pyttsx3.init("espeak")
+    except Exception as exc:  # noqa: BLE001 - missing library, broken install
+        raise ValueError(f"pyttsx3 cannot start espeak-ng ({type(exc).__name__}: {exc}); "
+                         "install it: apt-get install espeak-ng") from None
+    voice = engine.getProperty("voice")
+    if arg.get("voice"):
+        voice = _resolve_voice(engine, arg["voice"])
+    speaker = Speaker(engine, voice, int(arg["rate"]) if arg.get("rate") else None)
+    _apply_voice_and_rate(speaker.voice, speaker.rate)
+    # One real synthesis now: proves espeak-ng works and loads its data (the first render
+    # costs ~0.5 s), so neither surprise happens in the middle of a call.
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "probe.wav"
+        engine.save_to_file("Hello.", str(probe))
+        engine.runAndWait()
+        if not probe.is_file() or probe.stat().st_size <= 44:
+            raise ValueError("espeak-ng produced no audio for a test phrase; check the "
+                             "espeak-ng installation (espeak-ng 'hello')")
+    return speaker
+
+
+def handle(speaker: Speaker, request: tuple[Any, ...]) -> Any:
+    """("voice",) -> the espeak-ng voice in use; ("render", text, wav_path) -> None."""
+    if request[0] == "voice":
+        return speaker.voice
+    if request[0] != "render":
+        raise ValueError(f"unknown speech request {request[0]!r}")
+    _, text, out_name = request
+    out = Path(out_name)
+    for _attempt in range(3):  # espeak-ng now and then writes an empty file
+        out.unlink(missing_ok=True)
+        _apply_voice_and_rate(speaker.voice, speaker.rate)
+        speaker.engine.save_to_file(text, str(out))
+        speaker.engine.runAndWait()
+        if out.is_file() and out.stat().st_size > 44 + 800:
+            return None
+    raise RuntimeError("espeak-ng wrote no audio")
