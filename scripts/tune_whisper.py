@@ -185,8 +185,8 @@ def listens() -> dict:
 
 
 def grammar_for(turn: str):
+    from voicebot.speech.turn_end import turn_grammar
     from voicebot.speech.types import Grammar
-    from voicebot.telephony.session import turn_grammar
 
     if turn == "digit":
         return Grammar(phrases=tuple(DIGIT_WORDS) + tuple(DIGIT_ALIASES))
