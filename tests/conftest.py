@@ -9,6 +9,10 @@ import pytest
 
 from tests.speechgen import SpeechMaker
 
+# Scenario YAML files are test items (tests/scenarios/). Installed, the package registers
+# the plugin under this same name, so naming it here loads it once either way.
+pytest_plugins = ["voicebot.replay.pytest_plugin"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 
