@@ -3,6 +3,7 @@ no recording has (made here, in the test set-up, with several voices and speeds)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechMaker:
+def speech(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechMaker]:
     """Makes WAV files of phrases with espeak-ng: speech("agent", voice="en-us", speed=150)."""
-    return SpeechMaker(tmp_path_factory.mktemp("espeak"))
+    with SpeechMaker(tmp_path_factory.mktemp("espeak")) as maker:
+        yield maker
