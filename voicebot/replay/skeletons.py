@@ -77,16 +77,16 @@ def _perform(session: FlowSession, actions: list[FlowAction], listen: Listen | N
 
 
 def example_numbers(flow: Flow, node: Node) -> list[str]:
-    """Numbers to say at a digits collect node: one a lookup of it finds, one it does not
-    (or one that fits the length when no file lookup reads the slot)."""
+    """Numbers to say at a digits collect node: one a lookup of it finds (when a file lookup
+    reads the slot), and one it does not."""
     length = node.length or node.min_length or 4
     keys = [k for n in flow.nodes.values() if n.kind == "lookup" and
             n.source.get("key") == node.slot and n.source.get("file")
             for k in _file_keys(Path(n.source["file"]), n.source["key"])]
     found = [k for k in keys if k.isdigit() and allows_length(node, len(k))][:1]
-    other = next((c * length for c in "9876543210" if c * length not in keys),
-                 "1234567890"[:length])
-    return found + [other] if found else [("1234567890" * 4)[:length]]
+    runs = [("1234567890" * 4)[i:i + length] for i in range(10)]  # 1234..., 2345..., ...
+    other = next(r for r in runs if r not in keys)
+    return found + [other]
 
 
 def spoken(number: str) -> str:
