@@ -233,3 +233,18 @@ def test_every_schema_property_has_help_and_examples_that_are_valid():
         for example in sub["examples"]:
             errs = list(jsonschema.Draft202012Validator(check).iter_errors(example))
             assert errs == [], (where, example, errs[0].message)
+
+
+@pytest.mark.parametrize("change, message", [
+    # a kind that is not one: nothing else of the node can be checked, nor is blamed
+    (("    kind: hangup", "    kind: -1\n    reprompts: 42"),
+     "nodes.goodbye.kind must be one of: say, ask, menu, collect, branch,"),
+    # keys the node's kind does not have are set aside, not read
+    (("    kind: lookup", "    kind: say\n    prompt: Looking.\n    next: goodbye"),
+     "unknown key 'source' in nodes.find_rx"),
+    (("    length: 6", "    length: 6\n    reprompts:"), "nodes.ask_rx.reprompts must be array"),
+])
+def test_one_schema_error_is_one_problem(pharmacy, change, message):
+    problems = check_file(pharmacy(PHARMACY.replace(*change)))[1]
+    assert problems and problems[0].message.startswith(message), problems
+    assert all(p.severity == "error" and "nodes" in p.message for p in problems), problems

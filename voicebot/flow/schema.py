@@ -193,10 +193,7 @@ def salvage(data: dict[str, Any], errors: list[jsonschema.ValidationError]
             continue
         top = path[0]
         if top == "nodes" and len(path) >= 2 and isinstance(data.get("nodes"), dict):
-            _salvage_node(data["nodes"], path[1:], broken)
-            if len(path) == 2 and err.validator == "required":  # a missing key is set aside
-                broken.update(path + (k,) for k in err.validator_value
-                              if k not in (err.instance or {}))
+            _salvage_node(data["nodes"], path[1:], err, broken)
         elif top == "queues" and len(path) >= 2 and isinstance(data.get("queues"), dict):
             data["queues"][path[1]] = str(path[1])  # keep the id: nodes name it
         elif top == "policy" and len(path) >= 2 and isinstance(data.get("policy"), dict):
@@ -210,18 +207,34 @@ def salvage(data: dict[str, Any], errors: list[jsonschema.ValidationError]
     return data, frozenset(broken)
 
 
-def _salvage_node(nodes: dict[str, Any], path: tuple, broken: set[tuple]) -> None:
+def _salvage_node(nodes: dict[str, Any], path: tuple, err: jsonschema.ValidationError,
+                  broken: set[tuple]) -> None:
     nid = path[0]
     broken.add(("nodes", nid))
     node = nodes.get(nid)
     if not isinstance(node, dict):
         nodes[nid] = {}
+        broken.add(("nodes", nid, "kind"))
         return
-    if len(path) < 2:
-        return  # a missing or unknown key: the node is not whole, its keys are fine
+    if len(path) < 2:  # about the node itself: a missing key, or keys its kind does not have
+        if err.validator == "required":
+            missing = [k for k in err.validator_value if k not in node]
+            broken.update(("nodes", nid, k) for k in missing)
+        elif err.validator == "additionalProperties":
+            for key in [k for k in node if k not in _allowed(err)]:
+                node.pop(key)
+        if "kind" in broken_keys(broken, nid):
+            nodes[nid] = {}  # without a kind nothing else of the node was checked
+        return
     key = path[1]
-    if key == "intents" and len(path) >= 3 and isinstance(node.get("intents"), dict):
+    if key == "kind":
+        nodes[nid] = {}  # without a kind nothing else of the node was checked
+    elif key == "intents" and len(path) >= 3 and isinstance(node.get("intents"), dict):
         node["intents"].pop(path[2], None)  # the other intents still get checked
     else:
         node.pop(key, None)
     broken.add(("nodes", nid, key))
+
+
+def broken_keys(broken: set[tuple], nid: str) -> set[str]:
+    return {p[2] for p in broken if len(p) == 3 and p[:2] == ("nodes", nid)}

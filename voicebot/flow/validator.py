@@ -44,7 +44,7 @@ class _Checker:
 
     def targets(self) -> None:
         flow = self.flow
-        if flow.start not in flow.nodes and not flow.is_broken("start"):
+        if flow.start not in flow.nodes and not flow.broken & {("start",), ("nodes",)}:
             self.add("error", f"start node '{flow.start}' is not defined", "start")
         for node in flow.nodes.values():
             base = ("nodes", node.id)
