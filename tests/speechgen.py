@@ -1,6 +1,6 @@
-"""Synthetic caller speech for phrases no real recording has: the package's one renderer
-(voicebot.speech.caller_audio, espeak-ng through the bot's own pyttsx3 worker) writing 8 kHz
-WAV files, as `voicebot synth` does.
+"""Synthetic caller speech for phrases no real recording has: the package's one way of making
+caller audio (voicebot.speech.caller_audio: espeak-ng, a process per phrase, the speech
+path's conversion to phone audio) writing 8 kHz WAV files, as `voicebot synth` does.
 
 Used only where ../shared/data has no recording of a phrase; every test that uses it says so
 by calling it. Several voices and speeds make the test less tied to one rendering.
@@ -31,8 +31,8 @@ class SpeechMaker:
         key = hashlib.sha1(f"{text}|{voice}|{speed}|{pad_s}".encode()).hexdigest()[:12]
         out = self.directory / f"{key}.wav"
         if not out.exists():
-            if self._audio is None:  # the speech worker starts on the first phrase
-                self._audio = CallerAudio(self.directory / "tts-cache")
+            if self._audio is None:
+                self._audio = CallerAudio(self.directory / "cache")
             self._audio.write(out, text, voice, speed, pad_s=pad_s)
         return out
 

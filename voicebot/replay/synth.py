@@ -26,7 +26,14 @@ import yaml
 
 from voicebot.flow.model import Flow
 from voicebot.flow.normalize import words
-from voicebot.replay.skeletons import Skeleton, example_numbers, skeletons, spoken, turns
+from voicebot.replay.skeletons import (
+    Skeleton,
+    example_numbers,
+    skeletons,
+    spoken,
+    turns,
+    ways_to,
+)
 from voicebot.speech.caller_audio import CallerAudio
 
 DEFAULT_VOICES = ("en-us", "en-gb", "en-us+m3", "en-gb+f2")
@@ -76,7 +83,7 @@ def phrases(flow: Flow) -> list[Phrase]:
             out.extend(Phrase(p, p, node.id) for p in YES_NO)
         if node.kind == "collect" and node.confirm:
             out.extend(Phrase(p, p, f"{node.id}:confirm") for p in YES_NO)
-    first = next((n.id for n in flow.nodes.values() if n.listens), None)
+    first = next(iter(ways_to(flow)), (None, None))[0]  # where a caller is first asked
     out.extend(Phrase(p, p, first) for p in flow.policy.escape_phrases)
     out.extend(Phrase(m, "", None) for m in MUMBLES)
     return out

@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 
 # Bump when the rendering changes (engine options, conversion), so old cache entries are unused.
 RENDERER_VERSION = "pyttsx3-espeak-1"
-Voicing = tuple[str | None, int | None] | None  # a render's own (voice, rate); None: the renderer's
 RENDER_TIMEOUT_S = 30.0  # settings: VOICEBOT_TTS_DEADLINE_S
 START_TIMEOUT_S = 30.0
 ESPEAK_HINT = " (is espeak-ng installed? Debian/Ubuntu: apt-get install espeak-ng)"
@@ -91,7 +90,7 @@ class PromptRenderer:
         self.render_seconds = 0.0  # total synthesis + conversion time, for figures
         self._lock = threading.Lock()
         self._pending: dict[str, Future[bytes]] = {}
-        self._jobs: queue.Queue[tuple[str, str, Voicing, Future[bytes]] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[str, str, Future[bytes]] | None] = queue.Queue()
         resample(b"\x00\x00" * 441, 22050, PHONE_RATE)  # imports scipy now, not in a call
         spec = WorkerSpec(tts_worker.INITIALIZER, tts_worker.HANDLER,
                           {"voice": self.voice, "rate": self.rate}, quiet=True)
@@ -118,25 +117,18 @@ class PromptRenderer:
     def is_cached(self, text: str) -> bool:
         return self.path_for(text).is_file()
 
-    def render(self, text: str, *, voice: str | None = None, rate: int | None = None
-               ) -> bytes:
-        """The prompt as 8 kHz mu-law; renders it (once, shared by concurrent callers) if needed.
-        `voice` / `rate`: another voice or rate than the renderer's, for this text only (test
-        callers in many voices, `voicebot synth`)."""
-        return self.submit(text, voice=voice, rate=rate).result()
+    def render(self, text: str) -> bytes:
+        """The prompt as 8 kHz mu-law; renders it (once, shared by concurrent callers) if needed."""
+        return self.submit(text).result()
 
-    def submit(self, text: str, *, voice: str | None = None, rate: int | None = None
-               ) -> Future[bytes]:
+    def submit(self, text: str) -> Future[bytes]:
         """Start rendering `text` if needed; the Future gives the mu-law bytes or a TtsError."""
-        if (problem := rate_problem(rate)) is not None:
-            raise TtsError(problem)
-        voicing: Voicing = (voice, rate) if voice or rate else None
         text = _normalise(text)
         if not text:
             done: Future[bytes] = Future()
             done.set_result(b"")
             return done
-        key = cache_key(text, voice or self.voice, rate or self.rate)
+        key = cache_key(text, self.voice, self.rate)
         path = self.cache_dir / f"{key}.ulaw"
         cached = _read_cache(path)
         if cached is not None:
@@ -152,7 +144,7 @@ class PromptRenderer:
             if future is None:
                 future = Future()
                 self._pending[key] = future
-                self._jobs.put((key, text, voicing, future))
+                self._jobs.put((key, text, future))
         return future
 
     def prewarm(self, texts: Iterable[str]) -> int:
@@ -200,9 +192,9 @@ class PromptRenderer:
             job = self._jobs.get()
             if job is None:
                 break
-            key, text, voicing, future = job
+            key, text, future = job
             try:
-                future.set_result(self._render_one(key, text, voicing))
+                future.set_result(self._render_one(key, text))
             except TtsError as exc:
                 future.set_exception(exc)
             except Exception as exc:  # noqa: BLE001 - a render fault must reach the caller
@@ -217,7 +209,7 @@ class PromptRenderer:
             if not future.done():
                 future.set_exception(TtsError("the prompt renderer was closed"))
 
-    def _render_one(self, key: str, text: str, voicing: Voicing) -> bytes:
+    def _render_one(self, key: str, text: str) -> bytes:
         path = self.cache_dir / f"{key}.ulaw"
         cached = _read_cache(path)  # another process may have rendered it meanwhile
         if cached is not None:
@@ -227,7 +219,7 @@ class PromptRenderer:
         os.close(fd)
         wav = Path(wav_name)
         try:
-            self._speak(text, wav, voicing)
+            self._speak(text, wav)
             try:
                 pcm, rate = read_wav(wav)
             except AudioError as exc:
@@ -245,15 +237,14 @@ class PromptRenderer:
         return ulaw
 
 
-    def _speak(self, text: str, out: Path, voicing: Voicing) -> None:
+    def _speak(self, text: str, out: Path) -> None:
         """Render `text` to a WAV file in the worker. A worker that died while idle takes
         the request down with it (and is replaced): that one is asked once more."""
-        request = ("render", text, str(out)) + (voicing or ())
         try:
             try:
-                self._pool.call(request)
+                self._pool.call(("render", text, str(out)))
             except WorkerCrashed:
-                self._pool.call(request)
+                self._pool.call(("render", text, str(out)))
         except WorkerError as exc:
             raise TtsError(str(exc)) from None
 

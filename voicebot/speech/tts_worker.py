@@ -69,22 +69,16 @@ def init(arg: dict[str, Any]) -> Speaker:
 
 
 def handle(speaker: Speaker, request: tuple[Any, ...]) -> Any:
-    """("voice",) -> the espeak-ng voice in use; ("render", text, wav_path[, voice, rate])
-    -> None: in the worker's voice and rate unless the request names others (test audio
-    in many voices from one worker)."""
+    """("voice",) -> the espeak-ng voice in use; ("render", text, wav_path) -> None."""
     if request[0] == "voice":
         return speaker.voice
     if request[0] != "render":
         raise ValueError(f"unknown speech request {request[0]!r}")
-    _, text, out_name, *how = request
-    voice, rate = speaker.voice, speaker.rate
-    if how:
-        voice = resolve_voice(how[0], installed(initialize=False)) if how[0] else voice
-        rate = how[1] or rate
+    _, text, out_name = request
     out = Path(out_name)
     for _attempt in range(3):  # espeak-ng now and then writes an empty file
         out.unlink(missing_ok=True)
-        _apply_voice_and_rate(voice, rate)
+        _apply_voice_and_rate(speaker.voice, speaker.rate)
         speaker.engine.save_to_file(text, str(out))
         speaker.engine.runAndWait()
         if out.is_file() and out.stat().st_size > 44 + 800:
