@@ -3,6 +3,7 @@ no recording has (made here, in the test set-up, with several voices and speeds)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,3 +32,13 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechMaker]:
     """Makes WAV files of phrases with espeak-ng: speech("agent", voice="en-us", speed=150)."""
     with SpeechMaker(tmp_path_factory.mktemp("espeak")) as maker:
         yield maker
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The CLI configures the root logger (its edge); give other tests theirs back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -62,7 +62,8 @@ def test_the_walkthrough_names_the_tools_in_order():
 
 
 @pytest.mark.slow
-def test_the_readme_walkthrough_runs_green(workdir: Path, capsys: pytest.CaptureFixture[str]):
+def test_the_readme_walkthrough_runs_green(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                          restore_logging: None):
     outputs: dict[str, str] = {}
     for line in walkthrough_commands():
         words = argv(line)

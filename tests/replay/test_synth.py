@@ -151,3 +151,20 @@ def test_a_new_flow_synthesized_replays_green_and_evaluates_as_its_calls(
         rows = list(csv.DictReader(fh))
     assert {r["node"] for r in rows} == {"menu", "ask_plate"}
     assert all(Path(r["flow"]) == Path("../flows/parking.yaml") for r in rows)
+
+
+@pytest.mark.slow
+def test_the_example_suite_runs_on_synth_audio_made_from_any_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        restore_logging: None):
+    from tests.replay.conftest import suite_files
+
+    monkeypatch.chdir(tmp_path)  # not the checkout: nothing may depend on it
+    monkeypatch.setenv("VOICEBOT_TTS_CACHE", str(tmp_path / "tts"))
+    assert cli.main(["synth", str(SUPPORT), "-o", "audio"]) == 0
+    assert capsys.readouterr().out.startswith("392 recordings in audio")
+    code = cli.main(["replay", "--engine", "pocketsphinx", "--audio-dir", "audio",
+                     *map(str, suite_files())])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"{len(suite_files())}/{len(suite_files())} scenarios passed" in out
