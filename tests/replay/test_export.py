@@ -48,12 +48,12 @@ def test_a_replayed_call_exported_from_sqlite_replays_the_same(
     # until the recording is supplied, the skeleton says which one is missing, and where
     with pytest.raises(ScenarioError) as err:
         load_scenario(out)
-    assert "regression.yaml:9:10: turn 1: no recording at" in str(err.value)
+    assert "regression.yaml:9:10: turn 1: recording recordings/" in str(err.value)
     assert f"{sid}-turn-1.wav" in str(err.value)
 
     # supply it (the audio the caller spoke) and the regression scenario passes
     (out.parent / "recordings").mkdir()
-    shutil.copy(suite_audio / "recordings" / "billing.wav",
+    shutil.copy(suite_audio / "en-gb+f2-140" / "billing.wav",
                 out.parent / "recordings" / f"{sid}-turn-1.wav")
     with ReplayEnv(engine=replay_engine, tts_cache=tts_cache, settings=Settings()) as env:
         again = env.run(load_scenario(out))

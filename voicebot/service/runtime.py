@@ -24,7 +24,7 @@ from voicebot.records.hashing import load_hash_key
 from voicebot.records.store import CallStore
 from voicebot.service.security import SignatureGuard
 from voicebot.settings import Settings
-from voicebot.speech.engines import load_engine
+from voicebot.speech.engines import engine_from_settings
 from voicebot.speech.tts import PromptRenderer
 from voicebot.speech.turn_end import turn_grammar
 from voicebot.speech.types import Engine, Grammar
@@ -74,11 +74,7 @@ def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow
         flow = replace(flow, fallback_queue=settings.fallback_queue)
     queues = allowed_queues(settings, flow)
     if engine is None:
-        engine = load_engine(settings.engine, model_dir=settings.model_dir,
-                             vosk_model=settings.vosk_model,
-                             decode_deadline_s=settings.decode_deadline_s,
-                             whisper_model=settings.whisper_model,
-                             whisper_threads=settings.whisper_threads)
+        engine = engine_from_settings(settings)
         # Real decodes, not just compiled grammars: a decoder's first decode is slow.
         warmed = warm_recognizers(engine, settings.warm_recognizers, first_turn_grammar(flow))
         log_event(log, "service.recognizers_warmed", count=warmed)

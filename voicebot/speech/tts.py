@@ -35,6 +35,7 @@ from voicebot.speech.audio import (
     ulaw_duration,
 )
 from voicebot.speech.types import PHONE_RATE
+from voicebot.speech.voices import rate_problem
 from voicebot.speech.workers import (
     PoolHealth,
     WorkerCrashed,
@@ -77,8 +78,8 @@ class PromptRenderer:
         self.cache_dir = Path(cache_dir)
         self.voice = voice or None
         self.rate = rate or None
-        if self.rate is not None and not 40 <= self.rate <= 500:
-            raise TtsError(f"speech rate {self.rate} is out of range (40..500 words a minute)")
+        if (problem := rate_problem(self.rate)) is not None:
+            raise TtsError(problem)
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
