@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "voicebot.commands.serve",       # serve
     "voicebot.commands.replay",        # replay, export-scenario, call
     "voicebot.commands.settings",       # settings
+    "voicebot.commands.db",             # db upgrade, db current
 )
 
 
