@@ -53,7 +53,8 @@ def retry(what: Callable[[], T], settings: Settings, describe: str, *,
         try:
             return what()
         except StoreUnavailable as exc:
-            if clock() + delay > deadline:
+            remaining = deadline - clock()
+            if remaining <= 0:
                 raise StoreUnavailable(
                     f"gave up waiting for the call records database {describe} after "
                     f"{settings.db_wait_s:g} s ({tries} tries): {exc.detail}. Is it running, "
@@ -61,7 +62,7 @@ def retry(what: Callable[[], T], settings: Settings, describe: str, *,
                 ) from exc
             log_event(log, "records.database_unreachable", logging.WARNING, db=describe,
                       tries=tries, retry_in_s=delay, error=exc.detail)
-            sleep(delay)
+            sleep(min(delay, remaining))  # the last try comes when the wait is up
             delay = min(delay * 2, LONGEST_RETRY_S)
 
 

@@ -73,7 +73,7 @@ class CallStore:
         try:
             if upgrade if upgrade is not None else self.location.backend == "sqlite":
                 state = migrate.schema_state(self._db)
-                if not state.up_to_date:
+                if not state.up_to_date and state.upgradable:
                     migrate.upgrade(self._db)
             migrate.check(self._db)
         except BaseException:
