@@ -151,3 +151,34 @@ def test_a_sqlite_file_made_immutable_or_deleted_is_an_error_not_a_crash(tmp_pat
     assert lines[6:] == ["writable again: support True",
                          f"unavailable: {db}-shm was deleted while open; reconnecting",
                          "reconnected: True", "closed while read-only"]
+
+
+FORK_SCRIPT = textwrap.dedent("""
+    import os, sys
+    from voicebot.records.store import CallStore
+    from voicebot.records.transcript import CallTranscript
+
+    store = CallStore(sys.argv[1], b"k")
+    store.save(CallTranscript(call_sid="CAparent"))
+    children = []
+    for i in range(3):  # like a server that loads the app, then forks its workers
+        pid = os.fork()
+        if pid == 0:
+            for j in range(10):
+                store.save(CallTranscript(call_sid=f"CA{i}-{j}"))
+            os._exit(0 if store.get("CAparent") is not None else 1)
+        children.append(pid)
+    for j in range(10):
+        store.save(CallTranscript(call_sid=f"CAparent{j}"))
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    print(codes, all(store.get(f"CA{i}-9") is not None for i in range(3)))
+""")
+
+
+def test_processes_forked_after_opening_use_connections_of_their_own(store_backend,
+                                                                      tmp_path):
+    done = subprocess.run([sys.executable, "-c", FORK_SCRIPT,
+                           store_backend.new_location(tmp_path)], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[0, 0, 0] True", done.stdout + done.stderr

@@ -76,6 +76,7 @@ class Database:
                  timeout_s: float = 5.0) -> None:
         self.location = location
         self.files: SqliteFiles | None = None
+        self._pid = os.getpid()
         # SQLite: one connection, so one transaction at a time; PostgreSQL: the pool's.
         self._lock: threading.RLock | contextlib.nullcontext = contextlib.nullcontext()
         if location.sqlite_path is not None:
@@ -93,6 +94,7 @@ class Database:
     @contextlib.contextmanager
     def transaction(self, doing: str, *, write: bool = True) -> Iterator[sa.Connection]:
         """A connection in a transaction, committed on success; errors become StoreErrors."""
+        self._forked()
         with self._lock, self.translated(doing):
             self._check_files()
             options = {"sqlite_immediate": write}
@@ -120,6 +122,17 @@ class Database:
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"call records at {where}: cannot {doing}: "
                              f"{_first_line(exc)}") from exc
+
+    def _forked(self) -> None:
+        """In a process forked after the store opened (a pre-loading server's workers): drop
+        the parent's connections without closing them (they are the parent's to use) and
+        its lock, and open our own."""
+        if os.getpid() == self._pid:
+            return
+        self._pid = os.getpid()
+        if isinstance(self._lock, type(threading.RLock())):
+            self._lock = threading.RLock()
+        self.engine.dispose(close=False)
 
     def _check_files(self) -> None:
         """SQLite only: refuse to touch a file that became read-only or was replaced.
