@@ -39,8 +39,10 @@ class _Late:
 class RunningService:
     """create_app's app in werkzeug's threaded server (a thread per request and per call)."""
 
-    def __init__(self, store_env: dict[str, str], *, engine: Any, renderer: Any,
+    def __init__(self, store_env: dict[str, str] | Path, *, engine: Any, renderer: Any,
                  env: dict[str, str] | None = None) -> None:
+        if not isinstance(store_env, dict):  # a SQLite file
+            store_env = {"VOICEBOT_DB": str(store_env)}
         late = _Late()
         self.server = make_server("127.0.0.1", 0, late, threaded=True)
         self.base_url = f"http://127.0.0.1:{self.server.server_port}"
@@ -98,7 +100,7 @@ def start_service(tmp_path: Path, engine, renderer, store_backend):
 
     def start(location: str | None = None, *, engine_override: Any = None,
               env: dict[str, str] | None = None) -> RunningService:
-        where = location or store_backend.new_location(tmp_path)
+        where = str(location or store_backend.new_location(tmp_path))
         svc = RunningService(store_backend.env(where), engine=engine_override or engine,
                              renderer=renderer, env=env)
         running.append(svc)
