@@ -3,10 +3,12 @@ applies them, and a store (or a service) refuses a schema it does not know."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -55,7 +57,19 @@ def test_the_migrations_build_exactly_the_tables_the_code_queries(store_backend,
     db.close()
 
 
-def test_voicebot_db_upgrades_and_reports(store_backend, tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def own_logging() -> Iterator[None]:
+    """The command sets up logging on the root logger, as the command line does: put the
+    test run's back afterwards (its handler would write to this test's closed stderr)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_voicebot_db_upgrades_and_reports(store_backend, tmp_path, monkeypatch, capsys,
+                                          own_logging):
     where = store_backend.new_location(tmp_path, upgraded=False)
     where = where.replace("postgres@", "postgres:s3cret@")  # trust: any password will do
     for name, value in _env(store_backend, where).items():

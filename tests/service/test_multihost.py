@@ -1,8 +1,8 @@
 """One support line on three hosts: `voicebot serve` x3 on loopback, one PostgreSQL, nginx in
-front (deploy/nginx.conf: least connections, round-robin among equals). The stand-in plays Twilio through the load
-balancer, so a call's webhook, stream, <Connect> action and agent requests land on different
-instances; then one instance is killed with SIGKILL mid-call and each of its callers must
-still reach a person, with what they had said.
+front (deploy/nginx.conf: least connections, round-robin among equals). The stand-in plays
+Twilio through the load balancer, so a call's webhook, stream, <Connect> action and agent
+requests land on different instances; then one instance is killed with SIGKILL mid-call
+and each of its callers must still reach a person, with what they had said.
 """
 
 from __future__ import annotations
