@@ -1,14 +1,18 @@
-"""Shared test fixtures: where the real recordings are, and espeak-ng speech for phrases that
-no recording has (made here, in the test set-up, with several voices and speeds)."""
+"""Shared test fixtures: where the real recordings are, espeak-ng speech for phrases that
+no recording has (made here, in the test set-up, with several voices and speeds), and the
+call store's backends (SQLite, and a PostgreSQL cluster the tests start themselves)."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.backends import StoreBackend
+from tests.pg import PostgresCluster, find_bin, missing_reason
 from tests.speechgen import SpeechMaker
 
 # Scenario YAML files are test items (tests/scenarios/). Installed, the package registers
@@ -42,3 +46,29 @@ def restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+def require_postgres() -> Path:
+    """PostgreSQL's bin directory; skipped without it, except in CI, where it fails."""
+    bin_dir = find_bin()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail(missing_reason() + " (CI must run the PostgreSQL tests)")
+        pytest.skip(missing_reason())
+    return bin_dir
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster for the whole test session (tests/pg.py)."""
+    cluster = PostgresCluster.start(require_postgres())
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest) -> StoreBackend:
+    """Each test that takes it runs on both backends of the call store."""
+    if request.param == "sqlite":
+        return StoreBackend("sqlite")
+    return StoreBackend("postgresql", request.getfixturevalue("postgres"))

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "voicebot.commands.replay",        # replay, export-scenario, call
     "voicebot.commands.synth",         # synth
     "voicebot.commands.settings",       # settings
+    "voicebot.commands.db",             # db upgrade, db current
 )
 
 

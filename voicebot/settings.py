@@ -80,6 +80,13 @@ def path(name: str, raw: str) -> Path:
     return Path(raw).expanduser()
 
 
+def postgres_url(name: str, raw: str) -> str:
+    if not raw.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise _Problem(f"{name} must be a postgresql://user:password@host:port/database URL "
+                       "(leave it unset for the SQLite file VOICEBOT_DB)")
+    return raw
+
+
 def names(name: str, raw: str) -> tuple[str, ...]:
     return tuple(q.strip() for q in raw.split(",") if q.strip())
 
@@ -164,8 +171,23 @@ class Settings:
         "VOICEBOT_WHISPER_THREADS", "Whisper decodes run at once, one CPU each; 0: one per CPU",
         Number(int, 0, 64), 0)
     db_path: Path = setting(
-        "VOICEBOT_DB", "SQLite file for call records", path,
+        "VOICEBOT_DB", "SQLite file for call records (when VOICEBOT_DATABASE_URL is unset)",
+        path,
         PROJECT_ROOT / "var" / "voicebot.sqlite3")
+    database_url: str | None = setting(
+        "VOICEBOT_DATABASE_URL", "PostgreSQL for the call records, shared by every host "
+        "(postgresql://user:password@host:5432/db); unset: the SQLite file VOICEBOT_DB",
+        postgres_url, None, shown="(none: SQLite)", secret=True)
+    db_wait_s: float = setting(
+        "VOICEBOT_DB_WAIT_S", "How long start-up (and `voicebot db`) waits for an "
+        "unreachable database, retrying, before it gives up", Number(float, 0, 3600), 30.0)
+    db_timeout_s: float = setting(
+        "VOICEBOT_DB_TIMEOUT_S", "Longest wait for one database connection or statement "
+        "(PostgreSQL); past it the request fails safe and the next one reconnects",
+        Number(float, 0.5, 300), 5.0)
+    db_pool_size: int = setting(
+        "VOICEBOT_DB_POOL_SIZE", "PostgreSQL connections each service process keeps open "
+        "(as many more may open at a peak)", Number(int, 1, 200), 10)
     hash_key: str | None = setting(
         "VOICEBOT_HASH_KEY", "Key for hashing caller numbers (HMAC-SHA256)", text, None,
         shown="generated once into var/hash.key", secret=True)

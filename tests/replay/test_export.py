@@ -88,3 +88,18 @@ def test_export_of_a_hand_written_record_and_errors(tmp_path: Path,
     assert f"no call CA404 in {db}" in capsys.readouterr().err
     assert main(["export-scenario", "CA42", "--db", str(tmp_path / "none.sqlite3")]) == 2
     assert "no call records at" in capsys.readouterr().err
+
+
+def test_export_reads_the_records_a_postgresql_database_shares(postgres, monkeypatch,
+                                                              capsys: pytest.CaptureFixture[str]):
+    url = postgres.new_database()
+    store = CallStore(url, "k")
+    store.save(CallTranscript(call_sid="CApg", flow_name="support", outcome="transfer",
+                              reason="dtmf", queue="support",
+                              turns=[TurnRecord("main_menu", "dtmf", "0")]), ended=True)
+    store.close()
+    monkeypatch.setenv("VOICEBOT_DATABASE_URL", url)
+    assert main(["export-scenario", "CApg"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["turns"] == [{"dtmf": "0"}]
+    assert main(["export-scenario", "CAnone"]) == 2
+    assert f"no call CAnone in {url}" in capsys.readouterr().err

@@ -33,7 +33,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, flow: Flow |
     log_event(log, "service.ready", flow=svc.flow.name, flow_version=svc.flow.version,
               engine=getattr(svc.engine, "name", "?"), model=getattr(svc.engine, "model", "?"),
               public_url=settings.public_url, queues=sorted(svc.allowed_queues),
-              db=str(settings.db_path))
+              db=svc.store.describe())
     return app
 
 

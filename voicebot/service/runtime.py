@@ -20,7 +20,7 @@ from voicebot.flow.loader import load_flow
 from voicebot.flow.lookup import perform
 from voicebot.flow.model import Flow
 from voicebot.logs import log_event
-from voicebot.records.hashing import load_hash_key
+from voicebot.records.opening import open_store
 from voicebot.records.store import CallStore
 from voicebot.service.security import SignatureGuard
 from voicebot.settings import Settings
@@ -73,6 +73,8 @@ def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow
         # queue to the caller) or the stream drops: the operator's setting wins.
         flow = replace(flow, fallback_queue=settings.fallback_queue)
     queues = allowed_queues(settings, flow)
+    if store is None:  # first: a database that is down or needs an upgrade stops us early
+        store = open_store(settings)
     if engine is None:
         engine = engine_from_settings(settings)
         # Real decodes, not just compiled grammars: a decoder's first decode is slow.
@@ -85,8 +87,6 @@ def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow
         prompts = sorted(flow.static_prompts())
         renderer.prewarm(prompts)
         log_event(log, "service.prompts_prewarmed", count=len(prompts))
-    if store is None:
-        store = CallStore(settings.db_path, load_hash_key(settings.hash_key, settings.db_path))
     guard = SignatureGuard(settings.twilio_auth_token, settings.public_url,
                            insecure=settings.insecure_no_signature)
     if guard.insecure:
