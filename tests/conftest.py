@@ -25,3 +25,13 @@ def shared_data() -> Path:
 def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechMaker:
     """Makes WAV files of phrases with espeak-ng: speech("agent", voice="en-us", speed=150)."""
     return SpeechMaker(tmp_path_factory.mktemp("espeak"))
+
+
+@pytest.fixture
+def immutable():
+    """immutable(*paths): chattr +i on them, undone by immutable.release() or at the end."""
+    from tests.faults import Immutable
+
+    files = Immutable()
+    yield files
+    files.release()

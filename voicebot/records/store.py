@@ -122,10 +122,12 @@ class CallStore:
     # ------------------------------------------------------------------ Recorder protocol
 
     def save(self, transcript: CallTranscript, *, from_number: str | None = None,
-             ended: bool = False) -> None:
-        """Upsert the call and replace its turns/prompts with the transcript's (small lists)."""
+             ended: bool = False, caller_hash: str | None = None) -> None:
+        """Upsert the call and replace its turns/prompts with the transcript's (small lists).
+        `caller_hash`: the number already hashed (records kept in a spool file)."""
         t = transcript
-        caller_hash = hash_number(self._key, from_number) if from_number else None
+        if from_number:
+            caller_hash = hash_number(self._key, from_number)
         row = {
             "call_sid": t.call_sid, "started": _now(), "ended": _now() if ended else None,
             "flow_name": t.flow_name, "flow_version": t.flow_version, "engine": t.engine,
