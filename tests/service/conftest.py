@@ -91,13 +91,16 @@ def renderer(tmp_path_factory: pytest.TempPathFactory, flow):
 
 @pytest.fixture
 def start_service(tmp_path: Path, engine, renderer):
-    """start_service(db_path=None, engine=None, env=None) -> RunningService (stopped after)."""
+    """start_service(db_path=None, engine_override=None, renderer_override=None, env=None)
+    -> RunningService (stopped after)."""
     running: list[RunningService] = []
 
     def start(db_path: Path | None = None, *, engine_override: Any = None,
+              renderer_override: Any = None,
               env: dict[str, str] | None = None) -> RunningService:
         svc = RunningService(db_path or tmp_path / "calls.sqlite3",
-                             engine=engine_override or engine, renderer=renderer, env=env)
+                             engine=engine_override or engine,
+                             renderer=renderer_override or renderer, env=env)
         running.append(svc)
         return svc
 

@@ -128,7 +128,7 @@ def test_records_survive_a_restart(start_service, tmp_path, say):
     db = tmp_path / "restart.sqlite3"
     first = start_service(db)
     result = first.standin(from_number="+15550100777").run([dtmf("0")])
-    key = first.store._key
+    key = first.store.store._key
     first.stop()
 
     second = start_service(db)
