@@ -3,11 +3,12 @@ does. The database is never a single point of failure for a caller.
 
 It wraps the store (CallStore, through the methods of recorder.RecordStore only) for the
 driver's Recorder protocol and for the routes:
-- Writes never wait and never raise. save, close_call and record_handoff keep the write in
-  memory (a call's later save replaces its earlier one) and a writer thread makes it. A write
-  the database refuses is logged (`records.write_failed`, once per outage), kept, tried again
-  with backoff, and appended to the spool (records/spool.py), so a restart loses nothing;
-  the spool goes to the database when it is back, and at start-up.
+- Writes never raise. save, close_call and record_handoff keep the write in memory (a call's
+  later save replaces its earlier one) and a writer thread makes it; only a call's last save
+  waits, briefly and not while the database refuses writes, so that another process
+  answering the <Connect> action can read it. A refused write is logged (once per outage),
+  kept, tried again with backoff and appended to the spool (records/spool.py), so a restart
+  loses nothing; the spool goes to the database when it is back, and at start-up.
 - Reads see the writes not made yet first, so the <Connect> action hangs up a caller who
   heard the goodbye even when the database took nothing. Otherwise they wait for this
   process's earlier writes and ask the database, in a helper thread with a deadline:
@@ -17,7 +18,6 @@ driver's Recorder protocol and for the routes:
   the store is opened again, which makes a new file, and the last records this process
   wrote are written to it again.
 """
-
 from __future__ import annotations
 
 import concurrent.futures
@@ -45,6 +45,7 @@ RETRY_MAX_S = 5.0
 RECENT_MAX = 500  # records written last, kept to write again into a database file made anew
 REJECTS_MAX = 3  # a write refused this often while others go through is given up (logged)
 CLOSE_WAIT_S = 5.0
+FINAL_WAIT_S = 0.5  # a call's last save waits this long at most for the database
 PROBE_SID = "readyz-probe"
 
 Key = tuple[str, str]
@@ -117,9 +118,13 @@ class ResilientRecords:
              ended: bool = False) -> None:
         """The Recorder protocol: keep the call's latest transcript for writing."""
         caller_hash = hash_number(self._hash_key, from_number) if from_number else None
-        self._put({"op": "save", "call_sid": transcript.call_sid,
-                   "transcript": transcript.to_dict(), "caller_hash": caller_hash,
-                   "ended": ended})
+        seq = self._put({"op": "save", "call_sid": transcript.call_sid,
+                         "transcript": transcript.to_dict(), "caller_hash": caller_hash,
+                         "ended": ended})
+        if ended:
+            with self._cond:
+                self._cond.wait_for(lambda: self._written_seq >= seq
+                                    or self._failing_since is not None, FINAL_WAIT_S)
 
     def close_call(self, call_sid: str, status: str) -> None:
         self._put({"op": "close", "call_sid": call_sid, "status": status})
@@ -201,7 +206,7 @@ class ResilientRecords:
 
     # ------------------------------------------------------------------ internals
 
-    def _put(self, entry: dict[str, Any], *, spooled: bool = False) -> None:
+    def _put(self, entry: dict[str, Any], *, spooled: bool = False) -> int:
         key = _key(entry)
         with self._cond:
             if entry["op"] == "save":
@@ -215,6 +220,7 @@ class ResilientRecords:
                 self._spooled[key] = self._seq
             self._trim_locked()
             self._cond.notify_all()
+            return self._seq
 
     def _latest(self, key: Key) -> dict[str, Any] | None:
         with self._cond:
@@ -371,13 +377,10 @@ class ResilientRecords:
             tries = self._rejects[key] = self._rejects.get(key, 0) + 1
             if key in self._pending:
                 self._pending.move_to_end(key)
-            if tries >= REJECTS_MAX and self._pending.get(key, (None,))[0] == seq:
-                del self._pending[key]
+            given_up = tries >= REJECTS_MAX and self._pending.get(key, (None,))[0] == seq
+            if given_up:
+                del self._pending[key], self._rejects[key]
                 self._spooled.pop(key, None)
-                self._rejects.pop(key, None)
-                given_up = True
-            else:
-                given_up = False
         log_event(log, "records.write_rejected", logging.ERROR, call_sid=key[1], write=key[0],
                   error=type(exc).__name__, tries=tries, given_up=given_up)
 

@@ -89,12 +89,16 @@ def make_blueprint(svc: Any) -> Blueprint:
                         "flow_version": svc.flow.version,
                         "engine": getattr(svc.engine, "name", "?")})
 
+    broken_before: list[str] = []  # logged when it changes, not on every poll
+
     @bp.get("/readyz")
     def readyz() -> Any:
         body = readiness(svc)
-        if not body["ready"]:
-            log_event(log, "service.not_ready", logging.WARNING,
-                      parts=",".join(k for k, v in body["parts"].items() if not v["ok"]))
+        broken = [k for k, v in body["parts"].items() if not v["ok"]]
+        if broken != broken_before:
+            log_event(log, "service.not_ready" if broken else "service.ready_again",
+                      logging.WARNING if broken else logging.INFO, parts=",".join(broken))
+            broken_before[:] = broken
         return jsonify(body), 200 if body["ready"] else 503
 
     return bp
