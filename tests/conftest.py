@@ -72,3 +72,13 @@ def store_backend(request: pytest.FixtureRequest) -> StoreBackend:
     if request.param == "sqlite":
         return StoreBackend("sqlite")
     return StoreBackend("postgresql", request.getfixturevalue("postgres"))
+
+
+@pytest.fixture
+def immutable():
+    """immutable(*paths): chattr +i on them, undone by immutable.release() or at the end."""
+    from tests.faults import Immutable
+
+    files = Immutable()
+    yield files
+    files.release()

@@ -216,13 +216,26 @@ class Settings:
     decode_deadline_s: float = setting(
         "VOICEBOT_DECODE_DEADLINE_S", "Longest wait for a decoder worker's answer (a free "
         "worker and the decode); past it the turn fails to a person and a hung worker is "
-        "replaced", Number(float, 1, 600), 30.0)
+        "replaced", Number(float, 0.5, 600), 3.0)
     tts_cache: Path = setting(
         "VOICEBOT_TTS_CACHE", "Directory of rendered prompts", path,
         PROJECT_ROOT / "var" / "tts-cache")
     tts_deadline_s: float = setting(
         "VOICEBOT_TTS_DEADLINE_S", "Longest wait for one prompt to render; past it the "
-        "speech worker is replaced", Number(float, 1, 600), 30.0)
+        "caller is handed over (the hand-over prompts are kept in memory) and the speech "
+        "worker is replaced", Number(float, 0.5, 600), 3.0)
+    db_deadline_s: float = setting(
+        "VOICEBOT_DB_DEADLINE_S", "Longest wait for the call records in a request (the "
+        "<Connect> action, the agent briefing, the records API, /readyz); writes never make "
+        "anyone wait", Number(float, 0.1, 60), 2.0)
+    records_spool: Path | None = setting(
+        "VOICEBOT_RECORDS_SPOOL", "Directory keeping the call-record writes the database "
+        "refused (JSON lines, a file per process); written to the database when it is back, "
+        "and at start-up", path, None, shown="spool/ beside VOICEBOT_DB")
+    records_pending_max: int = setting(
+        "VOICEBOT_RECORDS_PENDING_MAX", "Call-record writes kept in memory while the "
+        "database refuses them (beyond it, only the spool keeps them)",
+        Number(int, 10, 1_000_000), 2000)
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     log_level: str = setting(
         "VOICEBOT_LOG_LEVEL", "debug | info | warning | error",

@@ -94,15 +94,18 @@ def renderer(tmp_path_factory: pytest.TempPathFactory, flow):
 
 @pytest.fixture
 def start_service(tmp_path: Path, engine, renderer, store_backend):
-    """start_service(location=None, engine=None, env=None) -> RunningService (stopped after),
-    its records on the test's backend (a new SQLite file or database unless `location`)."""
+    """start_service(location=None, engine_override=None, renderer_override=None, env=None)
+    -> RunningService (stopped after), its records on the test's backend (a new SQLite file
+    or database unless `location`: a SQLite file Path, or a location of the backend)."""
     running: list[RunningService] = []
 
-    def start(location: str | None = None, *, engine_override: Any = None,
+    def start(location: str | Path | None = None, *, engine_override: Any = None,
+              renderer_override: Any = None,
               env: dict[str, str] | None = None) -> RunningService:
-        where = str(location or store_backend.new_location(tmp_path))
-        svc = RunningService(store_backend.env(where), engine=engine_override or engine,
-                             renderer=renderer, env=env)
+        where = location or store_backend.new_location(tmp_path)
+        store = where if isinstance(where, Path) else store_backend.env(str(where))
+        svc = RunningService(store, engine=engine_override or engine,
+                             renderer=renderer_override or renderer, env=env)
         running.append(svc)
         return svc
 

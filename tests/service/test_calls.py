@@ -129,7 +129,7 @@ def test_records_survive_a_restart(start_service, store_backend, tmp_path, say):
     where = store_backend.new_location(tmp_path)
     first = start_service(where)
     result = first.standin(from_number="+15550100777").run([dtmf("0")])
-    key = first.store._key
+    key = first.store.store._key
     first.stop()
 
     second = start_service(where)

@@ -92,15 +92,18 @@ class CallStore:
     # ------------------------------------------------------------------ Recorder protocol
 
     def save(self, transcript: CallTranscript, *, from_number: str | None = None,
-             ended: bool = False) -> None:
-        """Upsert the call and replace its turns/prompts with the transcript's (small lists)."""
+             ended: bool = False, caller_hash: str | None = None) -> None:
+        """Upsert the call and replace its turns/prompts with the transcript's (small lists).
+        `caller_hash`: the number already hashed (records kept in a spool file)."""
         t = transcript
         now = _now()
+        if from_number:
+            caller_hash = hash_number(self._key, from_number)
         row = {
             "call_sid": t.call_sid, "started": now, "ended": now if ended else None,
             "flow_name": t.flow_name, "flow_version": t.flow_version, "engine": t.engine,
             "outcome": t.outcome, "reason": t.reason, "queue": t.queue,
-            "caller_hash": hash_number(self._key, from_number) if from_number else None,
+            "caller_hash": caller_hash,
             "summary": t.summary, "context": json.dumps(t.context, default=str),
             "path": json.dumps(t.path), "updated": now,
         }
@@ -133,13 +136,17 @@ class CallStore:
     # ------------------------------------------------------------------ the webhook
 
     def open_call(self, call_sid: str, *, from_number: str | None, flow_name: str,
-                  flow_version: str, variant: str | None = None) -> None:
+                  flow_version: str, variant: str | None = None,
+                  caller_hash: str | None = None) -> None:
         """The incoming-call webhook: the call exists from its first request, with the flow
-        (and variant) it was given, whichever host serves its stream."""
+        (and variant) it was given, whichever host serves its stream. `caller_hash`: the
+        number already hashed (records kept in a spool file)."""
         now = _now()
+        if from_number:
+            caller_hash = hash_number(self._key, from_number)
         row = {"call_sid": call_sid, "started": now, "updated": now, "flow_name": flow_name,
                "flow_version": flow_version, "flow_variant": variant,
-               "caller_hash": hash_number(self._key, from_number) if from_number else None}
+               "caller_hash": caller_hash}
         with self._db.transaction("record the incoming call") as conn:
             conn.execute(upsert(conn, calls, row, replace=("updated",), keep_first=(
                 "flow_name", "flow_version", "flow_variant", "caller_hash")))
