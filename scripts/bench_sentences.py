@@ -97,7 +97,7 @@ def _init(engine_name: str, tts_cache: str) -> None:
 
     settings = Settings.from_env()
     # one decoder process, so its CPU is the decoding CPU
-    engine = engine_from_settings(settings, engine_name, workers=1)
+    engine = engine_from_settings(settings, engine_name, workers=1, offline=True)
     _ENV["env"] = ReplayEnv(engine=engine, tts_cache=Path(tts_cache), settings=settings)
 
 
