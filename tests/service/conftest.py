@@ -39,15 +39,16 @@ class RunningService:
     """create_app's app in werkzeug's threaded server (a thread per request and per call)."""
 
     def __init__(self, db_path: Path, *, engine: Any, renderer: Any,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str | None] | None = None) -> None:
         late = _Late()
         self.server = make_server("127.0.0.1", 0, late, threaded=True)
         self.base_url = f"http://127.0.0.1:{self.server.server_port}"
-        self.settings = Settings.from_env({
+        environ = {
             "VOICEBOT_PUBLIC_URL": self.base_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "VOICEBOT_API_TOKEN": API_TOKEN, "VOICEBOT_DB": str(db_path),
             "VOICEBOT_FLOW": str(DEFAULT_FLOW), **(env or {}),
-        })
+        }  # a None in `env` unsets the variable
+        self.settings = Settings.from_env({k: v for k, v in environ.items() if v is not None})
         self.app = create_app(self.settings, engine=engine, renderer=renderer)
         late.app = self.app
         self.service = self.app.extensions["voicebot"]
@@ -95,7 +96,7 @@ def start_service(tmp_path: Path, engine, renderer):
     running: list[RunningService] = []
 
     def start(db_path: Path | None = None, *, engine_override: Any = None,
-              env: dict[str, str] | None = None) -> RunningService:
+              env: dict[str, str | None] | None = None) -> RunningService:
         svc = RunningService(db_path or tmp_path / "calls.sqlite3",
                              engine=engine_override or engine, renderer=renderer, env=env)
         running.append(svc)

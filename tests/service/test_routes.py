@@ -54,7 +54,10 @@ def test_signed_webhook_answers_connect_stream_with_parameters(shared_service):
     assert stream.get("url") == "ws://" + shared_service.base_url.split("://")[1] + "/media"
     assert "?" not in stream.get("url")
     params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    token = params.pop("stream_token")
     assert params == {"from": "+15550100555", "flow": "support"}
+    assert shared_service.service.tokens.check("CAtwiml", token) is None
+    assert shared_service.service.tokens.check("CAother", token) is not None
 
 
 def test_forged_websocket_handshake_gets_403(shared_service):
@@ -182,7 +185,7 @@ def test_signatures_are_checked_against_the_public_url_behind_a_proxy(start_serv
 
 @pytest.mark.slow
 def test_insecure_development_mode_accepts_unsigned_requests(start_service):
-    service = start_service(env={"TWILIO_AUTH_TOKEN": "", "VOICEBOT_INSECURE_NO_SIGNATURE": "1"})
+    service = start_service(env={"TWILIO_AUTH_TOKEN": None, "VOICEBOT_INSECURE_NO_SIGNATURE": "1"})
     unsigned = TwilioStandin(service.webhook_url, auth_token=None, api_token=API_TOKEN,
                              speed=5.0)
     result = unsigned.run([dtmf("0")])
