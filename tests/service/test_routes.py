@@ -143,8 +143,16 @@ def _serve(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
                           env={**clean, **env}, capture_output=True, text=True, timeout=60)
 
 
+def _free_port() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 def test_serve_refuses_to_start_without_an_auth_token(tmp_path):
-    done = _serve(["--port", "0"], {"VOICEBOT_DB": str(tmp_path / "x.sqlite3")})
+    done = _serve(["--port", _free_port()], {"VOICEBOT_DB": str(tmp_path / "x.sqlite3")})
     assert done.returncode == 2
     assert "TWILIO_AUTH_TOKEN" in done.stderr and "--insecure-no-signature" in done.stderr
     assert "Traceback" not in done.stderr
@@ -153,7 +161,7 @@ def test_serve_refuses_to_start_without_an_auth_token(tmp_path):
 def test_serve_reports_a_bad_flow_with_its_location(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("start: nowhere\ndisclosure: hi\nqueues: {support: people}\nnodes: {}\n")
-    done = _serve(["--flow", str(bad), "--port", "0"],
+    done = _serve(["--flow", str(bad), "--port", _free_port()],
                   {"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_DB": str(tmp_path / "x.sqlite3")})
     assert done.returncode != 0
     assert f"{bad}:" in done.stderr

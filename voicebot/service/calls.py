@@ -29,6 +29,7 @@ from voicebot.logs import log_event
 log = logging.getLogger("voicebot.calls")
 
 ACTION_WAIT_S = 5.0  # after a stream ends, how long Twilio may take to request the action URL
+STREAM_WAIT_S = 5.0  # after /voice, how long a drain waits for Twilio to open the stream
 REMEMBER_S = 3600.0  # ended calls are remembered this long (at least a token's lifetime)
 
 
@@ -113,11 +114,16 @@ class LocalCallRegistry:
             return self._active()
 
     def settled(self) -> bool:
-        """Nothing left to serve: no call active, none waiting for its action URL (a drain
-        may end)."""
+        """Nothing left to serve (a drain may end): no call streaming, none whose stream or
+        action URL Twilio may still be about to request."""
         with self._lock:
             now = self._expire()
-            return all(c.state == "ended" and c.until <= now for c in self._calls.values())
+            for call in self._calls.values():
+                if call.state == "streaming" or call.until > now and (
+                        call.state == "ended"
+                        or call.until - self.wait_s + STREAM_WAIT_S > now):
+                    return False
+            return True
 
     def state(self, call_sid: str) -> str | None:
         with self._lock:
