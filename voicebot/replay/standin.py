@@ -233,6 +233,8 @@ class TwilioStandin:
             now = clock()
             for text in sim.poll(now):
                 ws.send(text)
+            if pending and pending[0][0] <= now:
+                ws.settimeout(self.http_timeout)  # an injected text may be large
             while pending and pending[0][0] <= now:
                 ws.send(pending.pop(0)[1])
             if sim.done:
