@@ -112,6 +112,10 @@ def test_draining_hands_calls_over_with_a_short_message_and_new_ones_at_once(sta
     assert last.text == TEXTS["service"].handover.replace("{queue}", "our support team")
     assert "<Enqueue" in out[0].twiml_after
     _until(service.service.calls.settled)
+    # a replayed /voice of that call while draining leaves its record as it is
+    before = service.store.call_row(out[0].call_sid)
+    assert _post_voice(service, out[0].call_sid).find("Say").text == UNAVAILABLE
+    assert service.store.call_row(out[0].call_sid) == before
 
 
 @pytest.mark.slow

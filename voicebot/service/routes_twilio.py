@@ -98,18 +98,15 @@ class TwilioRoutes:
     def incoming_call(self) -> Response:
         call_sid = request.form.get("CallSid", "")
         from_number = request.form.get("From") or None
+        if self._streamed_before(call_sid):
+            return self._repeated(call_sid)
         if self.svc.draining:
             return self._without_bot(call_sid, from_number, "draining")
-        admission = Admission.KNOWN if self._streamed_before(call_sid) else \
-            self.svc.calls.admit(call_sid)
+        admission = self.svc.calls.admit(call_sid)
+        if admission is Admission.KNOWN:  # its stream began meanwhile
+            return self._repeated(call_sid)
         if admission is Admission.FULL:
             return self._without_bot(call_sid, from_number, "at_capacity")
-        if admission is Admission.KNOWN:
-            # Twilio never asks twice for one call: a replayed request must not re-arm a
-            # call whose stream already ran (its token would let a replayed `start` in).
-            log_event(log, "call.voice_repeated", logging.WARNING, call_sid=call_sid)
-            return _xml(twiml.say_then_enqueue(UNAVAILABLE, self.svc.fallback_queue,
-                                               twiml.public(self.base, "/queue/wait")))
         parameters = {"flow": self.svc.flow.name, PARAMETER: self.svc.tokens.issue(call_sid)}
         if from_number:
             parameters["from"] = from_number
@@ -122,16 +119,25 @@ class TwilioRoutes:
         ))
 
     def _streamed_before(self, call_sid: str) -> bool:
-        """A CallSid this instance no longer remembers but whose record exists (or none)."""
+        """True for a call whose stream has run or runs (or a request without a CallSid)."""
         if not call_sid:
             return True
-        if self.svc.calls.state(call_sid) is not None:
-            return False
-        try:
-            return self.svc.store.get(call_sid) is not None
+        state = self.svc.calls.state(call_sid)
+        if state is not None:
+            return state != "waiting"
+        try:  # no longer remembered here (or answered before a restart): its record says
+            return self.svc.store.call_row(call_sid) is not None
         except Exception:  # noqa: BLE001 - a broken store must not turn a caller away
             log.exception("call.incoming_store_error", extra={"call_sid": call_sid})
             return False
+
+    def _repeated(self, call_sid: str) -> Response:
+        """Twilio never asks twice for one call: a replayed request must neither re-arm a
+        call whose stream ran (its token would let a replayed `start` in) nor rewrite its
+        record. Whoever asks is sent to a person, in case it is a caller after all."""
+        log_event(log, "call.voice_repeated", logging.WARNING, call_sid=call_sid)
+        return _xml(twiml.say_then_enqueue(UNAVAILABLE, self.svc.fallback_queue,
+                                           twiml.public(self.base, "/queue/wait")))
 
     def _without_bot(self, call_sid: str, from_number: str | None, why: str) -> Response:
         """A call the bot does not take: told at once, then queued for a person (or, at
@@ -143,7 +149,8 @@ class TwilioRoutes:
             call_sid, flow_name=self.svc.flow.name, flow_version=str(self.svc.flow.version),
             outcome="hangup" if busy else "transfer", reason="busy" if busy else "service",
             queue=None if busy else queue,
-            summary=f"Sent straight to a person: the assistant was {why.replace('_', ' ')}.")
+            summary="Sent straight to a person: the assistant was "
+                    + ("at capacity." if why == "at_capacity" else "shutting down."))
         if call_sid:
             try:
                 self.svc.store.save(record, from_number=from_number, ended=True)
