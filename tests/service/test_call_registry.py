@@ -80,4 +80,4 @@ def test_the_drain_hands_over_after_the_grace_and_gives_up_after_the_allowance()
 
     assert drain.wait(lambda: False, sleep=sleep) is False  # not settled: up to its deadline
     assert clock.t >= 1000 + drain.deadline_s
-    assert drain.wait(lambda: True) is True
+    assert drain.wait(lambda: True, sleep=sleep) is True  # (and lingers LINGER_S)

@@ -231,10 +231,9 @@ class TwilioStandin:
         ends the call."""
         while True:
             now = clock()
+            ws.settimeout(self.http_timeout)  # sending may wait (e.g. behind a large text)
             for text in sim.poll(now):
                 ws.send(text)
-            if pending and pending[0][0] <= now:
-                ws.settimeout(self.http_timeout)  # an injected text may be large
             while pending and pending[0][0] <= now:
                 ws.send(pending.pop(0)[1])
             if sim.done:

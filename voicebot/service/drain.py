@@ -6,7 +6,8 @@ is served) but takes no new call: /voice hands the caller to a person at once. C
 progress may go on for the grace period, then each is handed to a person with a short
 message (a call already handing over or saying goodbye finishes as it is). Streams still
 open HANDOVER_ALLOWANCE_S after that are closed (their record keeps the hand-over). The
-process exits once nothing is left to serve, or at `deadline_s` at the latest.
+process exits once nothing is left to serve (and LINGER_S more), or at `deadline_s` at the
+latest.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from voicebot.service.calls import ACTION_WAIT_S
 
 HANDOVER_ALLOWANCE_S = 20.0  # for a hand-over message to play and its mark to come back
 SETTLE_POLL_S = 0.1
+# Once settled, requests that follow at once (Twilio fetching the hold music of a caller it
+# has just queued) are still answered for this long.
+LINGER_S = 2.0
 
 
 class Drain:
@@ -63,9 +67,11 @@ class Drain:
 
     def wait(self, settled: Callable[[], bool], sleep: Callable[[float], None] = time.sleep
              ) -> bool:
-        """Block until `settled()` (nothing left to serve) or the deadline; True if settled."""
+        """Block until `settled()` (nothing left to serve) and LINGER_S more, or until the
+        deadline; True if settled."""
         while True:
             if settled():
+                sleep(LINGER_S)
                 return True
             since = self._since()
             if since is not None and since >= self.deadline_s:

@@ -82,7 +82,7 @@ class PhoneLine(BaseApplication):
             "threads": s.stream_limit + HTTP_THREADS,
             "timeout": BOOT_TIMEOUT_S,
             "graceful_timeout": int(Drain(s.drain_grace_s).deadline_s) + 10,  # ends sooner
-            "keepalive": 5,
+            "keepalive": 0,  # Connection: close, as before: no reuse racing the idle timeout
             "loglevel": "warning",
             "errorlog": "-",
             "accesslog": None,
