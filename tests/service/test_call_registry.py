@@ -1,9 +1,18 @@
 """The call registry and the drain on a clock the test moves: admission, one stream per
-call, giving up, and when a drain may end."""
+call, giving up, and when a drain may end; and two instances' registries on one shared
+store (a stream may start on either, once)."""
 
 from __future__ import annotations
 
-from voicebot.service.calls import ACTION_WAIT_S, STREAM_WAIT_S, Admission, LocalCallRegistry
+from tests.backends import HASH_KEY
+from voicebot.records.store import CallStore
+from voicebot.service.calls import (
+    ACTION_WAIT_S,
+    STREAM_WAIT_S,
+    Admission,
+    LocalCallRegistry,
+    SharedCallRegistry,
+)
 from voicebot.service.drain import HANDOVER_ALLOWANCE_S, Drain
 
 
@@ -81,3 +90,26 @@ def test_the_drain_hands_over_after_the_grace_and_gives_up_after_the_allowance()
     assert drain.wait(lambda: False, sleep=sleep) is False  # not settled: up to its deadline
     assert clock.t >= 1000 + drain.deadline_s
     assert drain.wait(lambda: True, sleep=sleep) is True  # (and lingers LINGER_S)
+
+
+def test_a_stream_may_reach_another_instance_than_its_webhook_but_only_once(store_backend,
+                                                                             tmp_path):
+    where = store_backend.new_location(tmp_path)  # one shared store, two instances
+    stores = CallStore(where, HASH_KEY), CallStore(where, HASH_KEY)
+    a, b = (SharedCallRegistry(LocalCallRegistry(2, wait_s=30), store) for store in stores)
+    assert a.admit("CA1") is Admission.ADMITTED  # /voice reached a
+    assert b.claim("CA1") is None  # its stream reached b
+    assert b.active() == 1 and b.state("CA1") == "streaming"
+    for registry in (a, b):  # a replayed handshake, on either
+        assert registry.claim("CA1") == "this call is already streaming"
+        assert registry.admit("CA1") is Admission.KNOWN  # a replayed /voice re-arms nothing
+    assert a.active() == 0  # nor does it count where it was answered
+    b.end("CA1")
+    for registry in (a, b):
+        assert registry.claim("CA1") == "this call is already ended"
+        assert registry.state("CA1") == "ended"
+    assert b.active() == 0
+    assert a.claim("CAnever") == b.claim("CAnever") == (
+        "no call is waiting for a stream with this CallSid")
+    for store in stores:
+        store.close()

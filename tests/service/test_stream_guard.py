@@ -119,6 +119,38 @@ def test_a_token_of_another_call_an_expired_one_or_none_is_refused(shared_servic
     ws.close()
 
 
+def test_a_stream_begins_on_another_instance_than_its_webhook_once(start_service,
+                                                                    store_backend, tmp_path,
+                                                                    caplog):
+    """Behind a load balancer: /voice answered by `a`, the stream reaching `b` (one shared
+    store); a replay of its `start` is refused on either, while it streams and after."""
+    where = store_backend.new_location(tmp_path)
+    a, b = start_service(where), start_service(where)
+    call_sid = new_sid("CA")
+    params = _voice(a, call_sid)
+    ws = _open(b)
+    _start(ws, call_sid, params)
+    assert not _closed_without_audio(ws, within_s=10)  # b plays the disclosure
+    with caplog.at_level(logging.WARNING, logger="voicebot"):
+        for service in (a, b):
+            replay = _open(service)
+            _start(replay, call_sid, params)
+            assert _closed_without_audio(replay)
+        ws.close()  # the call's stream ends
+        deadline = time.monotonic() + 10
+        while a.store.stream_state(call_sid) != "ended":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        before = _record(a, call_sid)
+        for service in (a, b):
+            replay = _open(service)
+            _start(replay, call_sid, params)
+            assert _closed_without_audio(replay)
+    assert _refused(caplog) == ["this call is already streaming"] * 2 + [
+        "this call is already ended"] * 2
+    assert _record(b, call_sid) == before
+
+
 def test_sockets_that_never_start_or_go_quiet_are_closed(start_service):
     service = start_service(env={"VOICEBOT_STREAM_START_TIMEOUT_S": "1",
                                  "VOICEBOT_STREAM_IDLE_TIMEOUT_S": "2"})

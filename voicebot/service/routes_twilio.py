@@ -124,17 +124,13 @@ class TwilioRoutes:
         ))
 
     def _streamed_before(self, call_sid: str) -> bool:
-        """True for a call whose stream has run or runs (or a request without a CallSid)."""
+        """True for a call whose stream has run or runs, on any instance (the shared
+        store's stream state), or a request without a CallSid. A call still waiting for
+        its stream may be answered again; so may any call when the store does not answer
+        (a broken store must not turn a caller away)."""
         if not call_sid:
             return True
-        state = self.svc.calls.state(call_sid)
-        if state is not None:
-            return state != "waiting"
-        try:  # no longer remembered here (or answered before a restart): its record says
-            return self.svc.store.call_row(call_sid) is not None
-        except Exception:  # noqa: BLE001 - a broken store must not turn a caller away
-            log.exception("call.incoming_store_error", extra={"call_sid": call_sid})
-            return False
+        return self.svc.calls.state(call_sid) not in (None, "waiting")
 
     def _repeated(self, call_sid: str) -> Response:
         """Twilio never asks twice for one call: a replayed request must neither re-arm a

@@ -24,7 +24,7 @@ from voicebot.records.hashing import restore_key_file
 from voicebot.records.opening import hash_key, open_store, store_location
 from voicebot.records.resilient import ResilientRecords
 from voicebot.records.store import CallStore
-from voicebot.service.calls import LocalCallRegistry
+from voicebot.service.calls import LocalCallRegistry, SharedCallRegistry
 from voicebot.service.drain import Drain
 from voicebot.service.media_socket import StreamRules
 from voicebot.service.security import SignatureGuard
@@ -60,14 +60,16 @@ class Service:
     guard: SignatureGuard
     allowed_queues: frozenset[str] = field(default_factory=frozenset)
     fallback_queue: str = "support"
-    calls: LocalCallRegistry = field(init=False)
+    calls: SharedCallRegistry = field(init=False)
     tokens: StreamTokens = field(init=False)
     drain: Drain = field(init=False)
     stream_rules: StreamRules = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.calls = LocalCallRegistry(s.max_calls, s.stream_token_ttl_s)
+        # Counted here, per instance; which `start` may begin a call is in the shared store.
+        self.calls = SharedCallRegistry(LocalCallRegistry(s.max_calls, s.stream_token_ttl_s),
+                                        self.store)
         self.tokens = StreamTokens(stream_key(s.stream_secret, s.twilio_auth_token),
                                    s.stream_token_ttl_s)
         self.drain = Drain(s.drain_grace_s)

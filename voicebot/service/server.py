@@ -4,8 +4,9 @@ gunicorn rather than werkzeug's development server: it supervises the worker (a 
 is restarted), bounds the threads, defers clients that send nothing instead of holding a
 thread for them, and stops gracefully; flask-sock/simple-websocket document its threaded
 worker for WebSockets. One worker process is enough (speech decoding already runs in its
-own worker processes) and keeps every call's state in one place: the /voice that admits a
-call and its stream meet in the same process (service.calls).
+own worker processes) and keeps the instance's admission count in one place; which `start`
+may begin a call is in the shared call store, so a call's stream may reach another
+instance than its /voice (service.calls).
 
 SIGTERM drains (service.drain): the worker keeps serving while calls in progress finish or
 are handed to a person, new calls go straight to a person, and it stops once nothing is
