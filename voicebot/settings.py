@@ -254,9 +254,10 @@ class Settings:
         "VOICEBOT_PORT", "Port `voicebot serve` listens on", Number(int, 1, 65535), 8080)
     # -- admission, stream limits and draining (service/calls, media_socket, serve)
     max_calls: int = setting(
-        "VOICEBOT_MAX_CALLS", "Calls this instance serves at once, each from /voice until "
-        "its stream ends (scripts/bench_calls.py measures what a machine serves within the "
-        "turn-gap targets); a call beyond it is answered at once as VOICEBOT_OVERFLOW says",
+        "VOICEBOT_MAX_CALLS", "Calls this instance serves at once, each from /voice (or "
+        "its stream's start here) until its stream ends (scripts/bench_calls.py measures "
+        "what a machine serves within the turn-gap targets); a call beyond it is answered "
+        "at once as VOICEBOT_OVERFLOW says",
         Number(int, 1, 1000), 20)
     overflow: str = setting(
         "VOICEBOT_OVERFLOW", "What a call beyond VOICEBOT_MAX_CALLS gets: enqueue (a short "
