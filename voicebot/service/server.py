@@ -16,6 +16,7 @@ left; the master waits for it and exits 0.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Any
@@ -116,9 +117,12 @@ def _worker_exit(server: Any, worker: Any) -> None:
 
 def run(settings: Settings, on_ready: Any = None) -> int:
     """Serve until stopped; the exit status (0 after a drain, 2 if the app did not load)."""
+    master = os.getpid()
     try:
         PhoneLine(settings, on_ready).run()
     except SystemExit as exc:
+        if os.getpid() != master:  # the forked worker leaving: its status is the master's
+            raise  # to read (APP_LOAD_ERROR stops it; anything else restarts the worker)
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return 2 if code == APP_LOAD_ERROR else code
     return 0
