@@ -116,6 +116,7 @@ def test_a_sqlite_file_from_before_migrations_is_upgraded_and_keeps_its_calls(tm
     assert store.get("CAold").summary == "kept"
     store.mark_enqueued("CAold", "support", summary_if_undecided="unused")
     assert store.call_row("CAold")["enqueued"] is not None  # a column of revision 0002
+    assert store.stream_state("CAold") == "ended"  # revision 0002a: never streams again
     store.close()
     assert migrate.schema_state(Database(location_for(db))).up_to_date
 

@@ -4,8 +4,8 @@ Behind a load balancer the stream of a call may reach another instance than its 
 the "waiting for its stream" state moves from one process's memory into the calls row: the
 webhook arms it (waiting, until a deadline), exactly one `start` changes it to streaming
 (a compare-and-set), and the stream's end makes it ended. Calls recorded before this
-revision that streamed or ended are marked ended, so a replayed handshake or webhook of one
-of them is refused as before.
+revision that streamed, ended or were decided are marked ended, so a replayed handshake or
+webhook of one of them is refused as before.
 
 Revision ID: 0002a
 Revises: 0002
@@ -27,7 +27,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("stream_state", sa.Text))
         batch.add_column(sa.Column("stream_deadline", sa.Text))
     op.execute("UPDATE calls SET stream_state = 'ended' "
-               "WHERE ended IS NOT NULL OR path IS NOT NULL")
+               "WHERE ended IS NOT NULL OR path IS NOT NULL OR outcome IS NOT NULL")
 
 
 def downgrade() -> None:
