@@ -7,9 +7,12 @@ the turn gap (the caller's last voiced frame -> the bot's first audio back, whic
 endpointer's trailing-silence wait) p50/p95/max, gaps in the bot's outgoing audio, errors,
 outcomes, and the service process's CPU time and peak memory (from /proc). Each call: "one"
 (FSDD) at the main menu, a four-digit order number spoken digit by digit (FSDD, a different
-speaker per call), key 1 to confirm, key 9 to finish.
+speaker per call), key 1 to confirm, key 9 to finish. Calls beyond the service's capacity
+(VOICEBOT_MAX_CALLS, --capacity) are answered without the bot: for them it prints how fast
+/voice told them and queued them.
 
     python scripts/bench_calls.py --calls 20 [--ramp 5] [--engine auto] [--speed 1]
+    python scripts/bench_calls.py --calls 40 --ramp 0 --capacity 20    # overload
 
 --engine is the service's VOICEBOT_ENGINE (auto, the default, takes what ships: the cascade
 of Whisper and pocketsphinx when the Whisper weights are installed).
@@ -18,95 +21,17 @@ of Whisper and pocketsphinx when the Whisper weights are installed).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchlib import TOKEN, call_turns, pct, proc_cpu_s, proc_mb, running_service, speakers, tree
 
-from voicebot.replay.caller import CallerTurn  # noqa: E402
-from voicebot.replay.standin import TwilioStandin  # noqa: E402
-from voicebot.speech.audio import load_phone_audio  # noqa: E402
-from voicebot.speech.engines import KINDS  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data"
-TOKEN = "bench-token"
-ORDERS = ["4512", "1234", "2468", "3079"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def speakers() -> list[str]:
-    with open(DATA / "fsdd" / "speakers.csv") as f:
-        return [row["speaker"] for row in csv.DictReader(f)]
-
-
-def digits_audio(digits: str, speaker: str, index: int) -> bytes:
-    gap = b"\x00" * 3200  # 200 ms between spoken digits
-    pad = b"\x00" * 4800
-    clips = [load_phone_audio(DATA / "fsdd" / f"{d}_{speaker}_{index}.wav") for d in digits]
-    return pad + gap.join(clips) + pad
-
-
-def call_turns(i: int, people: list[str]) -> list[CallerTurn]:
-    speaker = people[i % len(people)]
-    index = i // len(people) % 25
-    order = ORDERS[i % len(ORDERS)]
-    return [
-        CallerTurn("say", audio=digits_audio("1", speaker, index), label="menu"),
-        CallerTurn("say", audio=digits_audio(order, speaker, index), label="digits"),
-        CallerTurn("dtmf", digits="1", label="yes"),
-        CallerTurn("dtmf", digits="9", label="done"),
-    ]
-
-
-def tree(pid: int) -> list[int]:
-    """The service process and all its descendants (serve workers, TTS and decoder workers)."""
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        for task in Path(f"/proc/{current}").glob("task/*/children"):
-            todo += [int(c) for c in task.read_text().split()]
-    return pids
-
-
-def proc_cpu_s(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def proc_peak_mb(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1]) / 1024
-    return total
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+from voicebot.replay.standin import TwilioStandin
+from voicebot.speech.engines import KINDS
 
 
 def parse_args() -> argparse.Namespace:
@@ -117,7 +42,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--speed", type=float, default=1.0)
     ap.add_argument("--warm", type=int, default=None,
                     help="VOICEBOT_WARM_RECOGNIZERS for the service (default: --calls)")
-    ap.add_argument("--workers", type=int, default=1, help="voicebot serve --workers")
+    ap.add_argument("--capacity", type=int, default=None,
+                    help="VOICEBOT_MAX_CALLS for the service (default: its own default); "
+                         "calls beyond it are answered at once and queued for a person")
     ap.add_argument("--verbose", action="store_true", help="print every call's turns")
     ap.add_argument("--stagger", type=float, default=0.05,
                     help="seconds between call starts when --ramp is 0 (default 0.05)")
@@ -137,18 +64,6 @@ class Run:
     cpu: float = 0.0
     peak_mb: float = 0.0
     processes: int = 1
-
-
-def wait_until_up(service: subprocess.Popen, base: str) -> bool:
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1).read()
-            return True
-        except OSError:
-            if service.poll() is not None or time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)
 
 
 def place_calls(args: argparse.Namespace, base: str, service_pid: int) -> Run:
@@ -176,46 +91,31 @@ def place_calls(args: argparse.Namespace, base: str, service_pid: int) -> Run:
     run.wall = time.monotonic() - t0
     pids = tree(service_pid)
     run.cpu = proc_cpu_s(pids) - cpu0
-    run.peak_mb = proc_peak_mb(pids)
+    run.peak_mb = proc_mb(pids, "VmHWM")
     run.processes = len(pids)
     return run
 
 
 def main() -> int:
     args = parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench_calls_"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "VOICEBOT_API_TOKEN": TOKEN,
-           "VOICEBOT_PUBLIC_URL": base, "VOICEBOT_PORT": str(port),
-           "VOICEBOT_DB": str(tmp / "calls.sqlite3"), "VOICEBOT_ENGINE": args.engine,
-           "VOICEBOT_LOG_LEVEL": "warning",
+    env = {"VOICEBOT_ENGINE": args.engine,
            "VOICEBOT_WARM_RECOGNIZERS": str(args.warm if args.warm is not None else args.calls)}
-    with open(tmp / "service.log", "w") as log:
-        service = subprocess.Popen([sys.executable, "-m", "voicebot", "serve", "--workers",
-                                    str(args.workers)], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        try:
-            if not wait_until_up(service, base):
-                print(f"the service did not start; see {tmp / 'service.log'}")
-                return 1
-            run = place_calls(args, base, service.pid)
-        finally:
-            service.terminate()
-            try:
-                service.wait(10)
-            except subprocess.TimeoutExpired:
-                service.kill()
+    if args.capacity is not None:
+        env["VOICEBOT_MAX_CALLS"] = str(args.capacity)
+    with running_service(**env) as live:
+        run = place_calls(args, live.base, live.pid)
     print(f"calls: {args.calls}, "
           + (f"starts spread evenly over {args.ramp:g} s (--ramp)" if args.ramp > 0
              else f"all at once ({args.stagger:g} s apart, --ramp 0)")
           + f", speed {args.speed:g}x, engine {args.engine}, "
-          f"warm recognizers {env['VOICEBOT_WARM_RECOGNIZERS']}, wall {run.wall:.1f} s")
-    return report(args, run, tmp / "service.log")
+          f"warm recognizers {env['VOICEBOT_WARM_RECOGNIZERS']}, "
+          f"capacity {args.capacity or 'default'}, wall {run.wall:.1f} s")
+    return report(args, run, live.log)
 
 
 def report(args: argparse.Namespace, run: Run, service_log: Path) -> int:
-    done = [r for r in run.results if r is not None]
+    done = [r for r in run.results if r is not None and r.streamed]
+    turned_away = [r for r in run.results if r is not None and not r.streamed]
     errors = run.errors
     outcomes: dict[str, int] = {}
     for r in done:
@@ -224,6 +124,8 @@ def report(args: argparse.Namespace, run: Run, service_log: Path) -> int:
         outcomes[key] = outcomes.get(key, 0) + 1
         if t is None or t.outcome is None or t.reason == "error" or r.sim.timed_out:
             errors.append(f"{r.call_sid}: outcome {key}, timed out {r.sim.timed_out}")
+    errors += print_turned_away(turned_away)
+    print(f"admitted (streamed) calls: {len(done)}")
     service_errors = [line for line in service_log.read_text().splitlines()
                       if '"level": "error"' in line or "Traceback" in line]
     print_gaps(done)
@@ -243,6 +145,25 @@ def report(args: argparse.Namespace, run: Run, service_log: Path) -> int:
           f"process(es)) {run.peak_mb:.0f} MB")
     print(f"service log: {service_log}")
     return 0 if not errors else 1
+
+
+def print_turned_away(results: list) -> list[str]:
+    """Calls answered without the bot (at capacity): how fast they were told and queued."""
+    if not results:
+        return []
+    errors = []
+    for r in results:
+        t = r.transcript
+        if "<Say>" not in r.twiml or "<Enqueue" not in r.twiml:
+            errors.append(f"{r.call_sid}: turned away without an apology and a queue")
+        elif t is None or (t.outcome, t.reason) != ("transfer", "service"):
+            errors.append(f"{r.call_sid}: turned away, but recorded as "
+                          f"{t.outcome if t else None}/{t.reason if t else None}")
+    answer_ms = [r.webhook_s * 1000 for r in results]
+    print(f"turned away (at capacity): {len(results)} calls, told and queued (the /voice "
+          f"answer: <Say> apology + <Enqueue>) in p50 {pct(answer_ms, 0.5):.0f} ms, "
+          f"p95 {pct(answer_ms, 0.95):.0f} ms, max {max(answer_ms):.0f} ms")
+    return errors
 
 
 def print_gaps(done: list) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_calls import call_turns, pct, speakers  # noqa: E402
+from benchlib import call_turns, pct, speakers  # noqa: E402
 
 from tests.multihost import API_TOKEN, AUTH_TOKEN, Hosts  # noqa: E402
 from tests.pg import PostgresCluster  # noqa: E402

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from voicebot.cli import main
+from voicebot.commands.settings import markdown_table
 from voicebot.errors import SettingsError
-from voicebot.settings import Settings, markdown_table
+from voicebot.settings import Settings
 
 
 def test_defaults_need_no_environment():
@@ -90,3 +91,40 @@ def test_voicebot_settings_lists_values_masks_secrets_and_reports_problems(monke
     assert "VOICEBOT_PORT=99999" in err and "VOICEBOT_LOG_FORMAT='xml'" in err
     assert main(["settings", "--markdown"]) == 0
     assert capsys.readouterr().out == markdown_table()
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("VOICEBOT_PUBLIC_URL", "javascript:alert(1)", "must start with https://"),
+    ("VOICEBOT_PUBLIC_URL", "https://bot example.com", "spaces or control characters"),
+    ("VOICEBOT_PUBLIC_URL", "https://bot.example.com\x00", "spaces or control characters"),
+    ("VOICEBOT_PUBLIC_URL", "https://", "must start with https://"),
+    ("VOICEBOT_PUBLIC_URL", "https://bot.example.com:99999", "no valid host"),
+    ("VOICEBOT_PUBLIC_URL", "https://bot_example!.com", "no valid host"),
+    ("VOICEBOT_PUBLIC_URL", "https://me:pw@bot.example.com", "user name or password"),
+    ("VOICEBOT_PUBLIC_URL", "https://bot.example.com/?next=x", "query or fragment"),
+    ("VOICEBOT_HOLD_MUSIC_URL", "javascript:play()", "must start with https://"),
+    ("VOICEBOT_HOLD_MUSIC_URL", "https://cdn.example.com/hold music.mp3", "spaces"),
+    ("VOICEBOT_HOST", "http://0.0.0.0:8080", "not an address to listen on"),
+    ("VOICEBOT_HOST", "my host", "not an address to listen on"),
+    ("VOICEBOT_HASH_KEY", "   ", "set but blank"),
+    ("VOICEBOT_API_TOKEN", "", "set but blank"),
+    ("VOICEBOT_STREAM_SECRET", " ", "set but blank"),
+    ("VOICEBOT_OVERFLOW", "drop", "enqueue or busy"),
+    ("VOICEBOT_MAX_CALLS", "0", "between 1 and 1000"),
+])
+def test_nonsense_is_refused_with_a_clear_message(name, value, says):
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({name: value})
+    assert name in str(err.value) and says in str(err.value)
+
+
+def test_good_urls_and_hosts_are_taken():
+    s = Settings.from_env({
+        "VOICEBOT_PUBLIC_URL": "https://bot-2.example.com:8443/voicebot/",
+        "VOICEBOT_HOLD_MUSIC_URL": "https://cdn.example.com/hold.mp3?v=2",
+        "VOICEBOT_HOST": "::", "VOICEBOT_MAX_CALLS": "12",
+    })
+    assert s.public_url == "https://bot-2.example.com:8443/voicebot"
+    assert s.hold_music_url == "https://cdn.example.com/hold.mp3?v=2"
+    assert s.host == "::"
+    assert (s.max_calls, s.stream_limit, s.overflow) == (12, 22, "enqueue")

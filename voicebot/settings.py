@@ -14,11 +14,14 @@ prefix or alias rules) and each problem names the variable as the operator typed
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from voicebot.errors import SettingsError
 
@@ -28,6 +31,8 @@ DEFAULT_MODEL_DIR = PROJECT_ROOT / "models"
 ENGINES = ("auto", "vosk", "pocketsphinx", "whisper", "cascade")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
+OVERFLOW_ACTIONS = ("enqueue", "busy")
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?")
 
 
 class _Problem(ValueError):
@@ -91,12 +96,52 @@ def names(name: str, raw: str) -> tuple[str, ...]:
     return tuple(q.strip() for q in raw.split(",") if q.strip())
 
 
-def base_url(name: str, raw: str) -> str:
-    value = raw.rstrip("/")
-    if not value.startswith(("http://", "https://")):
-        raise _Problem(f"{name}={value!r} must start with https:// (or http:// for local "
+def _is_host(host: str) -> bool:
+    """A host name (letters, digits, dots, hyphens) or an IP address."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.fullmatch(host))
+
+
+def http_url(name: str, raw: str) -> str:
+    """An absolute http(s) URL Twilio can fetch: no spaces, a real host, no credentials."""
+    if any(c.isspace() or not c.isprintable() for c in raw):
+        raise _Problem(f"{name}={raw!r} must not contain spaces or control characters")
+    parts = urlsplit(raw)
+    if parts.scheme.lower() not in ("http", "https") or not raw.lower().startswith(
+            ("http://", "https://")):
+        raise _Problem(f"{name}={raw!r} must start with https:// (or http:// for local "
                        "tests)")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if not parts.hostname or not _is_host(parts.hostname) or port == -1:
+        raise _Problem(f"{name}={raw!r} has no valid host (and port)")
+    if parts.username is not None or parts.password is not None:
+        raise _Problem(f"{name}={raw!r} must not carry a user name or password (Twilio "
+                       "would be given them in every TwiML document)")
+    return raw
+
+
+def base_url(name: str, raw: str) -> str:
+    """The service's public base URL: http_url, without a query, fragment or final /."""
+    value = http_url(name, raw.rstrip("/"))
+    if urlsplit(value).query or urlsplit(value).fragment or value.endswith("?"):
+        raise _Problem(f"{name}={value!r} must not have a query or fragment (our paths are "
+                       "added to it)")
     return value
+
+
+def listen_host(name: str, raw: str) -> str:
+    """An address to listen on: an IP address or a host name, without scheme or port."""
+    if not _is_host(raw.strip("[]")):
+        raise _Problem(f"{name}={raw!r} is not an address to listen on (an IP address such "
+                       "as 0.0.0.0 or 127.0.0.1, or a host name; the port goes in "
+                       "VOICEBOT_PORT)")
+    return raw.strip("[]")
 
 
 # ------------------------------------------------------------------ the table
@@ -204,12 +249,50 @@ class Settings:
         "VOICEBOT_QUEUE_BACKUP_AFTER", "Seconds in a queue before the backup channels are "
         "offered", Number(float, 0, 86400), 120.0)
     host: str = setting(
-        "VOICEBOT_HOST", "Address `voicebot serve` listens on", text, "127.0.0.1")
+        "VOICEBOT_HOST", "Address `voicebot serve` listens on", listen_host, "127.0.0.1")
     port: int = setting(
         "VOICEBOT_PORT", "Port `voicebot serve` listens on", Number(int, 1, 65535), 8080)
+    # -- admission, stream limits and draining (service/calls, media_socket, serve)
+    max_calls: int = setting(
+        "VOICEBOT_MAX_CALLS", "Calls this instance serves at once, each from /voice (or "
+        "its stream's start here) until its stream ends (scripts/bench_calls.py measures "
+        "what a machine serves within the turn-gap targets); a call beyond it is answered "
+        "at once as VOICEBOT_OVERFLOW says",
+        Number(int, 1, 1000), 20)
+    overflow: str = setting(
+        "VOICEBOT_OVERFLOW", "What a call beyond VOICEBOT_MAX_CALLS gets: enqueue (a short "
+        "apology, then the fallback queue) or busy (a short message, then hang up)",
+        Choice(OVERFLOW_ACTIONS, "enqueue or busy"), "enqueue")
+    max_streams: int | None = setting(
+        "VOICEBOT_MAX_STREAMS", "Media WebSockets open at once, at most; more are refused "
+        "(HTTP 503) before the upgrade", Number(int, 1, 5000), None,
+        shown="(VOICEBOT_MAX_CALLS + 10)")
+    stream_start_timeout_s: float = setting(
+        "VOICEBOT_STREAM_START_TIMEOUT_S", "A media WebSocket that sends no `start` this long "
+        "is closed", Number(float, 0.5, 120), 5.0)
+    stream_idle_timeout_s: float = setting(
+        "VOICEBOT_STREAM_IDLE_TIMEOUT_S", "A media stream that sends nothing this long is "
+        "closed (Twilio sends audio every 20 ms); its caller goes to a person",
+        Number(float, 1, 600), 10.0)
+    stream_max_message_bytes: int = setting(
+        "VOICEBOT_STREAM_MAX_MESSAGE_BYTES", "Largest stream message; a longer one is dropped "
+        "as it arrives (never buffered) and skipped", Number(int, 4096, 16 * 2**20), 65536)
+    stream_token_ttl_s: float = setting(
+        "VOICEBOT_STREAM_TOKEN_TTL_S", "How long after /voice a call's stream may start (the "
+        "lifetime of its stream token); a call whose stream has not started by then is given "
+        "up", Number(float, 5, 3600), 30.0)
+    stream_secret: str | None = setting(
+        "VOICEBOT_STREAM_SECRET", "Key of the per-call stream tokens (HMAC-SHA256); instances "
+        "that take each other's streams must share it", text, None,
+        shown="(derived from TWILIO_AUTH_TOKEN; random per process without it)", secret=True)
+    drain_grace_s: float = setting(
+        "VOICEBOT_DRAIN_GRACE_S", "On SIGTERM, how long calls in progress may go on to finish "
+        "by themselves before each is handed to a person with a short message (0: at once); "
+        "new calls go to a person at once", Number(float, 0, 3600), 10.0)
+    # --
     hold_music_url: str | None = setting(
         "VOICEBOT_HOLD_MUSIC_URL", "Audio URL played to callers waiting in a queue (Twilio "
-        "<Play>)", text, None, shown="(none: silence between hold messages)")
+        "<Play>)", http_url, None, shown="(none: silence between hold messages)")
     warm_recognizers: int = setting(
         "VOICEBOT_WARM_RECOGNIZERS", "Recognizers run on silence at start-up, so the first "
         "callers don't pay for a decoder's first decode", Number(int, 0, 500), 8)
@@ -255,6 +338,11 @@ class Settings:
             raise SettingsError("invalid settings:\n  " + "\n  ".join(in_order))
         return settings
 
+    @property
+    def stream_limit(self) -> int:
+        """VOICEBOT_MAX_STREAMS, or room for every admitted call and a few strays."""
+        return self.max_streams or self.max_calls + 10
+
     def require_serving(self) -> None:
         """Checks that only matter when serving calls (not for validate/chat/replay)."""
         if not self.twilio_auth_token and not self.insecure_no_signature:
@@ -280,6 +368,12 @@ def _read(cls: type, env: Mapping[str, str], problems: dict[str, str], **given: 
     for f in dataclasses.fields(cls):
         var: Var | None = f.metadata.get("var")
         raw = raw_value(env, var.env) if var else None
+        if raw is None and var and var.secret and env.get(var.env) is not None:
+            # A key that expanded to nothing is a mistake, not a wish for the default (a new
+            # hash key would make every stored caller hash unmatchable).
+            problems[var.env] = (f"{var.env} is set but blank: give it a value, or unset it "
+                                 "to use the default")
+            continue
         if raw is None:
             continue  # the field's default
         try:
@@ -300,26 +394,3 @@ def variables() -> Iterator[tuple[Var, Any]]:
                 yield g.metadata["var"], g.default
         else:
             yield f.metadata["var"], f.default
-
-
-def shown_default(var: Var, default: Any) -> str:
-    """The default as the README shows it."""
-    if var.shown is not None:
-        return var.shown
-    if isinstance(default, bool):
-        return "1" if default else "0"
-    if isinstance(default, float):
-        return f"{default:g}"
-    if isinstance(default, Path):
-        return str(default.relative_to(PROJECT_ROOT)) if default.is_relative_to(
-            PROJECT_ROOT) else str(default)
-    return str(default)
-
-
-def markdown_table() -> str:
-    """The README's settings table."""
-    lines = ["| variable | meaning | default |", "| --- | --- | --- |"]
-    for var, default in variables():
-        cells = (f"`{var.env}`", var.meaning, shown_default(var, default))
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ from voicebot.flow.events import (
     PerformLookup,
     Recognized,
     Say,
+    ServiceStopping,
     Transfer,
 )
 from voicebot.flow.interpreter import FlowSession
@@ -302,6 +303,7 @@ def test_every_escalation_reason_is_reachable(sink):
         "no_input": [NoInput(), NoInput()],
         "flow": [Digits("2")],
         "error": [Fault("boom")],
+        "service": [ServiceStopping()],
     }
     for reason, events in scripts.items():
         s = FlowSession(sink)

@@ -16,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from tests.backends import HASH_KEY
+from tests.pg import free_port
 from voicebot.cli import main
 from voicebot.records import migrate
 from voicebot.records.database import Database, location_for
@@ -115,6 +116,7 @@ def test_a_sqlite_file_from_before_migrations_is_upgraded_and_keeps_its_calls(tm
     assert store.get("CAold").summary == "kept"
     store.mark_enqueued("CAold", "support", summary_if_undecided="unused")
     assert store.call_row("CAold")["enqueued"] is not None  # a column of revision 0002
+    assert store.stream_state("CAold") == "ended"  # revision 0002a: never streams again
     store.close()
     assert migrate.schema_state(Database(location_for(db))).up_to_date
 
@@ -123,7 +125,7 @@ def test_a_sqlite_file_from_before_migrations_is_upgraded_and_keeps_its_calls(tm
 def test_serve_refuses_a_database_that_needs_an_upgrade_and_says_what_to_run(postgres):
     where = postgres.new_database(upgraded=False)
     env = {**_env_for_serve(), "VOICEBOT_DATABASE_URL": where, "VOICEBOT_HASH_KEY": "k"}
-    done = subprocess.run([sys.executable, "-m", "voicebot", "serve", "--port", "0"],
+    done = subprocess.run([sys.executable, "-m", "voicebot", "serve", "--port", str(free_port())],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "run `voicebot db upgrade`" in done.stderr

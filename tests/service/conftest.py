@@ -40,17 +40,18 @@ class RunningService:
     """create_app's app in werkzeug's threaded server (a thread per request and per call)."""
 
     def __init__(self, store_env: dict[str, str] | Path, *, engine: Any, renderer: Any,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str | None] | None = None) -> None:
         if not isinstance(store_env, dict):  # a SQLite file
             store_env = {"VOICEBOT_DB": str(store_env)}
         late = _Late()
         self.server = make_server("127.0.0.1", 0, late, threaded=True)
         self.base_url = f"http://127.0.0.1:{self.server.server_port}"
-        self.settings = Settings.from_env({
+        environ = {
             "VOICEBOT_PUBLIC_URL": self.base_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "VOICEBOT_API_TOKEN": API_TOKEN, "VOICEBOT_FLOW": str(DEFAULT_FLOW),
             **store_env, **(env or {}),
-        })
+        }  # a None in `env` unsets the variable
+        self.settings = Settings.from_env({k: v for k, v in environ.items() if v is not None})
         self.app = create_app(self.settings, engine=engine, renderer=renderer)
         late.app = self.app
         self.service = self.app.extensions["voicebot"]
@@ -101,7 +102,7 @@ def start_service(tmp_path: Path, engine, renderer, store_backend):
 
     def start(location: str | Path | None = None, *, engine_override: Any = None,
               renderer_override: Any = None,
-              env: dict[str, str] | None = None) -> RunningService:
+              env: dict[str, str | None] | None = None) -> RunningService:
         where = location or store_backend.new_location(tmp_path)
         store = where if isinstance(where, Path) else store_backend.env(str(where))
         svc = RunningService(store, engine=engine_override or engine,

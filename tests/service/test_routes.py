@@ -54,7 +54,10 @@ def test_signed_webhook_answers_connect_stream_with_parameters(shared_service):
     assert stream.get("url") == "ws://" + shared_service.base_url.split("://")[1] + "/media"
     assert "?" not in stream.get("url")
     params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    token = params.pop("stream_token")
     assert params == {"from": "+15550100555", "flow": "support"}
+    assert shared_service.service.tokens.check("CAtwiml", token) is None
+    assert shared_service.service.tokens.check("CAother", token) is not None
 
 
 def test_forged_websocket_handshake_gets_403(shared_service):
@@ -140,8 +143,16 @@ def _serve(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
                           env={**clean, **env}, capture_output=True, text=True, timeout=60)
 
 
+def _free_port() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 def test_serve_refuses_to_start_without_an_auth_token(tmp_path):
-    done = _serve(["--port", "0"], {"VOICEBOT_DB": str(tmp_path / "x.sqlite3")})
+    done = _serve(["--port", _free_port()], {"VOICEBOT_DB": str(tmp_path / "x.sqlite3")})
     assert done.returncode == 2
     assert "TWILIO_AUTH_TOKEN" in done.stderr and "--insecure-no-signature" in done.stderr
     assert "Traceback" not in done.stderr
@@ -150,7 +161,7 @@ def test_serve_refuses_to_start_without_an_auth_token(tmp_path):
 def test_serve_reports_a_bad_flow_with_its_location(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("start: nowhere\ndisclosure: hi\nqueues: {support: people}\nnodes: {}\n")
-    done = _serve(["--flow", str(bad), "--port", "0"],
+    done = _serve(["--flow", str(bad), "--port", _free_port()],
                   {"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_DB": str(tmp_path / "x.sqlite3")})
     assert done.returncode != 0
     assert f"{bad}:" in done.stderr
@@ -182,7 +193,7 @@ def test_signatures_are_checked_against_the_public_url_behind_a_proxy(start_serv
 
 @pytest.mark.slow
 def test_insecure_development_mode_accepts_unsigned_requests(start_service):
-    service = start_service(env={"TWILIO_AUTH_TOKEN": "", "VOICEBOT_INSECURE_NO_SIGNATURE": "1"})
+    service = start_service(env={"TWILIO_AUTH_TOKEN": None, "VOICEBOT_INSECURE_NO_SIGNATURE": "1"})
     unsigned = TwilioStandin(service.webhook_url, auth_token=None, api_token=API_TOKEN,
                              speed=5.0)
     result = unsigned.run([dtmf("0")])

@@ -115,3 +115,48 @@ def test_malformed_messages_raise_a_short_reason(text: str, reason: str) -> None
 def test_non_utf8_bytes_are_a_protocol_error() -> None:
     with pytest.raises(ms.StreamProtocolError, match="not UTF-8"):
         ms.parse_message(b"\xff\xfe\x00")
+
+
+def _media_with(**fields: object) -> str:
+    media = {"track": "inbound", "chunk": "1", "timestamp": "0",
+             "payload": base64.b64encode(b"\xff" * 160).decode(), **fields}
+    return json.dumps({"event": "media", "streamSid": SID, "media": media})
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    (_media_with(timestamp=float("inf")), "unusable number"),  # json.dumps writes Infinity
+    (_media_with(chunk=float("nan")), "unusable number"),
+    ('{"event": "media", "streamSid": "MZ1", "media": {"timestamp": 1e999}}', "unusable number"),
+    (_media_with(timestamp=0).replace('"timestamp": 0', '"timestamp": ' + "9" * 5000),
+     "unusable number"),
+    (_media_with(timestamp=int("9" * 30)), "unusable number"),
+    (_media_with(timestamp="9" * 40), "bad 'timestamp'"),
+    (_media_with(timestamp=-20), "bad 'timestamp'"),
+    (_media_with(timestamp=[1, 2]), "bad 'timestamp'"),
+    (_media_with(chunk={"n": 1}), "bad 'chunk'"),
+    (_media_with(chunk=True), "bad 'chunk'"),
+    (_media_with(track={"a": [1]}), "non-text 'track'"),
+    ('{"event": "media", "media": ' + "[" * 2000 + "]" * 2000 + "}", "nested too deeply"),
+    ("[" * 100_000 + "]" * 100_000, "longer than"),
+    (json.dumps({"event": "connected", "protocol": [[["deep"]]]}), "non-text 'protocol'"),
+    (json.dumps({"event": "stop", "streamSid": SID, "stop": {"callSid": {"x": 1}}}),
+     "non-text 'callSid'"),
+    (json.dumps({"event": "start", "start": {"streamSid": SID, "callSid": CALL,
+                                             "customParameters": {"from": ["+1"]}}}),
+     "non-text 'from'"),
+    (json.dumps({"event": ["media"]}), "no 'event'"),
+    (json.dumps({"event": "dtmf", "streamSid": SID, "dtmf": {"digit": 5}}), "'digit' string"),
+])
+def test_hostile_messages_raise_only_a_protocol_error(text: str, reason: str) -> None:
+    with pytest.raises(ms.StreamProtocolError) as info:
+        ms.parse_message(text)
+    assert reason in info.value.reason
+
+
+def test_counters_as_twilio_sends_them_and_as_numbers() -> None:
+    for stamp in ("40", 40, 40.0):
+        assert ms.parse_message(_media_with(timestamp=stamp)).timestamp == 40
+    assert ms.parse_message(_media_with(timestamp=ms.MAX_COUNTER)).timestamp == ms.MAX_COUNTER
+    start = ms.parse_message(json.dumps({"event": "start", "start": {
+        "streamSid": SID, "callSid": CALL, "customParameters": {"n": 7, "ok": True}}}))
+    assert start.custom_parameters == {"n": "7", "ok": "True"}

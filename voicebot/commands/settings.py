@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
+from typing import Any
 
-from voicebot.settings import Settings, markdown_table, raw_value, shown_default, variables
+from voicebot.settings import PROJECT_ROOT, Settings, Var, raw_value, variables
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,3 +36,26 @@ def cmd_settings(args: argparse.Namespace) -> int:
         print(f"{var.env}={value}\n    {var.meaning}")
     Settings.from_env()  # every problem at once, as one clear error (exit 2)
     return 0
+
+
+def shown_default(var: Var, default: Any) -> str:
+    """The default as the README shows it."""
+    if var.shown is not None:
+        return var.shown
+    if isinstance(default, bool):
+        return "1" if default else "0"
+    if isinstance(default, float):
+        return f"{default:g}"
+    if isinstance(default, Path):
+        return str(default.relative_to(PROJECT_ROOT)) if default.is_relative_to(
+            PROJECT_ROOT) else str(default)
+    return str(default)
+
+
+def markdown_table() -> str:
+    """The README's settings table."""
+    lines = ["| variable | meaning | default |", "| --- | --- | --- |"]
+    for var, default in variables():
+        cells = (f"`{var.env}`", var.meaning, shown_default(var, default))
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -55,7 +55,12 @@ class Fault:
     detail: str
 
 
-FlowEvent = Recognized | Digits | NoInput | LookupDone | Fault
+@dataclass(frozen=True)
+class ServiceStopping:
+    """The service stops serving the call (it is shutting down): hand over, reason service."""
+
+
+FlowEvent = Recognized | Digits | NoInput | LookupDone | Fault | ServiceStopping
 
 
 # ----------------------------------------------------------------- actions (flow -> driver)

@@ -27,6 +27,7 @@ from voicebot.flow.events import (
     PerformLookup,
     Recognized,
     Say,
+    ServiceStopping,
     Transfer,
 )
 from voicebot.flow.model import DEFAULT_GOODBYE, Flow, Node
@@ -87,8 +88,9 @@ class FlowSession:
     def handle(self, event: FlowEvent) -> list[FlowAction]:
         if self.ended or not self._started:
             return []
-        if isinstance(event, Fault):
-            return self._escalate("error", queue=self.flow.fallback_queue)
+        if isinstance(event, Fault | ServiceStopping):
+            reason = "error" if isinstance(event, Fault) else "service"
+            return self._escalate(reason, queue=self.flow.fallback_queue)
         if isinstance(event, LookupDone):
             return self._lookup_done(event)
         if isinstance(event, Digits):

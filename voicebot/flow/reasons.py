@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 EscalationReason = Literal[
-    "keyword", "dtmf", "low_confidence", "no_match", "no_input", "flow", "error"
+    "keyword", "dtmf", "low_confidence", "no_match", "no_input", "flow", "error", "service"
 ]
 ESCALATION_REASONS: tuple[EscalationReason, ...] = get_args(EscalationReason)
 
@@ -60,6 +60,12 @@ TEXTS: dict[EscalationReason, ReasonTexts] = {
         "Please hold.",
         "A fault ended the automated part",
         "was handed over after a technical problem"),
+    # The service cannot go on serving the call: it is shutting down, or at capacity.
+    "service": ReasonTexts(
+        "I'm sorry, I have to pass you to a person now. I'm connecting you to {queue}. "
+        "Please hold.",
+        "The automated assistant was unavailable (shutting down or at capacity)",
+        "was handed over because the automated assistant was unavailable"),
 }
 
 # A flow's policy may override the hand-over texts per reason; these are the defaults.

@@ -36,6 +36,7 @@ from voicebot.logs import log_event
 from voicebot.records.hashing import hash_number
 from voicebot.records.recorder import RecordStore
 from voicebot.records.spool import Spool
+from voicebot.records.stream_state import ResilientStreamStates
 from voicebot.records.transcript import CallTranscript
 from voicebot.records.writes import Key, apply_entry, entry_key
 
@@ -50,12 +51,11 @@ FINAL_WAIT_S = 0.5  # a call's last save waits this long at most for the databas
 PROBE_SID = "readyz-probe"
 
 
-
 class RecordsUnavailable(VoicebotError):
     """The call records did not answer (in time); what is kept in memory was not enough."""
 
 
-class ResilientRecords:
+class ResilientRecords(ResilientStreamStates):
     """The store behind a write queue, a spool and read deadlines; see the module doc."""
 
     def __init__(self, store: RecordStore, *, hash_key: bytes, spool_dir: Path | None,

@@ -10,9 +10,17 @@ text, read the same from SQLite and PostgreSQL, and come out of the API unchange
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+
+def iso_time(t: float) -> str:
+    """A time (seconds since the epoch) as the tables keep it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
 
 calls = sa.Table(
     "calls", metadata,
@@ -34,6 +42,9 @@ calls = sa.Table(
     sa.Column("flow_variant", sa.Text),  # which variant of the flow the call runs
     sa.Column("updated", sa.Text),  # when the record was last written
     sa.Column("enqueued", sa.Text),  # when the <Connect> action put the caller in a queue
+    # revision 0002a: which instance may start the call's stream (records/stream_state.py)
+    sa.Column("stream_state", sa.Text),  # waiting | streaming | ended | NULL: never armed
+    sa.Column("stream_deadline", sa.Text),  # waiting: its stream may start until then
     sa.Index("calls_started", "started"),
     sa.Index("calls_waiting", "queue", "outcome"),
 )

@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from voicebot.records import migrate
 from voicebot.records.database import Database, location_for
 from voicebot.records.hashing import hash_number
-from voicebot.records.schema import calls, handoffs, prompts, turns
+from voicebot.records.schema import calls, handoffs, iso_time, prompts, turns
+from voicebot.records.stream_state import StreamStateQueries
 from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
 from voicebot.records.upsert import upsert
 
@@ -35,8 +36,7 @@ TERMINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 
 
 def _now() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    return iso_time(time.time())
 
 
 def _bool(value: int | None) -> bool | None:
@@ -54,7 +54,7 @@ def _prompt_before(transcript: CallTranscript, turn: TurnRecord) -> str | None:
     return best.text if best else None
 
 
-class CallStore:
+class CallStore(StreamStateQueries):
     """Call records in SQLite or PostgreSQL. Implements Recorder: save(transcript, ...).
 
     `location`: a SQLite file path, or a postgresql:// URL. A SQLite file is created (0600)

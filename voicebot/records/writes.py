@@ -31,6 +31,8 @@ def apply_entry(store: RecordStore, entry: dict[str, Any]) -> None:
                             summary_if_undecided=entry["summary_if_undecided"])
     elif op == "close":
         store.close_call(entry["call_sid"], entry["status"])
+    elif op == "stream":
+        store.mark_stream(entry["call_sid"], entry["state"])
     elif op == "handoff":
         store.record_handoff(entry["agent_call_sid"], entry["call_sid"],
                              entry.get("queue_sid"), entry.get("queue_time"))

@@ -59,6 +59,12 @@ class StandinResult:
     wall_s: float = 0.0
     call_s: float = 0.0  # stream time when the stream ended
     record_error: str | None = None
+    webhook_s: float = 0.0  # how long the service took to answer the incoming-call webhook
+
+    @property
+    def streamed(self) -> bool:
+        """False when the webhook answered without a stream (e.g. straight to a queue)."""
+        return bool(self.stream_url)
 
     @property
     def outcome(self) -> str | None:
@@ -163,6 +169,7 @@ class TwilioStandin:
         call_sid = call_sid or new_sid("CA")
         started = time.monotonic()
         status, body = self.post(self.webhook_url, self.call_params(call_sid, "ringing"))
+        webhook_s = time.monotonic() - started
         if status != 200:
             raise StandinError(f"the webhook {self.webhook_url} answered HTTP {status}"
                                + (" (is the auth token the service's?)" if status == 403
@@ -171,7 +178,8 @@ class TwilioStandin:
         sim = CallerSimulator(list(turns), call_sid=call_sid, stream_sid=new_sid("MZ"),
                               account_sid=self.account_sid, custom_parameters=parameters,
                               from_number=self.from_number, max_call_s=self.max_call_s)
-        closed_by_service, call_s = self._stream(stream_url, sim, sorted(inject or []))
+        closed_by_service, call_s = (self._stream(stream_url, sim, sorted(inject or []))
+                                     if stream_url else (False, 0.0))
         twiml_after = None
         if closed_by_service and action_url:
             params = self.call_params(call_sid, "in-progress")
@@ -189,7 +197,7 @@ class TwilioStandin:
                              action_url=action_url, closed_by_service=closed_by_service,
                              twiml_after=twiml_after, transcript=transcript, sim=sim,
                              wall_s=time.monotonic() - started, call_s=call_s,
-                             record_error=record_error)
+                             record_error=record_error, webhook_s=webhook_s)
 
     def _stream(self, url: str, sim: CallerSimulator,
                 inject: list[tuple[float, str]]) -> tuple[bool, float]:
@@ -223,6 +231,7 @@ class TwilioStandin:
         ends the call."""
         while True:
             now = clock()
+            ws.settimeout(self.http_timeout)  # sending may wait (e.g. behind a large text)
             for text in sim.poll(now):
                 ws.send(text)
             while pending and pending[0][0] <= now:
@@ -274,13 +283,18 @@ def _receive(ws: websocket.WebSocket) -> str | object | None:
 
 
 def parse_connect_twiml(document: str) -> tuple[str | None, str, dict[str, str]]:
-    """(action URL, stream URL, custom parameters) from the webhook's <Connect><Stream>."""
+    """(action URL, stream URL, custom parameters) from the webhook's <Connect><Stream>;
+    ("", "", {}) for TwiML that takes the call without a stream (<Say>, <Enqueue>...)."""
     try:
         root = ET.fromstring(document)
     except ET.ParseError as exc:
         raise StandinError(f"the webhook did not answer TwiML: {exc}") from exc
+    if root.tag != "Response":
+        raise StandinError(f"the webhook answered <{root.tag}>, not TwiML's <Response>")
     connect = root.find("Connect")
     stream = connect.find("Stream") if connect is not None else None
+    if connect is None and len(root):
+        return "", "", {}
     if stream is None or not stream.get("url"):
         raise StandinError("the webhook's TwiML has no <Connect><Stream url=...>")
     parameters = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}

@@ -39,7 +39,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None, flow: Flow |
 
 
 def wsgi() -> Flask:
-    """Entry point for WSGI servers (gunicorn -k gthread ... 'voicebot.service.app:wsgi()')."""
+    """Entry point for WSGI servers. `voicebot serve` runs gunicorn itself; by hand it is
+    `gunicorn -k voicebot.service.server.DrainingWorker --threads 64 'voicebot.service.app:wsgi()'`
+    (that worker class is what makes SIGTERM drain)."""
     settings = Settings.from_env()
     settings.require_serving()
     logs.configure(settings.log_level, settings.log_format)

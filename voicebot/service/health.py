@@ -68,6 +68,15 @@ def flow_part(flow: Flow) -> Part:
     return Part(True, f"{flow.name} {flow.version} loaded")
 
 
+def calls_part(svc: Any) -> Part:
+    """Not ready while draining (SIGTERM): the load balancer should send new calls
+    elsewhere. At capacity it stays ready: /voice still answers, and hands over."""
+    detail = f"{svc.active_calls} of {svc.settings.max_calls} calls"
+    if svc.draining:
+        return Part(False, detail + "; draining (stopping): new calls go to a person")
+    return Part(True, detail)
+
+
 def readiness(svc: Any) -> dict[str, Any]:
     """{"ready": bool, "parts": {name: {"ok": bool, "detail": str}}} for the service."""
     parts = {
@@ -75,6 +84,7 @@ def readiness(svc: Any) -> dict[str, Any]:
         "tts": tts_part(svc.renderer),
         "database": records_part(svc.store),
         "flow": flow_part(svc.flow),
+        "calls": calls_part(svc),
     }
     return {"ready": all(p.ok for p in parts.values()),
             "parts": {name: {"ok": p.ok, "detail": p.detail} for name, p in parts.items()}}

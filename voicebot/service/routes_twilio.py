@@ -12,16 +12,26 @@ import logging
 from collections.abc import Callable
 
 from flask import Blueprint, Response, request
-from flask_sock import Sock
 
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript
 from voicebot.service.briefing import interrupted_summary, whisper_text
+from voicebot.service.calls import Admission
 from voicebot.service.media_socket import run_stream
 from voicebot.service.runtime import Service
+from voicebot.service.stream_token import PARAMETER
+from voicebot.service.websocket import StreamSlots, websocket_route
 from voicebot.telephony import twiml
 
 log = logging.getLogger("voicebot.routes")
+
+# Said by Twilio to a caller the bot does not take (no stream: the caller is queued at once).
+AT_CAPACITY = ("Thank you for calling. All our automated lines are busy right now, so I'm "
+               "connecting you to a person. Please hold.")
+BUSY = ("Thank you for calling. All our lines are busy right now. Please call again in a few "
+        "minutes. Goodbye.")
+UNAVAILABLE = ("Thank you for calling. Our automated assistant is not available right now, "
+               "so I'm connecting you to a person. Please hold.")
 
 
 def _xml(document: str) -> Response:
@@ -74,7 +84,8 @@ def make_blueprint(svc: Service) -> Blueprint:
     bp.post("/agent")(routes.agent)
     bp.post("/agent/whisper")(routes.whisper)
     bp.post("/status")(routes.status)
-    Sock().route("/media", bp=bp)(routes.media)
+    websocket_route(bp, "/media", routes.media, slots=StreamSlots(svc.settings.stream_limit),
+                    max_message_bytes=svc.settings.stream_max_message_bytes)
     return bp
 
 
@@ -87,21 +98,75 @@ class TwilioRoutes:
 
     def incoming_call(self) -> Response:
         call_sid = request.form.get("CallSid", "")
-        parameters = {"flow": self.svc.flow.name}
-        if request.form.get("From"):
-            parameters["from"] = request.form["From"]
-        log_event(log, "call.incoming", call_sid=call_sid, flow=self.svc.flow.name)
+        from_number = request.form.get("From") or None
+        if self._streamed_before(call_sid):
+            return self._repeated(call_sid)
+        if self.svc.draining:
+            return self._without_bot(call_sid, from_number, "draining")
+        admission = self.svc.calls.admit(call_sid)
+        if admission is Admission.KNOWN:  # its stream began meanwhile
+            return self._repeated(call_sid)
+        if admission is Admission.FULL:
+            return self._without_bot(call_sid, from_number, "at_capacity")
+        parameters = {"flow": self.svc.flow.name, PARAMETER: self.svc.tokens.issue(call_sid)}
+        if from_number:
+            parameters["from"] = from_number
+        log_event(log, "call.incoming", call_sid=call_sid, flow=self.svc.flow.name,
+                  active=self.svc.active_calls)
+        # The call exists from its first request, whichever instance serves its stream.
         self._store_safely("call.open_store_error", call_sid, lambda: self.svc.store.open_call(
-            call_sid, from_number=request.form.get("From") or None,
-            flow_name=str(self.svc.flow.name), flow_version=str(self.svc.flow.version)))
+            call_sid, from_number=from_number, flow_name=str(self.svc.flow.name),
+            flow_version=str(self.svc.flow.version)))
         return _xml(twiml.connect_stream(
             action_url=twiml.public(self.base, "/voice/after-stream"),
             stream_url=twiml.websocket_url(self.base, "/media"),
             parameters=parameters,
         ))
 
+    def _streamed_before(self, call_sid: str) -> bool:
+        """True for a call whose stream has run or runs, on any instance (the shared
+        store's stream state), or a request without a CallSid. A call still waiting for
+        its stream may be answered again; so may any call when the store does not answer
+        (a broken store must not turn a caller away)."""
+        if not call_sid:
+            return True
+        return self.svc.calls.state(call_sid) not in (None, "waiting")
+
+    def _repeated(self, call_sid: str) -> Response:
+        """Twilio never asks twice for one call: a replayed request must neither re-arm a
+        call whose stream ran (its token would let a replayed `start` in) nor rewrite its
+        record. Whoever asks is sent to a person, in case it is a caller after all."""
+        log_event(log, "call.voice_repeated", logging.WARNING, call_sid=call_sid)
+        return _xml(twiml.say_then_enqueue(UNAVAILABLE, self.svc.fallback_queue,
+                                           twiml.public(self.base, "/queue/wait")))
+
+    def _without_bot(self, call_sid: str, from_number: str | None, why: str) -> Response:
+        """A call the bot does not take: told at once, then queued for a person (or, at
+        capacity with VOICEBOT_OVERFLOW=busy, told to call again). Recorded, so the agent's
+        briefing (next caller in the queue) stays in Twilio's order."""
+        busy = why == "at_capacity" and self.svc.settings.overflow == "busy"
+        queue = self.svc.fallback_queue
+        record = CallTranscript(
+            call_sid, flow_name=self.svc.flow.name, flow_version=str(self.svc.flow.version),
+            outcome="hangup" if busy else "transfer", reason="busy" if busy else "service",
+            queue=None if busy else queue,
+            summary="Sent straight to a person: the assistant was "
+                    + ("at capacity." if why == "at_capacity" else "shutting down."))
+        if call_sid:
+            try:
+                self.svc.store.save(record, from_number=from_number, ended=True)
+            except Exception:  # noqa: BLE001 - the caller is still answered
+                log.exception("call.without_bot_store_error", extra={"call_sid": call_sid})
+        log_event(log, "call.without_bot", logging.WARNING, call_sid=call_sid, why=why,
+                  busy=busy, active=self.svc.active_calls, capacity=self.svc.settings.max_calls)
+        if busy:
+            return _xml(twiml.say_then_hangup(BUSY))
+        return _xml(twiml.say_then_enqueue(AT_CAPACITY if why == "at_capacity" else UNAVAILABLE,
+                                           queue, twiml.public(self.base, "/queue/wait")))
+
     def after_stream(self) -> Response:
         call_sid = request.form.get("CallSid", "")
+        self.svc.calls.action_served(call_sid)
         try:
             transcript = self.svc.store.get(call_sid) if call_sid else None
         except Exception:  # noqa: BLE001 - a broken store must not strand the caller
@@ -184,4 +249,4 @@ class TwilioRoutes:
         return Response(status=204)
 
     def media(self, ws) -> None:  # noqa: ANN001 - simple_websocket.Server
-        run_stream(ws, self.svc.new_driver())
+        run_stream(ws, self.svc.new_driver(), self.svc, self.svc.stream_rules)

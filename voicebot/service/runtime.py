@@ -24,13 +24,18 @@ from voicebot.records.hashing import restore_key_file
 from voicebot.records.opening import hash_key, open_store, store_location
 from voicebot.records.resilient import ResilientRecords
 from voicebot.records.store import CallStore
+from voicebot.service.calls import LocalCallRegistry, SharedCallRegistry
+from voicebot.service.drain import Drain
+from voicebot.service.media_socket import StreamRules
 from voicebot.service.security import SignatureGuard
+from voicebot.service.stream_token import PARAMETER, StreamTokens, stream_key
 from voicebot.settings import Settings
 from voicebot.speech.engines import engine_from_settings
 from voicebot.speech.tts import PromptRenderer
 from voicebot.speech.turn_end import turn_grammar
 from voicebot.speech.types import Engine, Grammar
 from voicebot.telephony.driver import CallDeps, CallDriver, Renderer
+from voicebot.telephony.media_stream import Start
 from voicebot.telephony.session.core import FALLBACK_HANDOVER
 
 log = logging.getLogger("voicebot.app")
@@ -40,7 +45,12 @@ WARM_GRAMMAR_PHRASES = ("yes", "no", "agent")
 
 @dataclass
 class Service:
-    """What every request and every call shares (one per app)."""
+    """What every request and every call shares (one per app).
+
+    Also what the service decides about calls and streams (media_socket.StreamGate): which
+    calls it admits (`calls`), which `start` may begin a call (`tokens`, `calls`), and
+    whether it drains. `draining` and `active_calls` are what health checks report.
+    """
 
     settings: Settings
     flow: Flow
@@ -50,6 +60,47 @@ class Service:
     guard: SignatureGuard
     allowed_queues: frozenset[str] = field(default_factory=frozenset)
     fallback_queue: str = "support"
+    calls: SharedCallRegistry = field(init=False)
+    tokens: StreamTokens = field(init=False)
+    drain: Drain = field(init=False)
+    stream_rules: StreamRules = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        # Counted here, per instance; which `start` may begin a call is in the shared store.
+        self.calls = SharedCallRegistry(LocalCallRegistry(s.max_calls, s.stream_token_ttl_s),
+                                        self.store)
+        self.tokens = StreamTokens(stream_key(s.stream_secret, s.twilio_auth_token),
+                                   s.stream_token_ttl_s)
+        self.drain = Drain(s.drain_grace_s)
+        self.stream_rules = StreamRules(s.stream_start_timeout_s, s.stream_idle_timeout_s)
+
+    @property
+    def draining(self) -> bool:
+        """SIGTERM was received: no new calls; /readyz should say not ready."""
+        return self.drain.draining
+
+    @property
+    def active_calls(self) -> int:
+        """Calls this instance holds now (from /voice until their stream ends)."""
+        return self.calls.active()
+
+    # -------------------------------------------------------- media_socket.StreamGate
+
+    def admit_stream(self, start: Start) -> str | None:
+        return (self.tokens.check(start.call_sid, start.custom_parameters.get(PARAMETER))
+                or self.calls.claim(start.call_sid))
+
+    def stream_ended(self, call_sid: str) -> None:
+        self.calls.end(call_sid)
+
+    @property
+    def stop_serving_due(self) -> bool:
+        return self.drain.hand_over_due()
+
+    @property
+    def give_up_due(self) -> bool:
+        return self.drain.give_up_due()
 
     def deps(self) -> CallDeps:
         return CallDeps(

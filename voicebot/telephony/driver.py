@@ -14,6 +14,7 @@ and testers' replays.
                                 # the WebSocket (Twilio then requests the <Connect> action URL)
     driver.transcript -> CallTranscript   # voicebot.records.transcript
     driver.stream_dropped(now)  # the socket closed without a 'stop': fail safe to a person
+    out = driver.stop_serving(now)  # the service is shutting down: hand over, say so
 
 `now` is seconds on the transport's clock (monotonic for live, virtual for replay).
 Outbound texts are Twilio JSON messages: media (base64 mu-law 8 kHz), mark, clear.
@@ -60,6 +61,7 @@ from voicebot.telephony.session import (
     RunLookup,
     SessionAction,
     SessionEvent,
+    StopServing,
     StreamDropped,
     StreamStarted,
     StreamStopped,
@@ -150,6 +152,8 @@ class CallDriver:
             event = ms.parse_message(text)
         except ms.StreamProtocolError as err:
             return self._skip(err.reason, err.event)
+        except Exception as exc:  # noqa: BLE001 - a wire-format bug skips, never ends a call
+            return self._skip(f"unreadable message ({type(exc).__name__})")
         try:
             return self._receive(event, now)
         except Exception as exc:  # a driver bug must still end with a person
@@ -161,6 +165,16 @@ class CallDriver:
             return []
         try:
             return self._run([Tick(now)], now)
+        except Exception as exc:
+            return self._driver_fault(exc, now)
+
+    def stop_serving(self, now: float) -> list[str]:
+        """The service is shutting down: hand the caller to a person with a short message
+        (the stream then closes after it has played, as for any hand-over)."""
+        if self.finished or not self.session.started:
+            return []
+        try:
+            return self._run([StopServing(now)], now)
         except Exception as exc:
             return self._driver_fault(exc, now)
 

@@ -3,11 +3,12 @@
 The one place for the wire format, both directions. Pure, like h11: `parse_message(text)`
 turns one inbound WebSocket text into a frozen dataclass (Connected, Start, Media, Dtmf,
 Mark, Stop) or raises StreamProtocolError with a short reason, so the driver can log and
-skip a bad message without ending the call. `media_message`, `mark_message` and
-`clear_message` build what a bidirectional stream may send to Twilio; `parse_outbound` reads
-them back. The `twilio_*` builders make Twilio's side of the conversation (connected,
-start, media, dtmf, mark echo, stop) for the Twilio simulator (replay.twilio_side), so
-every party speaks exactly the same shapes.
+skip a bad message without ending the call; nothing a message holds (non-finite or huge
+numbers, deep nesting, wrong types, oversize texts) raises anything else. `media_message`,
+`mark_message` and `clear_message` build what a bidirectional stream may send to Twilio;
+`parse_outbound` reads them back. The `twilio_*` builders make Twilio's side of the
+conversation (connected, start, media, dtmf, mark echo, stop) for the Twilio simulator
+(replay.twilio_side), so every party speaks exactly the same shapes.
 
 Shapes (Twilio "Media Streams - WebSocket Messages"):
   {"event": "connected", "protocol": "Call", "version": "1.0.0"}
@@ -28,6 +29,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +41,11 @@ MULAW_ENCODING = "audio/x-mulaw"
 SAMPLE_RATE = 8000
 # Twilio sends 20 ms (160 bytes); anything over 2 s in one message is not a phone stream.
 MAX_MEDIA_BYTES = 2 * SAMPLE_RATE
+# No inbound Twilio message comes near this (a start with its parameters is under 2 KB).
+MAX_MESSAGE_CHARS = 64 * 1024
+MAX_COUNTER = 2**53 - 1  # counters and timestamps: 285 years of a stream, exact in a float
+_COUNTER_TEXT = re.compile(r"\d{1,16}")
+_MAX_NUMBER_DIGITS = 20  # a longer number in a message is junk, not a value
 
 
 class StreamProtocolError(VoicebotError):
@@ -123,12 +131,55 @@ def _text(parent: dict[str, Any], key: str, event: str, *, required: bool = True
     return value
 
 
+def _scalar(parent: dict[str, Any], key: str, event: str, default: str) -> str:
+    """An optional field read as text: a string or a plain number; never a container."""
+    value = parent.get(key, default)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):  # finite: the parser refuses the others
+        return str(value)
+    raise StreamProtocolError(f"{event} message has a non-text {key!r}", event)
+
+
 def _int(parent: dict[str, Any], key: str, event: str) -> int:
+    """A counter or timestamp: a whole number from 0 to MAX_COUNTER, or its digits."""
     value = parent.get(key, 0)
+    if (isinstance(value, str) and _COUNTER_TEXT.fullmatch(value)
+            or isinstance(value, float) and value.is_integer()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNTER:
+        raise StreamProtocolError(f"{event} message has a bad {key!r} (not a count)", event)
+    return value
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_NUMBER_DIGITS:
+        raise ValueError("number too long")
+    return int(digits)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _no_constant(name: str) -> None:  # NaN, Infinity, -Infinity
+    raise ValueError(f"{name} is not a number")
+
+
+def _load_json(text: str) -> Any:
+    """json.loads that refuses what Twilio never sends instead of raising something else:
+    NaN/Infinity, numbers beyond any counter, nesting deeper than the interpreter allows."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise StreamProtocolError(f"{event} message has a non-numeric {key!r}", event) from None
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                          parse_constant=_no_constant)
+    except RecursionError:
+        raise StreamProtocolError("message is nested too deeply") from None
+    except (ValueError, TypeError):  # JSONDecodeError is a ValueError
+        raise StreamProtocolError("message is not valid JSON (or holds an unusable "
+                                  "number)") from None
 
 
 def parse_message(text: str | bytes) -> StreamEvent:
@@ -138,10 +189,11 @@ def parse_message(text: str | bytes) -> StreamEvent:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError:
             raise StreamProtocolError("message is not UTF-8 text") from None
-    try:
-        msg = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        raise StreamProtocolError("message is not valid JSON") from None
+    if not isinstance(text, str):
+        raise StreamProtocolError("message is not text")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise StreamProtocolError(f"message is longer than {MAX_MESSAGE_CHARS} characters")
+    msg = _load_json(text)
     if not isinstance(msg, dict):
         raise StreamProtocolError("message is not a JSON object")
     event = msg.get("event")
@@ -154,8 +206,8 @@ def parse_message(text: str | bytes) -> StreamEvent:
 
 
 def _parse_connected(msg: dict[str, Any]) -> Connected:
-    return Connected(protocol=str(msg.get("protocol", "Call")),
-                     version=str(msg.get("version", "")))
+    return Connected(protocol=_scalar(msg, "protocol", "connected", "Call"),
+                     version=_scalar(msg, "version", "connected", ""))
 
 
 def _parse_start(msg: dict[str, Any]) -> Start:
@@ -169,7 +221,7 @@ def _parse_start(msg: dict[str, Any]) -> Start:
     if not isinstance(fmt, dict):
         raise StreamProtocolError("start message has non-object 'mediaFormat'", "start")
     media_format = MediaFormat(
-        encoding=str(fmt.get("encoding", MULAW_ENCODING)),
+        encoding=_scalar(fmt, "encoding", "start", MULAW_ENCODING),
         sample_rate=_int(fmt, "sampleRate", "start") if "sampleRate" in fmt else SAMPLE_RATE,
         channels=_int(fmt, "channels", "start") if "channels" in fmt else 1,
     )
@@ -185,7 +237,7 @@ def _parse_start(msg: dict[str, Any]) -> Start:
         stream_sid=stream_sid,
         call_sid=_text(start, "callSid", "start"),
         account_sid=_text(start, "accountSid", "start", required=False),
-        custom_parameters={str(k): str(v) for k, v in params.items()},
+        custom_parameters={k: _scalar(params, k, "start", "") for k in params},
         media_format=media_format,
         tracks=tuple(tracks),
     )
@@ -213,7 +265,7 @@ def _parse_media(msg: dict[str, Any]) -> Media:
         payload=payload,
         timestamp=_int(media, "timestamp", "media"),
         chunk=_int(media, "chunk", "media"),
-        track=str(media.get("track", "inbound")),
+        track=_scalar(media, "track", "media", "inbound"),
     )
 
 
@@ -223,7 +275,7 @@ def _parse_dtmf(msg: dict[str, Any]) -> Dtmf:
     if digit not in DTMF_KEYS:
         raise StreamProtocolError(f"dtmf digit {digit[:4]!r} is not one of 0-9 * #", "dtmf")
     return Dtmf(stream_sid=_text(msg, "streamSid", "dtmf"), digit=digit,
-                track=str(dtmf.get("track", "inbound_track")))
+                track=_scalar(dtmf, "track", "dtmf", "inbound_track"))
 
 
 def _parse_mark(msg: dict[str, Any]) -> Mark:
@@ -235,8 +287,8 @@ def _parse_stop(msg: dict[str, Any]) -> Stop:
     stop = msg.get("stop") if isinstance(msg.get("stop"), dict) else {}
     return Stop(
         stream_sid=_text(msg, "streamSid", "stop"),
-        call_sid=str(stop.get("callSid", "")),
-        account_sid=str(stop.get("accountSid", "")),
+        call_sid=_scalar(stop, "callSid", "stop", ""),
+        account_sid=_scalar(stop, "accountSid", "stop", ""),
     )
 
 
@@ -280,10 +332,7 @@ def parse_outbound(text: str) -> tuple[str, Any]:
     For Twilio's side (replay, the stand-in, tests). Raises StreamProtocolError when the
     message is not JSON or a media/mark message is malformed.
     """
-    try:
-        msg = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        raise StreamProtocolError("outbound message is not valid JSON") from None
+    msg = _load_json(text)
     event = msg.get("event") if isinstance(msg, dict) else None
     if event == "media":
         payload = _obj(msg, "media", "media").get("payload", "")

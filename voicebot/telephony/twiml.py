@@ -7,9 +7,20 @@ base URL, because behind a reverse proxy the service cannot know how Twilio reac
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
+
+# Characters XML 1.0 cannot hold (NUL and most control characters, lone surrogates): a
+# document with one does not parse, so they are dropped from every value put into TwiML.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+MAX_PARAMETER_CHARS = 256
+
+
+def xml_text(value: str) -> str:
+    """`value` without the characters XML cannot carry."""
+    return _NOT_XML.sub("", value)
 
 
 def public(base_url: str, path: str, query: dict[str, str] | None = None) -> str:
@@ -35,7 +46,7 @@ def connect_stream(action_url: str, stream_url: str, parameters: dict[str, str])
     connect = Connect(action=action_url, method="POST")
     stream = connect.stream(url=stream_url)
     for name, value in parameters.items():
-        stream.parameter(name=name, value=value)
+        stream.parameter(name=xml_text(name), value=xml_text(value)[:MAX_PARAMETER_CHARS])
     response.append(connect)
     return str(response)
 
@@ -48,6 +59,21 @@ def enqueue(queue: str, wait_url: str) -> str:
 
 def hangup() -> str:
     response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
+def say_then_enqueue(text: str, queue: str, wait_url: str) -> str:
+    """A caller the bot cannot take (at capacity, shutting down): told why, then queued."""
+    response = VoiceResponse()
+    response.say(xml_text(text))
+    response.enqueue(queue, wait_url=wait_url, wait_url_method="POST")
+    return str(response)
+
+
+def say_then_hangup(text: str) -> str:
+    response = VoiceResponse()
+    response.say(xml_text(text))
     response.hangup()
     return str(response)
 
@@ -65,7 +91,7 @@ def queue_wait(position: int | None, backup_offer: str | None, hold_music_url: s
     else:
         response.say("Thank you for waiting. A person will be with you shortly.")
     if backup_offer:
-        response.say(backup_offer)
+        response.say(xml_text(backup_offer))
     if hold_music_url:
         response.play(hold_music_url)
     else:
@@ -79,7 +105,7 @@ def dial_queue(queue: str, whisper_url: str, briefing: str | None = None) -> str
     first; the whisper URL runs on the caller's leg before bridging."""
     response = VoiceResponse()
     if briefing:
-        response.say(briefing)
+        response.say(xml_text(briefing))
     dial = Dial()
     dial.queue(queue, url=whisper_url, method="POST")
     response.append(dial)
@@ -88,5 +114,5 @@ def dial_queue(queue: str, whisper_url: str, briefing: str | None = None) -> str
 
 def say(text: str) -> str:
     response = VoiceResponse()
-    response.say(text)
+    response.say(xml_text(text))
     return str(response)

@@ -22,6 +22,7 @@ from voicebot.telephony.session.events import (
     RunLookup,
     SessionAction,
     SessionEvent,
+    StopServing,
     StreamDropped,
     StreamStarted,
     StreamStopped,
@@ -31,5 +32,6 @@ from voicebot.telephony.session.events import (
 __all__ = [
     "AudioFrame", "CallSession", "ClearAudio", "CloseStream", "KeyPressed", "LookupFinished",
     "MarkPlayed", "PartFailed", "PlayPrompt", "PromptFailed", "PromptQueued", "RunLookup",
-    "SessionAction", "SessionEvent", "StreamDropped", "StreamStarted", "StreamStopped", "Tick",
+    "SessionAction", "SessionEvent", "StopServing", "StreamDropped", "StreamStarted",
+    "StreamStopped", "Tick",
 ]

@@ -27,6 +27,7 @@ from voicebot.flow.events import (
     LookupDone,
     PerformLookup,
     Say,
+    ServiceStopping,
     Transfer,
 )
 from voicebot.flow.interpreter import FlowSession
@@ -49,6 +50,7 @@ from voicebot.telephony.session.events import (
     RunLookup,
     SessionAction,
     SessionEvent,
+    StopServing,
     StreamDropped,
     StreamStarted,
     StreamStopped,
@@ -162,6 +164,11 @@ class CallSession:
                 return self._fault(t, event.where, event.error)
             case LookupFinished():
                 return self._on_lookup(event.result, t)
+            case StopServing() if self.phase.state not in (Phase.FAULTED, Phase.CLOSING):
+                log_event(logger, "call.stop_serving", call_sid=self.call_sid,
+                          node=self.flow_session.node)
+                self.turns.drop()
+                return self._hand_over(t, ServiceStopping(), "service")
         return []  # a Tick only runs the timers; the caller is not heard once decided
 
     def _on_start(self, event: StreamStarted) -> list[SessionAction]:
@@ -351,18 +358,23 @@ class CallSession:
                 self.record.fallback_transfer(self.fallback_queue, FAULT_SUMMARY,
                                               self._summary_context())
             return self._close()
+        return self._hand_over(t, Fault(f"{where}: {error}"), "error")
+
+    def _hand_over(self, t: float, event: Fault | ServiceStopping,
+                   reason: str) -> list[SessionAction]:
+        """Stop what plays, let the flow hand over (it says why), or hand over anyway."""
         self.phase.process(Step.FAULT)
         out: list[SessionAction] = [ClearAudio()] if self.playback.clear(barged_in=False) else []
         self.turns.listen = None
         with contextlib.suppress(Exception):  # the endpointer may be what broke
             self.turns.end_timings(t)
         try:
-            actions = self._ask_flow(Fault(f"{where}: {error}"))
+            actions = self._ask_flow(event)
         except PartFailure:
             actions = []
         if not any(isinstance(a, Transfer) for a in actions):
             actions = [Say(FALLBACK_HANDOVER, self.flow_session.node, "handover", False),
-                       Transfer(self.fallback_queue, "error", FAULT_SUMMARY,
+                       Transfer(self.fallback_queue, reason, FAULT_SUMMARY,  # type: ignore[arg-type]
                                 self._summary_context())]
         return out + self._apply(actions, t)
 

@@ -95,9 +95,17 @@ class StreamDropped:
     t: float
 
 
+@dataclass(frozen=True)
+class StopServing:
+    """The service is shutting down: hand the caller to a person now, with a short message
+    (a call already handing over or saying goodbye finishes as it is)."""
+
+    t: float
+
+
 SessionEvent = (StreamStarted | AudioFrame | KeyPressed | MarkPlayed | PromptQueued
                 | PromptFailed | PartFailed | LookupFinished | Tick | StreamStopped
-                | StreamDropped)
+                | StreamDropped | StopServing)
 
 # ------------------------------------------------------------------ actions (session -> driver)
 
