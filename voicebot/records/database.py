@@ -23,6 +23,7 @@ import ctypes
 import math
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,13 @@ def location_for(target: Path | str) -> Location:
         return Location(url=url.set(drivername="postgresql+psycopg"))
     path = Path(text).expanduser()
     return Location(url=sa.URL.create("sqlite", database=str(path)), sqlite_path=path)
+
+
+def now_iso(at: float | None = None) -> str:
+    """A time as the records write it: ISO-8601 UTC with milliseconds
+    ("2025-01-31T12:00:00.123Z"), which sorts as text on both backends."""
+    now = time.time() if at is None else at
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 class Database:

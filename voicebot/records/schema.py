@@ -76,3 +76,44 @@ handoffs = sa.Table(
     sa.Column("at", sa.Text, nullable=False),
     sa.Index("handoffs_call", "call_sid"),
 )
+
+# revision 0003: who may read the records, who did, and what keeps them private
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("name", sa.Text, primary_key=True),  # who holds it ("alice", "desk-3")
+    sa.Column("role", sa.Text, nullable=False),  # agent | supervisor | admin
+    sa.Column("token_hash", sa.Text, nullable=False),  # SHA-256 of the token, never the token
+    sa.Column("created", sa.Text, nullable=False),
+    sa.Column("revoked", sa.Text),  # when it stopped working (the row stays for the audit)
+    sa.Index("api_tokens_hash", "token_hash", unique=True),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),  # the token's name (or a command's user)
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),  # read_call, export, forget, purge, ...
+    sa.Column("endpoint", sa.Text, nullable=False),  # why: "GET /calls/<call_sid>", a command
+    sa.Column("call_sid", sa.Text),  # the call read (never a caller's number or hash)
+    sa.Column("detail", sa.Text),  # counts and outcomes, no personal data
+    sa.Index("audit_log_at", "at"),
+    sa.Index("audit_log_call", "call_sid"),
+)
+
+locks = sa.Table(
+    "locks", metadata,  # one host at a time does a job (the retention purge)
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("until", sa.Text, nullable=False),
+)
+
+meta = sa.Table(
+    "meta", metadata,  # facts about the records themselves (which data key opens them)
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+calls_by_caller = sa.Index("calls_caller", calls.c.caller_hash)  # a caller's export or erasure

@@ -18,25 +18,19 @@ StoreError otherwise (voicebot.records.errors).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from voicebot.records import migrate
-from voicebot.records.database import Database, location_for
+from voicebot.records.database import Database, location_for, now_iso
 from voicebot.records.hashing import hash_number
 from voicebot.records.schema import calls, handoffs, prompts, turns
 from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
 from voicebot.records.upsert import upsert
 
 TERMINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
-
-
-def _now() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 def _bool(value: int | None) -> bool | None:
@@ -71,14 +65,16 @@ class CallStore:
         self._key = hash_key.encode("utf-8") if isinstance(hash_key, str) else hash_key
         self._db = Database(self.location, pool_size=pool_size, timeout_s=timeout_s)
         try:
-            if upgrade if upgrade is not None else self.location.backend == "sqlite":
-                state = migrate.schema_state(self._db)
-                if not state.up_to_date and state.upgradable:
-                    migrate.upgrade(self._db)
-            migrate.check(self._db)
+            migrate.ready(self._db, upgrade_it=upgrade if upgrade is not None
+                          else self.location.backend == "sqlite")
         except BaseException:
             self._db.close()
             raise
+
+    @property
+    def database(self) -> Database:
+        """The database the records are in (tokens, the audit log and requests use it too)."""
+        return self._db
 
     @property
     def backend(self) -> str:
@@ -96,7 +92,7 @@ class CallStore:
         """Upsert the call and replace its turns/prompts with the transcript's (small lists).
         `caller_hash`: the number already hashed (records kept in a spool file)."""
         t = transcript
-        now = _now()
+        now = now_iso()
         if from_number:
             caller_hash = hash_number(self._key, from_number)
         row = {
@@ -141,7 +137,7 @@ class CallStore:
         """The incoming-call webhook: the call exists from its first request, with the flow
         (and variant) it was given, whichever host serves its stream. `caller_hash`: the
         number already hashed (records kept in a spool file)."""
-        now = _now()
+        now = now_iso()
         if from_number:
             caller_hash = hash_number(self._key, from_number)
         row = {"call_sid": call_sid, "started": now, "updated": now, "flow_name": flow_name,
@@ -180,7 +176,7 @@ class CallStore:
         A call Twilio ended before any stream (caller hung up during the webhook) still gets a
         row, so every call Twilio reported is accounted for.
         """
-        now = _now()
+        now = now_iso()
         row = {"call_sid": call_sid, "started": now, "updated": now, "status": status,
                "ended": now if status in TERMINAL_STATUSES else None}
         with self._db.transaction("close the call") as conn:
@@ -197,7 +193,7 @@ class CallStore:
         the context saved after its last turn), so the agent's briefing and desktop find it.
         A decided call keeps its outcome, reason and summary.
         """
-        now = _now()
+        now = now_iso()
         row = {"call_sid": call_sid, "started": now, "ended": now, "updated": now,
                "outcome": "transfer", "reason": "error", "queue": queue, "enqueued": now,
                "summary": summary_if_undecided}
@@ -210,7 +206,7 @@ class CallStore:
                        queue_time: int | None = None) -> None:
         """Which caller an agent's call took from a queue (from the <Queue url> request)."""
         row = {"agent_call_sid": agent_call_sid, "call_sid": call_sid, "queue_sid": queue_sid,
-               "queue_time": queue_time, "at": _now()}
+               "queue_time": queue_time, "at": now_iso()}
         with self._db.transaction("record the hand-off") as conn:
             conn.execute(upsert(conn, handoffs, row,
                                 replace=("call_sid", "queue_sid", "queue_time", "at")))

@@ -20,10 +20,12 @@ from voicebot.flow.loader import load_flow
 from voicebot.flow.lookup import perform
 from voicebot.flow.model import Flow
 from voicebot.logs import log_event
+from voicebot.records.access import AccessStore
 from voicebot.records.hashing import restore_key_file
 from voicebot.records.opening import hash_key, open_store, store_location
 from voicebot.records.resilient import ResilientRecords
 from voicebot.records.store import CallStore
+from voicebot.service.auth import BOOTSTRAP_ROLE, Authenticator
 from voicebot.service.security import SignatureGuard
 from voicebot.settings import Settings
 from voicebot.speech.engines import engine_from_settings
@@ -48,6 +50,7 @@ class Service:
     renderer: Renderer
     store: ResilientRecords
     guard: SignatureGuard
+    auth: Authenticator
     allowed_queues: frozenset[str] = field(default_factory=frozenset)
     fallback_queue: str = "support"
 
@@ -97,8 +100,19 @@ def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow
         log_event(log, "service.insecure_no_signature", logging.WARNING,
                   detail="Twilio signatures are NOT checked: local development only")
     return Service(settings=settings, flow=flow, engine=engine, renderer=renderer,
-                   store=records, guard=guard, allowed_queues=queues,
+                   store=records, guard=guard, auth=authenticator(settings, records),
+                   allowed_queues=queues,
                    fallback_queue=fallback_queue(settings, flow))
+
+
+def authenticator(settings: Settings, records: ResilientRecords) -> Authenticator:
+    """API tokens from the shared database, and VOICEBOT_API_TOKEN as the bootstrap admin."""
+    if settings.api_token:
+        log_event(log, "auth.bootstrap_token", role=BOOTSTRAP_ROLE,
+                  detail="VOICEBOT_API_TOKEN is an admin token for bootstrapping: make "
+                         "tokens per person with `voicebot tokens add`, then unset it")
+    return Authenticator(settings.api_token, lambda: records.ask(
+        lambda store: AccessStore(store.database).active_tokens()))
 
 
 def keep_prompts(renderer: Renderer, flow: Flow) -> None:
