@@ -50,7 +50,6 @@ MAX_STEPS = 50  # nodes entered without waiting for the caller before we call it
 RECENT_TURNS = 6  # turns the agent gets in the summary context
 
 
-
 class FlowSession:
     """One caller's conversation with a flow. Feed events, perform the returned actions."""
 
@@ -65,6 +64,7 @@ class FlowSession:
         self.outcome: str | None = None  # "transfer" | "hangup"
         self.reason: str | None = None
         self.queue: str | None = None
+        self.csat: int | None = None  # the caller's answer to a survey node (1-5)
         self._turns: list[dict[str, Any]] = []
         self._started = False
         self._awaiting: str | None = None  # "turn" | "confirm" | "lookup"
@@ -117,6 +117,11 @@ class FlowSession:
         if key is None or digit[:1] != key:
             return False
         return not (self._awaiting == "turn" and self._digits_collect() and key.isdigit())
+
+    @property
+    def surveying(self) -> bool:
+        """At a survey node: the caller's business is done, only their rating is asked."""
+        return not self.ended and getattr(self.flow.nodes.get(self.node), "kind", "") == "survey"
 
     @property
     def turns(self) -> list[dict[str, Any]]:
@@ -172,7 +177,7 @@ class FlowSession:
                 nid = node.next or ""
             elif kind == "branch":
                 nid = self._branch(node)
-            elif kind in ("ask", "menu", "collect"):
+            elif kind in ("ask", "menu", "collect", "survey"):
                 self._awaiting = "turn"
                 return actions + [Say(self._render(node.prompt or ""), nid, kind="prompt"),
                                   listen_for(node)]
@@ -306,9 +311,11 @@ class FlowSession:
         return self._fail("no_match")
 
     def _store(self, node: Node, value: Any) -> list[FlowAction]:
-        assert node.slot is not None
-        self.slots[node.slot] = value
-        self._slot_types[node.slot] = node.slot_type or "free"
+        if node.kind == "survey":
+            self.csat = value
+        if node.slot:
+            self.slots[node.slot] = value
+            self._slot_types[node.slot] = node.slot_type or "free"
         return self._goto(node.next or "")
 
     def _fail(self, kind: str) -> list[FlowAction]:
@@ -316,8 +323,10 @@ class FlowSession:
         node = self._node()
         self._fails[kind] += 1
         limit = getattr(node.policy, f"max_{kind}")
-        if self._fails[kind] >= limit:
-            return self._escalate(kind)  # type: ignore[arg-type]
+        survey = node.kind == "survey"  # asked twice at most; unanswered, it just ends
+        if self._fails[kind] >= limit or (survey and sum(self._fails.values()) >= 2):
+            return self._goto(node.next or "") if survey else \
+                self._escalate(kind)  # type: ignore[arg-type]
         retry = sum(self._fails.values())
         confirming = self._awaiting == "confirm"
         if confirming:
@@ -375,18 +384,12 @@ class FlowSession:
     # ------------------------------------------------------------------ templates
 
     def _confirm_text(self, node: Node, value: Any) -> str:
+        """The "Is that right?" with the value heard (not yet the slot's)."""
         template = node.confirm_prompt or "I heard {" + str(node.slot) + "}. Is that right?"
-        saved = self.slots.get(node.slot or "")
-        assert node.slot is not None
-        self.slots[node.slot] = value
-        self._slot_types[node.slot] = node.slot_type or "free"
-        try:
-            return self._render(template)
-        finally:
-            if saved is None:
-                self.slots.pop(node.slot, None)
-            else:
-                self.slots[node.slot] = saved
+        slots = {**self.slots, str(node.slot): value}
+        types = {**self._slot_types, str(node.slot): node.slot_type or "free"}
+        return render(template, lambda ref: slot_value(slots, ref, self.intent),
+                      [name for name, kind in types.items() if kind == "digits"])
 
     def _value(self, ref: str) -> Any:
         return slot_value(self.slots, ref, self.intent)

@@ -89,6 +89,10 @@ class ResilientRecords(WriteQueue):
     def close_call(self, call_sid: str, status: str) -> None:
         self._put({"op": "close", "call_sid": call_sid, "status": status})
 
+    def caller_hash(self, number: str) -> str:
+        """The keyed hash the records keep for a caller's number (never the number)."""
+        return hash_number(self._hash_key, number)
+
     def describe(self) -> str:
         """Where the records are, for logs."""
         return self.store.describe()

@@ -34,6 +34,8 @@ calls = sa.Table(
     sa.Column("flow_variant", sa.Text),  # which variant of the flow the call runs
     sa.Column("updated", sa.Text),  # when the record was last written
     sa.Column("enqueued", sa.Text),  # when the <Connect> action put the caller in a queue
+    # revision 0004: the caller's answer to the flow's survey (1-5), for CSAT
+    sa.Column("csat", sa.Integer),
     sa.Index("calls_started", "started"),
     sa.Index("calls_waiting", "queue", "outcome"),
 )
@@ -53,6 +55,8 @@ turns = sa.Table(
     sa.Column("t_end", sa.Float),
     sa.Column("t_reply", sa.Float),
     sa.Column("during_prompt", sa.Integer),
+    # revision 0004: what the flow made of the turn (matched, no_match, no_input, ...)
+    sa.Column("result", sa.Text),
 )
 
 prompts = sa.Table(
@@ -117,3 +121,17 @@ meta = sa.Table(
 )
 
 calls_by_caller = sa.Index("calls_caller", calls.c.caller_hash)  # a caller's export or erasure
+
+# revision 0004: supervisors' reviews of calls
+
+reviews = sa.Table(
+    "reviews", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_sid", sa.Text, sa.ForeignKey("calls.call_sid"), nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("reviewer", sa.Text, nullable=False),  # the token's name
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("verdict", sa.Text, nullable=False),  # voicebot.records.reviews.VERDICTS
+    sa.Column("note", sa.Text),
+    sa.Index("reviews_call", "call_sid"),
+)

@@ -101,14 +101,15 @@ class CallStore:
             "outcome": t.outcome, "reason": t.reason, "queue": t.queue,
             "caller_hash": caller_hash,
             "summary": t.summary, "context": json.dumps(t.context, default=str),
-            "path": json.dumps(t.path), "updated": now,
+            "path": json.dumps(t.path), "updated": now, "flow_variant": t.flow_variant,
+            "csat": t.csat,
         }
         turn_rows = [
             {"call_sid": t.call_sid, "seq": i, "node": r.node, "kind": r.kind,
              "prompt": _prompt_before(t, r), "heard": r.heard, "confidence": r.confidence,
              "in_grammar": None if r.in_grammar is None else int(r.in_grammar),
              "intent": r.intent, "t_start": r.t_start, "t_end": r.t_end, "t_reply": r.t_reply,
-             "during_prompt": int(r.during_prompt)}
+             "during_prompt": int(r.during_prompt), "result": r.result}
             for i, r in enumerate(t.turns)
         ]
         prompt_rows = [
@@ -119,9 +120,11 @@ class CallStore:
         replaced = ("flow_name", "flow_version", "engine", "context", "path", "updated")
         if t.outcome is not None:  # an undecided transcript never erases a decision
             replaced += ("outcome", "reason", "queue", "summary")
+        if t.csat is not None:
+            replaced += ("csat",)
         with self._db.transaction("save the call") as conn:
             conn.execute(upsert(conn, calls, row, replace=replaced,
-                                keep_first=("ended", "caller_hash")))
+                                keep_first=("ended", "caller_hash", "flow_variant")))
             conn.execute(turns.delete().where(turns.c.call_sid == t.call_sid))
             if turn_rows:
                 conn.execute(turns.insert(), turn_rows)
@@ -251,7 +254,8 @@ def _transcript(call: Any, turn_rows: list[Any], prompt_rows: list[Any]) -> Call
         turns=[TurnRecord(node=r["node"], kind=r["kind"], heard=r["heard"] or "",
                           confidence=r["confidence"], in_grammar=_bool(r["in_grammar"]),
                           intent=r["intent"], t_start=r["t_start"], t_end=r["t_end"],
-                          t_reply=r["t_reply"], during_prompt=bool(r["during_prompt"]))
+                          t_reply=r["t_reply"], during_prompt=bool(r["during_prompt"]),
+                          result=r["result"])
                for r in turn_rows],
         path=json.loads(call["path"] or "[]"),
         outcome=call["outcome"],
@@ -259,4 +263,6 @@ def _transcript(call: Any, turn_rows: list[Any], prompt_rows: list[Any]) -> Call
         queue=call["queue"],
         summary=call["summary"] or "",
         context=json.loads(call["context"] or "{}"),
+        flow_variant=call["flow_variant"],
+        csat=call["csat"],
     )

@@ -45,6 +45,8 @@ def scenario_skeleton(transcript: CallTranscript, *, flow_ref: str | None = None
     ]
     if flow_ref:
         lines.append(f"flow: {_q(flow_ref)}")
+    if t.flow_variant:
+        lines.append(f"variant: {_q(t.flow_variant)}   # the flow's variant the call ran")
     lines.append("# from: \"+1...\"   # the caller's number is stored only as a hash")
     lines.append("turns:")
     if not t.turns:

@@ -90,10 +90,15 @@ class TwilioRoutes:
         parameters = {"flow": self.svc.flow.name}
         if request.form.get("From"):
             parameters["from"] = request.form["From"]
-        log_event(log, "call.incoming", call_sid=call_sid, flow=self.svc.flow.name)
+        variant = self.svc.variant_for(request.form.get("From") or None, call_sid)
+        if variant:
+            parameters["variant"] = variant
+        log_event(log, "call.incoming", call_sid=call_sid, flow=self.svc.flow.name,
+                  variant=variant)
         self._store_safely("call.open_store_error", call_sid, lambda: self.svc.store.open_call(
             call_sid, from_number=request.form.get("From") or None,
-            flow_name=str(self.svc.flow.name), flow_version=str(self.svc.flow.version)))
+            flow_name=str(self.svc.flow.name), flow_version=str(self.svc.flow.version),
+            variant=variant))
         return _xml(twiml.connect_stream(
             action_url=twiml.public(self.base, "/voice/after-stream"),
             stream_url=twiml.websocket_url(self.base, "/media"),

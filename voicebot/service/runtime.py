@@ -68,6 +68,14 @@ class Service:
     def new_driver(self) -> CallDriver:
         return CallDriver(self.deps())
 
+    def variant_for(self, from_number: str | None, call_sid: str) -> str | None:
+        """The flow variant a caller runs (None: the flow has none), by the keyed hash of
+        their number, so a caller keeps theirs on every call (by the call without one)."""
+        if not getattr(self.flow, "variants", None):
+            return None
+        return self.flow.assign_variant(
+            self.store.caller_hash(from_number) if from_number else call_sid)
+
 
 def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow | None = None,
                  renderer: Renderer | None = None, store: CallStore | None = None) -> Service:

@@ -78,7 +78,8 @@ class CallSession:
         self.flow_session = FlowSession(flow)
         self.fallback_queue = fallback_queue or flow.fallback_queue or "support"
         self.record = CallRecord(str(flow.name), str(flow.version),
-                                 f"{engine.name}:{engine.model}".strip(":"))
+                                 f"{engine.name}:{engine.model}".strip(":"),
+                                 getattr(flow, "variant", None))
         self.phase = CallPhase()
         self.playback = Playback()
         self.turns = TurnTaking(flow, self.flow_session, engine, endpoint or EndpointSettings(),
@@ -207,7 +208,8 @@ class CallSession:
             self.record.fallback_transfer(self.fallback_queue, DROPPED_SUMMARY,
                                           self._summary_context())
         elif not self.record.decided:
-            self.record.caller_hung_up(self._summary_context())
+            self.record.caller_hung_up(self._summary_context(),
+                                       business_done=self.flow_session.surveying)
         self.record.path(self.flow_session.path)
         self.record.milestone()
         return []
@@ -267,8 +269,8 @@ class CallSession:
                   in_grammar=record.in_grammar, during_prompt=record.during_prompt)
         before = len(self.flow_session.turns)
         actions = self._ask_flow(turn.event)
-        record.intent = self._turn_intent(before)
-        self.record.progress(self._summary_context())
+        record.intent, record.result = self._turn_outcome(before)
+        self.record.progress(self._summary_context(), self.flow_session.csat)
         if not actions and previous is not None:
             # The flow let the turn pass (a lone '#'): it still waits for the same answer,
             # so keep listening instead of falling silent.
@@ -372,13 +374,14 @@ class CallSession:
         with part("flow.handle"):
             return self.flow_session.handle(event)
 
-    def _turn_intent(self, before: int) -> str | None:
-        """The intent this turn matched (not one left over from an earlier turn)."""
+    def _turn_outcome(self, before: int) -> tuple[str | None, str | None]:
+        """The intent this turn matched (not one left over from an earlier turn), and what
+        the flow made of it (matched, no_match, no_input, ...)."""
         turns = self.flow_session.turns
         if len(turns) > before:
-            intent = turns[-1].get("intent")
-            return str(intent) if intent else None
-        return self.flow_session.intent
+            intent, result = turns[-1].get("intent"), turns[-1].get("result")
+            return (str(intent) if intent else None), (str(result) if result else None)
+        return self.flow_session.intent, None
 
     def _summary_context(self) -> dict[str, Any]:
         try:

@@ -11,9 +11,11 @@ from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
 
 
 class CallRecord:
-    def __init__(self, flow_name: str, flow_version: str, engine: str) -> None:
+    def __init__(self, flow_name: str, flow_version: str, engine: str,
+                 variant: str | None = None) -> None:
         self.transcript = CallTranscript(call_sid="", flow_name=flow_name,
-                                         flow_version=flow_version, engine=engine)
+                                         flow_version=flow_version, engine=engine,
+                                         flow_variant=variant)
         self.milestones = 0
         self._awaiting_reply: TurnRecord | None = None  # the turn whose reply is not out yet
 
@@ -50,10 +52,13 @@ class CallRecord:
         tr.context = context
         self.milestone()
 
-    def progress(self, context: dict[str, Any]) -> None:
+    def progress(self, context: dict[str, Any], csat: int | None = None) -> None:
         """What the call has collected so far (intent, slots, last turns), kept up to date
         after every turn until the call is decided: if the host serving the call dies, the
-        host that answers Twilio's next request hands the caller over with it."""
+        host that answers Twilio's next request hands the caller over with it. `csat`: the
+        caller's survey answer, once given."""
+        if csat is not None:
+            self.transcript.csat = csat
         if not self.decided:
             self.transcript.context = context
 
@@ -64,9 +69,11 @@ class CallRecord:
         tr.summary = tr.summary or summary
         tr.context = context or tr.context
 
-    def caller_hung_up(self, context: dict[str, Any]) -> None:
+    def caller_hung_up(self, context: dict[str, Any], *, business_done: bool = False) -> None:
+        """The caller hung up before the flow ended the call; during the survey (their
+        business done, only a rating asked) the call counts as completed."""
         tr = self.transcript
-        tr.outcome, tr.reason = "hangup", "caller_hangup"
+        tr.outcome, tr.reason = "hangup", "completed" if business_done else "caller_hangup"
         tr.context = context or tr.context
 
     def path(self, path: list[str]) -> None:
