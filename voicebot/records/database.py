@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime
 import math
 import os
 import threading
@@ -75,6 +76,15 @@ def now_iso(at: float | None = None) -> str:
     ("2025-01-31T12:00:00.123Z"), which sorts as text on both backends."""
     now = time.time() if at is None else at
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+def from_iso(text: str) -> float:
+    """Seconds since the epoch of a time the records wrote (now_iso's form, or any ISO-8601;
+    a time without a zone is UTC)."""
+    when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp()
 
 
 class Database:

@@ -81,6 +81,10 @@ class CallStore:
         """"sqlite" or "postgresql"."""
         return self.location.backend
 
+    def caller_hash(self, number: str) -> str:
+        """The keyed hash kept for a caller's number (never the number)."""
+        return hash_number(self._key, number)
+
     def describe(self) -> str:
         """Where the records are, for logs (a PostgreSQL password is hidden)."""
         return self.location.describe()
