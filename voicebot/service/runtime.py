@@ -21,11 +21,14 @@ from voicebot.flow.lookup import perform
 from voicebot.flow.model import Flow
 from voicebot.logs import log_event
 from voicebot.records.access import AccessStore
+from voicebot.records.browse import queue_lengths
 from voicebot.records.hashing import restore_key_file
 from voicebot.records.opening import hash_key, open_store, store_location
 from voicebot.records.resilient import ResilientRecords
 from voicebot.records.store import CallStore
 from voicebot.service.auth import BOOTSTRAP_ROLE, Authenticator
+from voicebot.service.metered import MeteredEngine, MeteredRecorder
+from voicebot.service.metrics import Metrics
 from voicebot.service.security import SignatureGuard
 from voicebot.settings import Settings
 from voicebot.speech.engines import engine_from_settings
@@ -53,14 +56,20 @@ class Service:
     auth: Authenticator
     allowed_queues: frozenset[str] = field(default_factory=frozenset)
     fallback_queue: str = "support"
+    metrics: Metrics = field(init=False)  # /metrics, fed by the calls' engine and recorder
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(lambda: self.store.ask(lambda s: queue_lengths(s.database)))
+        self._call_engine = MeteredEngine(self.engine, self.metrics)
+        self._call_recorder = MeteredRecorder(self.store, self.metrics)
 
     def deps(self) -> CallDeps:
         return CallDeps(
             flow=self.flow,
-            engine=self.engine,
+            engine=self._call_engine,
             renderer=self.renderer,
             lookup=perform,
-            recorder=self.store,
+            recorder=self._call_recorder,
             endpoint=self.settings.endpoint,
             fallback_queue=self.fallback_queue,
         )
