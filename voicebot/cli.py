@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "voicebot.commands.db",             # db upgrade, db current
     "voicebot.commands.tokens",         # tokens add, list, revoke
     "voicebot.commands.records",        # records audit, export, forget, purge, rotate-key
+    "voicebot.commands.report",         # report
+    "voicebot.commands.demo",           # demo-data
 )
 
 
