@@ -58,11 +58,7 @@ class ReviewStore:
 
     def add(self, call_sid: str, *, reviewer: str, role: str, verdict: str,
             note: str = "", at: str | None = None) -> Review:
-        if verdict not in VERDICTS:
-            raise ReviewError(f"unknown verdict {verdict!r}: choose {', '.join(VERDICTS)}")
-        note = (note or "").strip()
-        if len(note) > NOTE_MAX:
-            raise ReviewError(f"the note is {len(note)} characters; keep it under {NOTE_MAX}")
+        note = check_review(verdict, note)
         review = Review(call_sid=call_sid, at=at or now_iso(), reviewer=reviewer, role=role,
                         verdict=verdict, note=note)
         with self._db.transaction("keep the review") as conn:
@@ -90,6 +86,16 @@ class ReviewStore:
         query = sa.select(reviews).where(reviews.c.id.in_(newest))
         with self._db.transaction("read the reviews", write=False) as conn:
             return {row.call_sid: _review(row._mapping) for row in conn.execute(query)}
+
+
+def check_review(verdict: str, note: str) -> str:
+    """The note as it is kept; ReviewError for an unknown verdict or a note too long."""
+    if verdict not in VERDICTS:
+        raise ReviewError(f"unknown verdict {verdict!r}: choose {', '.join(VERDICTS)}")
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX:
+        raise ReviewError(f"the note is {len(note)} characters; keep it under {NOTE_MAX}")
+    return note
 
 
 def _review(row: Any) -> Review:

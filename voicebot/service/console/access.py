@@ -118,8 +118,8 @@ def page(*roles: str) -> Callable[[F], F]:
             if principal is None:
                 return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
             if not principal.has(*roles):
-                return error_page(403, f"A {principal.role} token may not open this page "
-                                       f"(it needs {' or '.join(roles)}).")
+                return error_page(403, f"The {principal.role} role may not open this page: "
+                                       f"it needs {' or '.join(roles)}.")
             return view(*args, **kwargs)
 
         return guarded  # type: ignore[return-value]

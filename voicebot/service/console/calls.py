@@ -19,7 +19,7 @@ from voicebot.records.as_scenario import scenario_skeleton
 from voicebot.records.browse import CallFilter, choices, list_calls, review_queue
 from voicebot.records.database import now_iso
 from voicebot.records.kpi_data import PeriodError, parse_time
-from voicebot.records.reviews import VERDICTS, ReviewError, ReviewStore
+from voicebot.records.reviews import VERDICTS, ReviewError, ReviewStore, check_review
 from voicebot.service.auth import audit
 from voicebot.service.console.access import error_page
 from voicebot.service.console.timeline import timeline
@@ -83,13 +83,13 @@ class CallPages:
         verdict = request.form.get("verdict", "")
         note = request.form.get("note", "")
         who = g.principal
+        self._call(call_sid)  # 404 for a call that is not there
         try:
-            self.records.ask(lambda s: ReviewStore(s.database).add(
-                call_sid, reviewer=who.name, role=who.role, verdict=verdict, note=note))
+            check_review(verdict, note)
         except ReviewError as exc:
-            if "no call" in str(exc):
-                abort(404, str(exc))
             return self.call(call_sid, problem=str(exc), status=400)
+        self.records.ask(lambda s: ReviewStore(s.database).add(
+            call_sid, reviewer=who.name, role=who.role, verdict=verdict, note=note))
         audit(self.records, "review_call", call_sid=call_sid, detail=verdict)
         return redirect(url_for("console.call", call_sid=call_sid, reviewed=1) + "#reviews")
 
