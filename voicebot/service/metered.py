@@ -1,22 +1,21 @@
 """Where the service's metrics come from: the edges of a call, watched.
 
-- MeteredRecorder stands between the call driver and the records: the driver reports every
-  call's start, each turn and the end to its recorder, so that is where calls started and
-  ended, turns and turn gaps are seen (then the save is passed on unchanged);
+- TimedDriver stands between the WebSocket loop and the call driver, where the wall clock
+  is: it times each step (so the driver can record when a reply really left) and emits
+  the call's start, each turn with its gap (end of the caller's turn to the reply going
+  out) and the call's end, by outcome and reason;
 - MeteredEngine wraps the speech engine the calls use: how long a turn's end waited for its
   decode, and every engine failure (which the call session still turns into a hand-over).
 
-Both emit typed events to voicebot.service.metrics.Metrics; neither changes what happens.
+Both emit typed events to voicebot.service.metrics.Metrics; neither changes a decision.
 """
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from voicebot.records.recorder import Recorder
-from voicebot.records.transcript import CallTranscript
 from voicebot.service.metrics import (
     CallEnded,
     CallStarted,
@@ -28,37 +27,58 @@ from voicebot.service.metrics import (
 from voicebot.speech.types import EarlyDecoder, Engine, Grammar, Hypothesis, Recognizer
 
 
-class MeteredRecorder:
-    """A Recorder that emits CallStarted, TurnTaken and CallEnded, then saves."""
+class TimedDriver:
+    """A call's driver, as the WebSocket loop drives it, watched: each step's wall time is
+    told back to the driver (CallDriver.replies_sent), so a turn's reply time includes the
+    decode and the render; and the call's start, its turns (with their gaps) and its end
+    are emitted. Anything else is the driver's own."""
 
-    def __init__(self, recorder: Recorder, metrics: Metrics) -> None:
-        self._recorder = recorder
+    def __init__(self, driver: Any, metrics: Metrics,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self._driver = driver
         self._metrics = metrics
-        self._lock = threading.Lock()
-        self._turns_seen: dict[str, int] = {}  # calls going on: turns already counted
+        self._clock = clock
+        self._started = False
+        self._ended = False
+        self._turns_done = 0  # turns emitted so far
 
-    def save(self, transcript: CallTranscript, *, from_number: str | None = None,
-             ended: bool = False) -> None:
-        try:
-            self._watch(transcript, ended)
-        finally:
-            self._recorder.save(transcript, from_number=from_number, ended=ended)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._driver, name)
 
-    def _watch(self, t: CallTranscript, ended: bool) -> None:
-        with self._lock:
-            seen = self._turns_seen.get(t.call_sid)
-            if seen is None:
-                seen = 0
-                self._metrics.emit(CallStarted(t.flow_name, t.flow_variant))
-            for turn in t.turns[seen:]:
-                gap = turn.t_reply - turn.t_end if turn.t_reply is not None and \
-                    turn.t_end is not None and turn.t_reply >= turn.t_end else None
-                self._metrics.emit(TurnTaken(turn.node, turn.result, gap))
-            if ended:
-                self._turns_seen.pop(t.call_sid, None)
-                self._metrics.emit(CallEnded(t.outcome or "none", t.reason or "none"))
-            else:
-                self._turns_seen[t.call_sid] = len(t.turns)
+    def receive(self, text: str | bytes, now: float) -> list[str]:
+        return self._step(self._driver.receive, text, now)
+
+    def tick(self, now: float) -> list[str]:
+        return self._step(self._driver.tick, now)
+
+    def stream_dropped(self, now: float) -> None:
+        self._driver.stream_dropped(now)
+        self._watch()
+
+    def _step(self, step: Callable[..., list[str]], *args: Any) -> list[str]:
+        began = self._clock()
+        out = step(*args)
+        if out:
+            self._driver.replies_sent(args[-1] + self._clock() - began)
+        self._watch()
+        return out
+
+    def _watch(self) -> None:
+        t = self._driver.transcript
+        if not self._started and t.call_sid and self._driver.session.started:
+            self._started = True
+            self._metrics.emit(CallStarted(t.flow_name, t.flow_variant))
+        finished = bool(self._driver.finished)
+        for turn in t.turns[self._turns_done:]:
+            if turn.t_reply is None and not finished:
+                break  # its reply is not out yet: its gap is not known
+            gap = turn.t_reply - turn.t_end if turn.t_reply is not None and \
+                turn.t_end is not None and turn.t_reply >= turn.t_end else None
+            self._metrics.emit(TurnTaken(turn.node, turn.result, gap))
+            self._turns_done += 1
+        if finished and self._started and not self._ended:
+            self._ended = True
+            self._metrics.emit(CallEnded(t.outcome or "none", t.reason or "none"))
 
 
 class MeteredEngine:

@@ -27,7 +27,7 @@ from voicebot.records.opening import hash_key, open_store, store_location
 from voicebot.records.resilient import ResilientRecords
 from voicebot.records.store import CallStore
 from voicebot.service.auth import BOOTSTRAP_ROLE, Authenticator
-from voicebot.service.metered import MeteredEngine, MeteredRecorder
+from voicebot.service.metered import MeteredEngine, TimedDriver
 from voicebot.service.metrics import Metrics
 from voicebot.service.security import SignatureGuard
 from voicebot.settings import Settings
@@ -61,7 +61,6 @@ class Service:
     def __post_init__(self) -> None:
         self.metrics = Metrics(lambda: self.store.ask(lambda s: queue_lengths(s.database)))
         self._call_engine = MeteredEngine(self.engine, self.metrics)
-        self._call_recorder = MeteredRecorder(self.store, self.metrics)
 
     def deps(self) -> CallDeps:
         return CallDeps(
@@ -69,13 +68,14 @@ class Service:
             engine=self._call_engine,
             renderer=self.renderer,
             lookup=perform,
-            recorder=self._call_recorder,
+            recorder=self.store,
             endpoint=self.settings.endpoint,
             fallback_queue=self.fallback_queue,
         )
 
     def new_driver(self) -> CallDriver:
-        return CallDriver(self.deps())
+        """A call's driver, timed and watched for /metrics (voicebot.service.metered)."""
+        return TimedDriver(CallDriver(self.deps()), self.metrics)  # type: ignore[return-value]
 
     def variant_for(self, from_number: str | None, call_sid: str) -> str | None:
         """The flow variant a caller runs (None: the flow has none), by the keyed hash of

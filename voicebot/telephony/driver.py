@@ -164,6 +164,13 @@ class CallDriver:
         except Exception as exc:
             return self._driver_fault(exc, now)
 
+    def replies_sent(self, now: float) -> None:
+        """The transport sent what the last receive/tick returned at `now` on its clock,
+        after that step's work (a decode, a render): a turn answered in that step is
+        recorded as answered then, so the records hold the turn gap the caller had. Offline
+        replay, whose clock does not move during a step, need not call it."""
+        self.session.reply_sent(now)
+
     def stream_dropped(self, now: float) -> None:
         """The socket closed without 'stop'. Recorded as a transfer with reason error unless
         the call had already been decided."""

@@ -135,6 +135,12 @@ class CallSession:
         except Exception as exc:  # the session's own bug: still a person, never silence
             return self._fault(t, "session", exc)
 
+    def reply_sent(self, t: float) -> None:
+        """What the last event's actions said went out at stream time `t` (see
+        CallDriver.replies_sent)."""
+        if self.started:
+            self.record.reply_sent(max(self._now, t - self._t0))
+
     def abandon(self) -> None:
         """The driver could not even hand over (its own fault handling failed): decide
         nothing more. The record says transfer / error unless the call was decided."""

@@ -18,6 +18,7 @@ class CallRecord:
                                          flow_variant=variant)
         self.milestones = 0
         self._awaiting_reply: TurnRecord | None = None  # the turn whose reply is not out yet
+        self._just_replied: TurnRecord | None = None  # the turn answered in the last step
 
     @property
     def decided(self) -> bool:
@@ -36,8 +37,15 @@ class CallRecord:
         self.transcript.prompts.append(record)
         if self._awaiting_reply is not None:
             self._awaiting_reply.t_reply = t
-            self._awaiting_reply = None
+            self._just_replied, self._awaiting_reply = self._awaiting_reply, None
         return record
+
+    def reply_sent(self, t: float) -> None:
+        """The reply of the turn answered in the last step left at `t`, after the step's
+        decoding and rendering (which the step's own time does not include)."""
+        turn, self._just_replied = self._just_replied, None
+        if turn is not None and turn.t_reply is not None and t > turn.t_reply:
+            turn.t_reply = t
 
     def turn(self, record: TurnRecord) -> None:
         self.transcript.turns.append(record)
