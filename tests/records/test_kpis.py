@@ -47,7 +47,7 @@ def test_a_scope_narrows_to_a_variant(seeded):
     assert report(store.database, Scope(SINCE, UNTIL, flow="other"))["calls"] == 0
 
 
-def test_voicebot_report_prints_the_same_figures(seeded, monkeypatch, capsys,
+def test_voicebot_report_prints_the_same_figures(seeded, monkeypatch, capsys, tmp_path,
                                                   restore_logging):
     backend, where, _ = seeded
     for name, value in backend.env(where).items():
@@ -61,6 +61,12 @@ def test_voicebot_report_prints_the_same_figures(seeded, monkeypatch, capsys,
     assert "contained          3  37.5%" in text
     assert "B vs A: +25.0 points, p = 1.000 (Fisher's exact test, alpha 0.05): not " \
            "significant" in text
+    html = tmp_path / "kpis.html"  # one file, nothing to fetch, the same figures
+    assert main(["report", "--since", SINCE, "--until", UNTIL, "--html", str(html)]) == 0
+    written = html.read_text(encoding="utf-8")
+    assert 'data-kpi="containment" data-value="0.375"' in written
+    assert 'data-kpi="handovers_by_reason.no_match.calls" data-value="1"' in written
+    assert written.count("<svg") >= 5 and "<script" not in written and "<link" not in written
 
 
 def test_a_period_that_cannot_be_read_is_one_clear_error(capsys, restore_logging):
