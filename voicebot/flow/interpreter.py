@@ -323,11 +323,10 @@ class FlowSession:
         node = self._node()
         self._fails[kind] += 1
         limit = getattr(node.policy, f"max_{kind}")
-        survey = node.kind == "survey"  # asked twice at most; unanswered, it just ends
-        if self._fails[kind] >= limit or (survey and sum(self._fails.values()) >= 2):
-            return self._goto(node.next or "") if survey else \
+        retry = sum(self._fails.values())  # a survey is asked twice at most, then just ends
+        if self._fails[kind] >= limit or (node.kind == "survey" and retry >= 2):
+            return self._goto(node.next or "") if node.kind == "survey" else \
                 self._escalate(kind)  # type: ignore[arg-type]
-        retry = sum(self._fails.values())
         confirming = self._awaiting == "confirm"
         if confirming:
             base = self._confirm_text(node, self._pending)
