@@ -1,15 +1,15 @@
 """Prometheus metrics of the service (`GET /metrics`), with prometheus_client.
 
 Metrics are typed events, as LiveKit Agents does it: the edges that see something happen
-emit one (the recorder the call driver reports to, the engine the calls use, the routes;
-voicebot.service.metered), and `Metrics.emit` turns each into Prometheus series. The pure
-core (flow, session, driver) knows nothing of it.
+emit one (the timed wrapper the WebSocket loop drives each call through, the engine the
+calls use, the routes; voicebot.service.metered), and `Metrics.emit` turns each into
+Prometheus series. The pure core (flow, session, driver) knows nothing of it.
 
 Series (every host reports its own; counters and histograms add up across hosts):
 - voicebot_calls_started_total{flow,variant}, voicebot_calls_ended_total{outcome,reason}
 - voicebot_calls_active: calls this process is on now
 - voicebot_turns_total{node,result}: what the flow made of each caller turn
-- voicebot_turn_gap_seconds: end of a caller's turn to the bot's first audio back
+- voicebot_turn_gap_seconds: end of a caller's turn to the bot's reply leaving the socket
 - voicebot_decode_seconds: how long a turn's end waited for its decode
 - voicebot_engine_errors_total{stage}: the speech engine failed (recognizer, accept, ...)
 - voicebot_webhook_signature_failures_total{route}: requests refused as not from Twilio
