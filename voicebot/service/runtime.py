@@ -73,9 +73,9 @@ class Service:
             fallback_queue=self.fallback_queue,
         )
 
-    def new_driver(self) -> CallDriver:
+    def new_driver(self) -> TimedDriver:
         """A call's driver, timed and watched for /metrics (voicebot.service.metered)."""
-        return TimedDriver(CallDriver(self.deps()), self.metrics)  # type: ignore[return-value]
+        return TimedDriver(CallDriver(self.deps()), self.metrics)
 
     def variant_for(self, from_number: str | None, call_sid: str) -> str | None:
         """The flow variant a caller runs (None: the flow has none), by the keyed hash of
