@@ -21,6 +21,10 @@ COMMAND_MODULES = (
     "voicebot.commands.synth",         # synth
     "voicebot.commands.settings",       # settings
     "voicebot.commands.db",             # db upgrade, db current
+    "voicebot.commands.tokens",         # tokens add, list, revoke
+    "voicebot.commands.records",        # records audit, export, forget, purge, rotate-key
+    "voicebot.commands.report",         # report
+    "voicebot.commands.demo",           # demo-data
 )
 
 

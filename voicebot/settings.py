@@ -237,8 +237,10 @@ class Settings:
         "VOICEBOT_HASH_KEY", "Key for hashing caller numbers (HMAC-SHA256)", text, None,
         shown="generated once into var/hash.key", secret=True)
     api_token: str | None = setting(
-        "VOICEBOT_API_TOKEN", "Bearer token for GET /calls/<CallSid>/... (agent desktop)",
-        text, None, shown="(none: those routes answer 403)", secret=True)
+        "VOICEBOT_API_TOKEN", "Bootstrap API token with the admin role, for a first set-up "
+        "and existing deployments; make tokens per person and role with `voicebot tokens "
+        "add`, then unset it", text, None, shown="(none: only `voicebot tokens` tokens)",
+        secret=True)
     fallback_queue: str | None = setting(
         "VOICEBOT_FALLBACK_QUEUE", "Queue a call goes to when anything breaks", text, None,
         shown="(the flow's fallback_queue)")

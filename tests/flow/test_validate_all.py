@@ -238,7 +238,7 @@ def test_every_schema_property_has_help_and_examples_that_are_valid():
 @pytest.mark.parametrize("change, message", [
     # a kind that is not one: nothing else of the node can be checked, nor is blamed
     (("    kind: hangup", "    kind: -1\n    reprompts: 42"),
-     "nodes.goodbye.kind must be one of: say, ask, menu, collect, branch,"),
+     "nodes.goodbye.kind must be one of: say, ask, menu, collect, survey, branch,"),
     # keys the node's kind does not have are set aside, not read
     (("    kind: lookup", "    kind: say\n    prompt: Looking.\n    next: goodbye"),
      "unknown key 'source' in nodes.find_rx"),

@@ -303,7 +303,8 @@ def test_unknown_node_kind_lists_the_kinds(write_flow):
     text = BASE.replace("    kind: hangup", "    kind: goodbye")
     _, problems, _ = problems_of(write_flow, text)
     p = only(problems)[0]
-    assert p.message.startswith("nodes.bye.kind must be one of: say, ask, menu, collect, branch,")
+    assert p.message.startswith("nodes.bye.kind must be one of: say, ask, menu, collect, "
+                                "survey, branch,")
     assert p.line == line_of(text, "kind: goodbye")
 
 

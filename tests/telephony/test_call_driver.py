@@ -521,3 +521,19 @@ def test_a_stop_from_twilio_is_a_caller_hang_up(support_flow, engine, renderer,
     saved = recorder.calls[CALL_SID]
     assert saved.ended and saved.from_number == "+15550100"  # for the store to hash
 
+
+
+def test_the_transport_can_say_when_a_reply_really_left(deps) -> None:
+    """A live step takes wall time (decode, render) the virtual clock does not see: the
+    transport reports when the step's messages went out, and the turn answered in that
+    step keeps that time as its reply; steps that answered nothing change no turn."""
+    line = open_call(deps)
+    line.until_quiet()
+    line.press("1")  # the menu's answer: "What is your order number?" goes out now
+    turn = line.driver.transcript.turns[0]
+    assert turn.t_reply == pytest.approx(line.t)  # the virtual clock did not move
+    line.driver.replies_sent(line.t + 0.35)  # the step took 0.35 s on the wall clock
+    assert turn.t_reply == pytest.approx(line.t + 0.35)
+    line.step()
+    line.driver.replies_sent(line.t + 2.0)  # a later step: no turn was answered in it
+    assert turn.t_reply == pytest.approx(line.t - 0.02 + 0.35)

@@ -91,7 +91,7 @@ class Listen:
     dtmf_max: int = 1
     dtmf_terminator: str = "#"
     slot: str | None = None  # the slot being collected, if any
-    slot_kind: str | None = None  # digits | yes_no | number | free
+    slot_kind: str | None = None  # digits | yes_no | number | free | survey
     max_digits: int | None = None  # a spoken number has at most this many digits
     # Phrases of the grammar that mean the same (an intent's phrases and key word, yes, no,
     # the escape phrases): confidence weighs an answer against what means something else.

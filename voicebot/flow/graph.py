@@ -43,6 +43,8 @@ def _label(flow: Flow, node: Node) -> tuple[str, str]:
         detail = f"queue {node.queue or flow.fallback_queue}"
     elif node.kind == "branch":
         detail = ""
+    elif node.kind == "survey":
+        detail = f"rating 1-5{f' -> {node.slot}' if node.slot else ''} - {node.prompt or ''}"
     else:
         detail = node.prompt or ""
     if node.max_visits:
@@ -60,7 +62,8 @@ def _escalations(flow: Flow, node: Node) -> list[str]:
             ways.append(f"[{p.escape_dtmf}]")
         if ways:
             out.append(" / ".join(ways))
-        out.append(f"{p.max_no_match}x no match / {p.max_no_input}x silence")
+        if node.kind != "survey":  # an unanswered survey goes on to `next`
+            out.append(f"{p.max_no_match}x no match / {p.max_no_input}x silence")
     if node.kind == "lookup" and not node.on_error:
         out.append("lookup failed")
     if node.max_visits and not node.overflow:

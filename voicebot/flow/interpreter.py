@@ -1,8 +1,7 @@
 """FlowSession: one call's walk through a flow, as a pure state machine.
 
-Like h11, it is fed events (what the caller said or keyed, silence, a lookup result, a fault)
-and returns actions (say, listen, look up, transfer, hang up). It has no audio, network or
-clock, so the phone path, `voicebot chat` and offline replay all run exactly the same logic.
+Like h11, it is fed events and returns actions; with no audio, network or clock, the phone
+path, `voicebot chat` and offline replay all run exactly the same logic.
 
 Responsible-by-design rules live here, not in each flow: the disclosure comes first and
 cannot be skipped, the escape phrases and key work in every node, repeated failures hand the
@@ -51,7 +50,6 @@ MAX_STEPS = 50  # nodes entered without waiting for the caller before we call it
 RECENT_TURNS = 6  # turns the agent gets in the summary context
 
 
-
 class FlowSession:
     """One caller's conversation with a flow. Feed events, perform the returned actions."""
 
@@ -66,6 +64,7 @@ class FlowSession:
         self.outcome: str | None = None  # "transfer" | "hangup"
         self.reason: str | None = None
         self.queue: str | None = None
+        self.csat: int | None = None  # the caller's answer to a survey node (1-5)
         self._turns: list[dict[str, Any]] = []
         self._started = False
         self._awaiting: str | None = None  # "turn" | "confirm" | "lookup"
@@ -121,6 +120,11 @@ class FlowSession:
         return not (self._awaiting == "turn" and self._digits_collect() and key.isdigit())
 
     @property
+    def surveying(self) -> bool:
+        """At a survey node: the caller's business is done, only their rating is asked."""
+        return not self.ended and getattr(self.flow.nodes.get(self.node), "kind", "") == "survey"
+
+    @property
     def turns(self) -> list[dict[str, Any]]:
         """Every caller turn so far: node, kind, heard, confidence, intent, result."""
         return [dict(t) for t in self._turns]
@@ -174,7 +178,7 @@ class FlowSession:
                 nid = node.next or ""
             elif kind == "branch":
                 nid = self._branch(node)
-            elif kind in ("ask", "menu", "collect"):
+            elif kind in ("ask", "menu", "collect", "survey"):
                 self._awaiting = "turn"
                 return actions + [Say(self._render(node.prompt or ""), nid, kind="prompt"),
                                   listen_for(node)]
@@ -308,9 +312,11 @@ class FlowSession:
         return self._fail("no_match")
 
     def _store(self, node: Node, value: Any) -> list[FlowAction]:
-        assert node.slot is not None
-        self.slots[node.slot] = value
-        self._slot_types[node.slot] = node.slot_type or "free"
+        if node.kind == "survey":
+            self.csat = value
+        if node.slot:
+            self.slots[node.slot] = value
+            self._slot_types[node.slot] = node.slot_type or "free"
         return self._goto(node.next or "")
 
     def _fail(self, kind: str) -> list[FlowAction]:
@@ -318,9 +324,10 @@ class FlowSession:
         node = self._node()
         self._fails[kind] += 1
         limit = getattr(node.policy, f"max_{kind}")
-        if self._fails[kind] >= limit:
-            return self._escalate(kind)  # type: ignore[arg-type]
-        retry = sum(self._fails.values())
+        retry = sum(self._fails.values())  # a survey is asked twice at most, then just ends
+        if self._fails[kind] >= limit or (node.kind == "survey" and retry >= 2):
+            return self._goto(node.next or "") if node.kind == "survey" else \
+                self._escalate(kind)  # type: ignore[arg-type]
         confirming = self._awaiting == "confirm"
         if confirming:
             base = self._confirm_text(node, self._pending)
@@ -377,18 +384,12 @@ class FlowSession:
     # ------------------------------------------------------------------ templates
 
     def _confirm_text(self, node: Node, value: Any) -> str:
+        """The "Is that right?" with the value heard (not yet the slot's)."""
         template = node.confirm_prompt or "I heard {" + str(node.slot) + "}. Is that right?"
-        saved = self.slots.get(node.slot or "")
-        assert node.slot is not None
-        self.slots[node.slot] = value
-        self._slot_types[node.slot] = node.slot_type or "free"
-        try:
-            return self._render(template)
-        finally:
-            if saved is None:
-                self.slots.pop(node.slot, None)
-            else:
-                self.slots[node.slot] = saved
+        slots = {**self.slots, str(node.slot): value}
+        types = {**self._slot_types, str(node.slot): node.slot_type or "free"}
+        return render(template, lambda ref: slot_value(slots, ref, self.intent),
+                      [name for name, kind in types.items() if kind == "digits"])
 
     def _value(self, ref: str) -> Any:
         return slot_value(self.slots, ref, self.intent)

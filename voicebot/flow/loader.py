@@ -26,6 +26,7 @@ from voicebot.flow.model import (
 from voicebot.flow.problems import FlowError, Problem
 from voicebot.flow.schema import SCHEMA_PATH, Marks, salvage, schema_errors, schema_problems
 from voicebot.flow.validator import check_flow
+from voicebot.flow.variants import build_variants
 
 __all__ = ["FlowError", "Problem", "load_flow", "check_file", "SCHEMA_PATH"]
 
@@ -234,6 +235,9 @@ def check_file(path: str | Path, extra: Extra | None = None
     data, broken = salvage(data, errors)
     flow = build_flow(data, marks, path.resolve(), text, broken)
     problems += check_flow(flow, file)
+    flow.variants, more = build_variants(
+        data, marks, file, lambda d, m, b: build_flow(d, m, path.resolve(), text, b), problems)
+    problems += more
     if extra is not None:
         problems += extra(flow, file)
     problems.sort(key=lambda p: (p.line, p.col))

@@ -6,6 +6,7 @@ them. Source positions stay attached (`marks`) so every later check can name fil
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -20,9 +21,9 @@ from voicebot.flow.reasons import (
 )
 from voicebot.flow.templates import TEMPLATE_RE
 
-NODE_KINDS: tuple[str, ...] = ("say", "ask", "menu", "collect", "branch", "lookup", "transfer",
-                               "hangup")
-LISTENING_KINDS = ("ask", "menu", "collect")
+NODE_KINDS: tuple[str, ...] = ("say", "ask", "menu", "collect", "survey", "branch", "lookup",
+                               "transfer", "hangup")
+LISTENING_KINDS = ("ask", "menu", "collect", "survey")
 TERMINAL_KINDS = ("transfer", "hangup")
 SLOT_TYPES = ("digits", "yes_no", "number", "free")
 CONDITION_OPS = ("equals", "not_equals", "in", "not_in", "set", "gt", "ge", "lt", "le",
@@ -237,6 +238,28 @@ class Flow:
     # Parts set aside because of schema errors (see voicebot.flow.schema.salvage): checks
     # skip what depends on them, so one mistake is reported once. Empty for a loaded flow.
     broken: frozenset[tuple] = frozenset()
+    variant: str | None = None  # which of its flow's variants this is (None: the flow)
+    variants: dict[str, FlowVariant] = field(default_factory=dict, repr=False)
+
+    def variant_named(self, name: str | None) -> Flow:
+        """The variant `name` of this flow (itself when it has no such variant)."""
+        chosen = self.variants.get(name or "")
+        return chosen.flow if chosen is not None else self
+
+    def assign_variant(self, key: str) -> str | None:
+        """The variant a caller gets, from a stable key (the keyed hash of their number):
+        the same key always gets the same variant, and keys spread by the weights. None
+        when the flow has no variants."""
+        if not self.variants:
+            return None
+        total = sum(v.weight for v in self.variants.values())
+        digest = hashlib.sha256(f"{self.name}|{key}".encode()).digest()
+        point = int.from_bytes(digest[:8], "big") / 2**64 * total
+        for name, chosen in self.variants.items():
+            point -= chosen.weight
+            if point < 0:
+                return name
+        return next(reversed(self.variants))
 
     def is_broken(self, *path: Any) -> bool:
         return tuple(path) in self.broken
@@ -289,6 +312,17 @@ class Flow:
                 return self.marks[p]
             p = p[:-1]
         return self.marks.get((), (1, 1))
+
+
+@dataclass(frozen=True)
+class FlowVariant:
+    """One arm of an A/B test: its share of callers and the flow it runs (the flow with the
+    variant's changes applied; records name it with `flow.variant`)."""
+
+    name: str
+    weight: float
+    flow: Flow
+    description: str = ""
 
 
 def _normalized(value: Any) -> str:

@@ -19,6 +19,12 @@ ESCALATION_REASONS: tuple[EscalationReason, ...] = get_args(EscalationReason)
 # The turn failures that are retried before they hand over (policy max_<reason>).
 RetryReason = Literal["low_confidence", "no_match", "no_input"]
 
+# What the call session itself says when the flow cannot (a fault, a dropped stream).
+FALLBACK_HANDOVER = ("Sorry, the automated assistant has a problem, so I'm connecting you "
+                     "to a person. Please hold.")
+FAULT_SUMMARY = "The automated assistant failed during the call."
+DROPPED_SUMMARY = "The call's audio stream dropped; the caller may need to be called back."
+
 
 @dataclass(frozen=True)
 class ReasonTexts:

@@ -14,6 +14,7 @@ from voicebot.flow.model import Node
 
 YES_NO_GRAMMAR = matching.YES_SPOKEN + matching.NO_SPOKEN
 YES_NO_KEYS = {"1": "yes", "2": "no"}
+SCORES = ("one", "two", "three", "four", "five")  # a survey's answers, 1-5
 
 
 def listen_for(node: Node, confirming: bool = False) -> Listen:
@@ -37,6 +38,9 @@ def listen_for(node: Node, confirming: bool = False) -> Listen:
             groups.append(group)
         return Listen(grammar=unique(tuple(phrases) + escape), dtmf_max=1,
                       groups=(*groups, escape), **common)
+    if node.kind == "survey":
+        return Listen(grammar=unique(SCORES + escape), dtmf_max=1, slot=node.slot,
+                      slot_kind="survey", groups=(*((w,) for w in SCORES), escape), **common)
     kind = node.slot_type
     if kind == "digits":
         most = node.length or node.max_length or 16
@@ -58,7 +62,10 @@ def allows_length(node: Node, n: int) -> bool:
 
 
 def parse_spoken(node: Node, text: str) -> Any:
-    """The slot value a collect node gets from normalised recognised text, or None."""
+    """The slot value a collect node (or a survey's score) gets from normalised recognised
+    text, or None."""
+    if node.kind == "survey":
+        return score(matching.spoken_number(text))
     kind = node.slot_type
     if kind == "digits":
         digits = matching.spoken_digits(text)
@@ -73,6 +80,8 @@ def parse_spoken(node: Node, text: str) -> Any:
 def parse_keys(node: Node, keys: str) -> Any:
     """The slot value a collect node gets from keys pressed, or None."""
     keys = keys.rstrip("#")
+    if node.kind == "survey":
+        return score(int(keys)) if keys.isdigit() else None
     kind = node.slot_type
     if kind == "digits":
         return keys if keys.isdigit() and allows_length(node, len(keys)) else None
@@ -81,6 +90,11 @@ def parse_keys(node: Node, keys: str) -> Any:
     if kind == "number":
         return in_range(node, int(keys)) if keys.isdigit() else None
     return None
+
+
+def score(number: int | None) -> int | None:
+    """A survey answer: a whole number from 1 to 5, or None."""
+    return number if number is not None and 1 <= number <= len(SCORES) else None
 
 
 def in_range(node: Node, number: int | None) -> int | None:

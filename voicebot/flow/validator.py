@@ -153,6 +153,23 @@ class _Checker:
                 self.collect(node)
             elif node.kind == "lookup":
                 self.lookup(node)
+            elif node.kind == "survey":
+                self.survey(node)
+
+    def survey(self, node: Node) -> None:
+        """A survey comes last: the caller whose business is done is asked nothing more."""
+        base = ("nodes", node.id)
+        others = [n for n in self.flow.nodes.values() if n.kind == "survey" and n is not node]
+        if others and node.id < others[0].id:
+            self.add("warning", f"two survey nodes ('{node.id}', '{others[0].id}'): a call "
+                                "keeps only its last rating for CSAT", *base)
+        if node.next not in self.flow.nodes:
+            return
+        later = [m for m in reach(self.flow, [node.next])
+                 if self.flow.nodes[m].listens and self.flow.nodes[m].kind != "survey"]
+        if later:
+            self.add("warning", f"after the survey the caller is asked more ('{later[0]}'): "
+                                "place the survey just before goodbye", *base, "next")
 
     def intents(self, node: Node) -> None:
         base = ("nodes", node.id, "intents")
@@ -263,7 +280,8 @@ class _Checker:
         if TEMPLATE_RE.search(flow.disclosure):
             self.add("error", "the disclosure cannot use templates (it is said before anything "
                               "is known)", "disclosure")
-        slots = {n.slot for n in flow.nodes.values() if n.kind == "collect" and n.slot}
+        slots = {n.slot for n in flow.nodes.values()
+                 if n.kind in ("collect", "survey") and n.slot}
         results = {n.result: n for n in flow.nodes.values() if n.kind == "lookup"}
         entry = set_on_entry(flow)
         for node in flow.nodes.values():

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime
 import math
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +69,22 @@ def location_for(target: Path | str) -> Location:
         return Location(url=url.set(drivername="postgresql+psycopg"))
     path = Path(text).expanduser()
     return Location(url=sa.URL.create("sqlite", database=str(path)), sqlite_path=path)
+
+
+def now_iso(at: float | None = None) -> str:
+    """A time as the records write it: ISO-8601 UTC with milliseconds
+    ("2025-01-31T12:00:00.123Z"), which sorts as text on both backends."""
+    now = time.time() if at is None else at
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+def from_iso(text: str) -> float:
+    """Seconds since the epoch of a time the records wrote (now_iso's form, or any ISO-8601;
+    a time without a zone is UTC)."""
+    when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp()
 
 
 class Database:

@@ -101,6 +101,17 @@ def check(db: Database) -> SchemaState:
                          "made for this one")
 
 
+def ready(db: Database, *, upgrade_it: bool) -> SchemaState:
+    """The database at this code's schema: upgraded first when `upgrade_it` (the embedded
+    SQLite file) and it can be, else checked (SchemaMismatch saying what to run)."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # our own lines say what ran
+    if upgrade_it:
+        state = schema_state(db)
+        if not state.up_to_date and state.upgradable:
+            upgrade(db)
+    return check(db)
+
+
 def upgrade(db: Database, target: str = "head") -> tuple[SchemaState, SchemaState]:
     """Upgrade to `target` (default: the newest); returns the states before and after."""
     logging.getLogger("alembic").setLevel(logging.WARNING)  # our own line says what ran

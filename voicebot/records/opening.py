@@ -16,7 +16,8 @@ from typing import TypeVar
 
 from voicebot.errors import SettingsError
 from voicebot.logs import log_event
-from voicebot.records.database import location_for
+from voicebot.records import migrate
+from voicebot.records.database import Database, location_for
 from voicebot.records.errors import StoreUnavailable
 from voicebot.records.hashing import load_hash_key
 from voicebot.records.store import CallStore
@@ -64,6 +65,23 @@ def retry(what: Callable[[], T], settings: Settings, describe: str, *,
                       tries=tries, retry_in_s=delay, error=exc.detail)
             sleep(min(delay, remaining))  # the last try comes when the wait is up
             delay = min(delay * 2, LONGEST_RETRY_S)
+
+
+def open_database(settings: Settings, **retry_args: Callable) -> Database:
+    """The settings' database at this code's schema (a SQLite file is upgraded), once it
+    answers: for commands that need tokens or the audit log but not the calls' contents."""
+    location = location_for(store_location(settings))
+
+    def attempt() -> Database:
+        db = Database(location, pool_size=1, timeout_s=settings.db_timeout_s)
+        try:
+            migrate.ready(db, upgrade_it=location.backend == "sqlite")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    return retry(attempt, settings, location.describe(), **retry_args)
 
 
 def open_store(settings: Settings, **retry_args: Callable) -> CallStore:

@@ -13,6 +13,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from voicebot.records.database import Database
 from voicebot.records.transcript import CallTranscript
 
 
@@ -25,6 +26,9 @@ class Recorder(Protocol):
 class RecordStore(Protocol):
     """What ResilientRecords needs of a store (CallStore has it). `caller_hash` is the
     number already hashed, for records kept in the spool."""
+
+    @property
+    def database(self) -> Database: ...
 
     def save(self, transcript: CallTranscript, *, from_number: str | None = None,
              ended: bool = False, caller_hash: str | None = None) -> None: ...

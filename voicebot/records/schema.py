@@ -45,6 +45,8 @@ calls = sa.Table(
     # revision 0002a: which instance may start the call's stream (records/stream_state.py)
     sa.Column("stream_state", sa.Text),  # waiting | streaming | ended | NULL: never armed
     sa.Column("stream_deadline", sa.Text),  # waiting: its stream may start until then
+    # revision 0004: the caller's answer to the flow's survey (1-5), for CSAT
+    sa.Column("csat", sa.Integer),
     sa.Index("calls_started", "started"),
     sa.Index("calls_waiting", "queue", "outcome"),
 )
@@ -64,6 +66,8 @@ turns = sa.Table(
     sa.Column("t_end", sa.Float),
     sa.Column("t_reply", sa.Float),
     sa.Column("during_prompt", sa.Integer),
+    # revision 0004: what the flow made of the turn (matched, no_match, no_input, ...)
+    sa.Column("result", sa.Text),
 )
 
 prompts = sa.Table(
@@ -86,4 +90,59 @@ handoffs = sa.Table(
     sa.Column("queue_time", sa.Integer),
     sa.Column("at", sa.Text, nullable=False),
     sa.Index("handoffs_call", "call_sid"),
+)
+
+# revision 0003: who may read the records, who did, and what keeps them private
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("name", sa.Text, primary_key=True),  # who holds it ("alice", "desk-3")
+    sa.Column("role", sa.Text, nullable=False),  # agent | supervisor | admin
+    sa.Column("token_hash", sa.Text, nullable=False),  # SHA-256 of the token, never the token
+    sa.Column("created", sa.Text, nullable=False),
+    sa.Column("revoked", sa.Text),  # when it stopped working (the row stays for the audit)
+    sa.Index("api_tokens_hash", "token_hash", unique=True),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),  # the token's name (or a command's user)
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),  # read_call, export, forget, purge, ...
+    sa.Column("endpoint", sa.Text, nullable=False),  # why: "GET /calls/<call_sid>", a command
+    sa.Column("call_sid", sa.Text),  # the call read (never a caller's number or hash)
+    sa.Column("detail", sa.Text),  # counts and outcomes, no personal data
+    sa.Index("audit_log_at", "at"),
+    sa.Index("audit_log_call", "call_sid"),
+)
+
+locks = sa.Table(
+    "locks", metadata,  # one host at a time does a job (the retention purge)
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("until", sa.Text, nullable=False),
+)
+
+meta = sa.Table(
+    "meta", metadata,  # facts about the records themselves (which data key opens them)
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+calls_by_caller = sa.Index("calls_caller", calls.c.caller_hash)  # a caller's export or erasure
+
+# revision 0004: supervisors' reviews of calls
+
+reviews = sa.Table(
+    "reviews", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_sid", sa.Text, sa.ForeignKey("calls.call_sid"), nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("reviewer", sa.Text, nullable=False),  # the token's name
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("verdict", sa.Text, nullable=False),  # voicebot.records.reviews.VERDICTS
+    sa.Column("note", sa.Text),
+    sa.Index("reviews_call", "call_sid"),
 )

@@ -18,25 +18,20 @@ StoreError otherwise (voicebot.records.errors).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from voicebot.records import migrate
-from voicebot.records.database import Database, location_for
+from voicebot.records.database import Database, location_for, now_iso
 from voicebot.records.hashing import hash_number
-from voicebot.records.schema import calls, handoffs, iso_time, prompts, turns
+from voicebot.records.schema import calls, handoffs, prompts, turns
 from voicebot.records.stream_state import StreamStateQueries
 from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
 from voicebot.records.upsert import upsert
 
 TERMINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
-
-
-def _now() -> str:
-    return iso_time(time.time())
 
 
 def _bool(value: int | None) -> bool | None:
@@ -71,19 +66,25 @@ class CallStore(StreamStateQueries):
         self._key = hash_key.encode("utf-8") if isinstance(hash_key, str) else hash_key
         self._db = Database(self.location, pool_size=pool_size, timeout_s=timeout_s)
         try:
-            if upgrade if upgrade is not None else self.location.backend == "sqlite":
-                state = migrate.schema_state(self._db)
-                if not state.up_to_date and state.upgradable:
-                    migrate.upgrade(self._db)
-            migrate.check(self._db)
+            migrate.ready(self._db, upgrade_it=upgrade if upgrade is not None
+                          else self.location.backend == "sqlite")
         except BaseException:
             self._db.close()
             raise
 
     @property
+    def database(self) -> Database:
+        """The database the records are in (tokens, the audit log and requests use it too)."""
+        return self._db
+
+    @property
     def backend(self) -> str:
         """"sqlite" or "postgresql"."""
         return self.location.backend
+
+    def caller_hash(self, number: str) -> str:
+        """The keyed hash kept for a caller's number (never the number)."""
+        return hash_number(self._key, number)
 
     def describe(self) -> str:
         """Where the records are, for logs (a PostgreSQL password is hidden)."""
@@ -96,7 +97,7 @@ class CallStore(StreamStateQueries):
         """Upsert the call and replace its turns/prompts with the transcript's (small lists).
         `caller_hash`: the number already hashed (records kept in a spool file)."""
         t = transcript
-        now = _now()
+        now = now_iso()
         if from_number:
             caller_hash = hash_number(self._key, from_number)
         row = {
@@ -105,14 +106,15 @@ class CallStore(StreamStateQueries):
             "outcome": t.outcome, "reason": t.reason, "queue": t.queue,
             "caller_hash": caller_hash,
             "summary": t.summary, "context": json.dumps(t.context, default=str),
-            "path": json.dumps(t.path), "updated": now,
+            "path": json.dumps(t.path), "updated": now, "flow_variant": t.flow_variant,
+            "csat": t.csat,
         }
         turn_rows = [
             {"call_sid": t.call_sid, "seq": i, "node": r.node, "kind": r.kind,
              "prompt": _prompt_before(t, r), "heard": r.heard, "confidence": r.confidence,
              "in_grammar": None if r.in_grammar is None else int(r.in_grammar),
              "intent": r.intent, "t_start": r.t_start, "t_end": r.t_end, "t_reply": r.t_reply,
-             "during_prompt": int(r.during_prompt)}
+             "during_prompt": int(r.during_prompt), "result": r.result}
             for i, r in enumerate(t.turns)
         ]
         prompt_rows = [
@@ -123,9 +125,11 @@ class CallStore(StreamStateQueries):
         replaced = ("flow_name", "flow_version", "engine", "context", "path", "updated")
         if t.outcome is not None:  # an undecided transcript never erases a decision
             replaced += ("outcome", "reason", "queue", "summary")
+        if t.csat is not None:
+            replaced += ("csat",)
         with self._db.transaction("save the call") as conn:
             conn.execute(upsert(conn, calls, row, replace=replaced,
-                                keep_first=("ended", "caller_hash")))
+                                keep_first=("ended", "caller_hash", "flow_variant")))
             conn.execute(turns.delete().where(turns.c.call_sid == t.call_sid))
             if turn_rows:
                 conn.execute(turns.insert(), turn_rows)
@@ -141,7 +145,7 @@ class CallStore(StreamStateQueries):
         """The incoming-call webhook: the call exists from its first request, with the flow
         (and variant) it was given, whichever host serves its stream. `caller_hash`: the
         number already hashed (records kept in a spool file)."""
-        now = _now()
+        now = now_iso()
         if from_number:
             caller_hash = hash_number(self._key, from_number)
         row = {"call_sid": call_sid, "started": now, "updated": now, "flow_name": flow_name,
@@ -180,7 +184,7 @@ class CallStore(StreamStateQueries):
         A call Twilio ended before any stream (caller hung up during the webhook) still gets a
         row, so every call Twilio reported is accounted for.
         """
-        now = _now()
+        now = now_iso()
         row = {"call_sid": call_sid, "started": now, "updated": now, "status": status,
                "ended": now if status in TERMINAL_STATUSES else None}
         with self._db.transaction("close the call") as conn:
@@ -197,7 +201,7 @@ class CallStore(StreamStateQueries):
         the context saved after its last turn), so the agent's briefing and desktop find it.
         A decided call keeps its outcome, reason and summary.
         """
-        now = _now()
+        now = now_iso()
         row = {"call_sid": call_sid, "started": now, "ended": now, "updated": now,
                "outcome": "transfer", "reason": "error", "queue": queue, "enqueued": now,
                "summary": summary_if_undecided}
@@ -210,7 +214,7 @@ class CallStore(StreamStateQueries):
                        queue_time: int | None = None) -> None:
         """Which caller an agent's call took from a queue (from the <Queue url> request)."""
         row = {"agent_call_sid": agent_call_sid, "call_sid": call_sid, "queue_sid": queue_sid,
-               "queue_time": queue_time, "at": _now()}
+               "queue_time": queue_time, "at": now_iso()}
         with self._db.transaction("record the hand-off") as conn:
             conn.execute(upsert(conn, handoffs, row,
                                 replace=("call_sid", "queue_sid", "queue_time", "at")))
@@ -255,7 +259,8 @@ def _transcript(call: Any, turn_rows: list[Any], prompt_rows: list[Any]) -> Call
         turns=[TurnRecord(node=r["node"], kind=r["kind"], heard=r["heard"] or "",
                           confidence=r["confidence"], in_grammar=_bool(r["in_grammar"]),
                           intent=r["intent"], t_start=r["t_start"], t_end=r["t_end"],
-                          t_reply=r["t_reply"], during_prompt=bool(r["during_prompt"]))
+                          t_reply=r["t_reply"], during_prompt=bool(r["during_prompt"]),
+                          result=r["result"])
                for r in turn_rows],
         path=json.loads(call["path"] or "[]"),
         outcome=call["outcome"],
@@ -263,4 +268,6 @@ def _transcript(call: Any, turn_rows: list[Any], prompt_rows: list[Any]) -> Call
         queue=call["queue"],
         summary=call["summary"] or "",
         context=json.loads(call["context"] or "{}"),
+        flow_variant=call["flow_variant"],
+        csat=call["csat"],
     )

@@ -34,6 +34,7 @@ class TurnRecord:
     t_end: float | None = None  # end of utterance
     t_reply: float | None = None  # first bot audio after this turn
     during_prompt: bool = False  # spoken/pressed over a prompt (barge-in)
+    result: str | None = None  # what the flow made of it: matched, no_match, no_input, ...
 
 
 @dataclass
@@ -50,6 +51,8 @@ class CallTranscript:
     queue: str | None = None
     summary: str = ""  # for the agent (whisper and context JSON)
     context: dict[str, Any] = field(default_factory=dict)  # intent, slots, last turns
+    flow_variant: str | None = None  # the flow's variant the call ran (A/B), if it has any
+    csat: int | None = None  # the caller's answer to the flow's survey (1-5)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

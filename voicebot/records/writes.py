@@ -1,23 +1,38 @@
-"""A write the resilient records keep until the database takes it: an entry (a plain dict,
-so the spool can hold it as a JSON line), its key (a later write with the same key replaces
-an earlier one: every write is an idempotent upsert of the latest state) and how it is made."""
+"""The writes ResilientRecords keeps, retries and spools: each is a plain dict (so it can go
+into the spool as a JSON line) naming its `op`, and made on a store by `apply`.
+
+A later write with the same key replaces an earlier one still waiting (a call's newest
+transcript is all that needs writing); audit entries each have a key of their own.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from voicebot.records.access import AccessStore, AuditEntry
 from voicebot.records.recorder import RecordStore
 from voicebot.records.transcript import CallTranscript
 
 Key = tuple[str, str]
 
 
-def entry_key(entry: dict[str, Any]) -> Key:
-    who = entry["agent_call_sid"] if entry["op"] == "handoff" else entry["call_sid"]
-    return entry["op"], str(who)
+def key_of(entry: dict[str, Any]) -> Key:
+    op = entry["op"]
+    if op == "handoff":
+        return op, str(entry["agent_call_sid"])
+    if op == "audit":
+        return op, str(entry.setdefault("id", uuid.uuid4().hex))
+    return op, str(entry["call_sid"])
 
 
-def apply_entry(store: RecordStore, entry: dict[str, Any]) -> None:
+def call_of(entry: dict[str, Any]) -> str | None:
+    """The caller's call a write is about (None for an audit entry)."""
+    return None if entry["op"] == "audit" else str(entry["call_sid"])
+
+
+def apply(store: RecordStore, entry: dict[str, Any]) -> None:
+    """Make one kept write on `store`."""
     op = entry["op"]
     if op == "save":
         store.save(CallTranscript.from_dict(entry["transcript"]),
@@ -36,5 +51,7 @@ def apply_entry(store: RecordStore, entry: dict[str, Any]) -> None:
     elif op == "handoff":
         store.record_handoff(entry["agent_call_sid"], entry["call_sid"],
                              entry.get("queue_sid"), entry.get("queue_time"))
+    elif op == "audit":
+        AccessStore(store.database).append_audit(AuditEntry(**entry["entry"]))
     else:
         raise ValueError(f"unknown record write {op!r}")

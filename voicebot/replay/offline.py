@@ -53,6 +53,8 @@ def replay(scenario: Scenario, deps: Any, *, max_call_s: float = DEFAULT_MAX_CAL
     params = {"flow": getattr(deps.flow, "name", "")}
     if scenario.from_number:
         params["from"] = scenario.from_number
+    if scenario.variant:
+        params["variant"] = scenario.variant
     sim = CallerSimulator(list(scenario.turns), call_sid=call_sid,
                           stream_sid=_sid("MZ", scenario), account_sid=ACCOUNT_SID,
                           custom_parameters=params, from_number=scenario.from_number or "",
@@ -131,7 +133,12 @@ class ReplayEnv:
                 raise ScenarioError([f"{scenario.path}: no flow file at {path} (give `flow:` "
                                      "in the scenario or --flow)"])
             self._flows[path] = load_flow(path)
-        return self._flows[path]
+        flow = self._flows[path]
+        if scenario.variant and scenario.variant not in flow.variants:
+            known = ", ".join(flow.variants) or "none"
+            raise ScenarioError([f"{scenario.path}: variant {scenario.variant!r} is not a "
+                                 f"variant of the flow {path} (its variants: {known})"])
+        return flow
 
     def renderer_for(self, flow: Any) -> Any:
         key = (getattr(flow, "voice", None), getattr(flow, "rate", None))

@@ -12,6 +12,7 @@ recordings can be kept outside the repository; `expect:` is voicebot.replay.expe
     name: transfer by keyword          # optional; default: the file name
     description: ...                   # optional
     flow: ../call_flows/support.yaml   # for offline replay (live calls use the service's)
+    variant: B                         # offline: run this variant of the flow (A/B tests)
     from: "+15550100"                  # optional caller number (the service keeps a hash)
     turns:
       - say: recordings/agent.wav      # spoken after the bot's prompt has finished playing
@@ -40,7 +41,7 @@ from voicebot.speech.audio import load_phone_audio
 
 __all__ = ["Expect", "Scenario", "ScenarioError", "load_scenario"]
 
-TOP_KEYS = ("name", "description", "flow", "from", "turns", "expect")
+TOP_KEYS = ("name", "description", "flow", "variant", "from", "turns", "expect")
 TURN_KEYS = ("say", "dtmf", "silence", "barge_in")
 DTMF_RE = re.compile(r"^[0-9*#]+$")
 JOIN_GAP_S = 0.12  # silence between recordings listed in one say (well under speech end)
@@ -55,6 +56,7 @@ class Scenario:
     flow: Path | None = None
     from_number: str | None = None
     description: str = ""
+    variant: str | None = None  # offline replay runs this variant of the flow
     turn_lines: tuple[int, ...] = field(default=(), repr=False)  # YAML line of each turn
 
     @property
@@ -80,6 +82,7 @@ def load_scenario(path: str | Path, audio_dirs: list[Path] | tuple[Path, ...] = 
         description = reader.text(top["description"], "description") or ""
     flow = _flow(reader, top, path)
     from_number = reader.text(top["from"], "from") if "from" in top else None
+    variant = reader.text(top["variant"], "variant") if "variant" in top else None
     turns, lines = _turns(reader, root, top, bases)
     expect = Expect()
     if "expect" in top:
@@ -91,7 +94,8 @@ def load_scenario(path: str | Path, audio_dirs: list[Path] | tuple[Path, ...] = 
     if reader.problems:
         raise ScenarioError(reader.problems)
     return Scenario(path=path, name=name, turns=tuple(turns), expect=expect, flow=flow,
-                    from_number=from_number, description=description, turn_lines=tuple(lines))
+                    from_number=from_number, description=description, turn_lines=tuple(lines),
+                    variant=variant or None)
 
 
 def _say_turns(node: Node | None) -> int:

@@ -120,6 +120,8 @@ def answers(flow: Flow, listen: Listen) -> Iterator[FlowEvent]:
         yield from (Digits(n + end) for n in example_numbers(flow, node))
     elif listen.slot_kind == "number":
         yield Digits(str(int(node.minimum)) if node.minimum is not None else "1")
+    elif listen.slot_kind == "survey":
+        yield Digits("5")
     elif listen.slot_kind is None:
         for intent in node.intents:
             if intent.dtmf:

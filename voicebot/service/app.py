@@ -10,7 +10,15 @@ from voicebot import logs
 from voicebot.flow.model import Flow
 from voicebot.logs import log_event
 from voicebot.records.store import CallStore
-from voicebot.service import health, routes_api, routes_twilio
+from voicebot.service import (
+    auth,
+    console,
+    health,
+    routes_admin,
+    routes_api,
+    routes_metrics,
+    routes_twilio,
+)
 from voicebot.service.runtime import load_service
 from voicebot.settings import Settings
 from voicebot.speech.types import Engine
@@ -30,7 +38,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None, flow: Flow |
     app.extensions["voicebot"] = svc
     app.register_blueprint(routes_twilio.make_blueprint(svc))
     app.register_blueprint(routes_api.make_blueprint(svc))
+    app.register_blueprint(routes_admin.make_blueprint(svc))
     app.register_blueprint(health.make_blueprint(svc))
+    app.register_blueprint(routes_metrics.make_blueprint(svc))
+    console.install(app, svc)
+    routes_api.register_json_errors(app)
+    auth.install(app, svc.auth)
     log_event(log, "service.ready", flow=svc.flow.name, flow_version=svc.flow.version,
               engine=getattr(svc.engine, "name", "?"), model=getattr(svc.engine, "model", "?"),
               public_url=settings.public_url, queues=sorted(svc.allowed_queues),

@@ -111,12 +111,15 @@ class TwilioRoutes:
         parameters = {"flow": self.svc.flow.name, PARAMETER: self.svc.tokens.issue(call_sid)}
         if from_number:
             parameters["from"] = from_number
+        variant = self.svc.variant_for(from_number, call_sid)
+        if variant:
+            parameters["variant"] = variant
         log_event(log, "call.incoming", call_sid=call_sid, flow=self.svc.flow.name,
-                  active=self.svc.active_calls)
+                  variant=variant, active=self.svc.active_calls)
         # The call exists from its first request, whichever instance serves its stream.
         self._store_safely("call.open_store_error", call_sid, lambda: self.svc.store.open_call(
             call_sid, from_number=from_number, flow_name=str(self.svc.flow.name),
-            flow_version=str(self.svc.flow.version)))
+            flow_version=str(self.svc.flow.version), variant=variant))
         return _xml(twiml.connect_stream(
             action_url=twiml.public(self.base, "/voice/after-stream"),
             stream_url=twiml.websocket_url(self.base, "/media"),

@@ -19,14 +19,20 @@ from voicebot.flow.interpreter import FlowSession
 from voicebot.flow.loader import load_flow
 from voicebot.flow.lookup import perform
 from voicebot.flow.model import Flow
+from voicebot.flow.reasons import FALLBACK_HANDOVER
 from voicebot.logs import log_event
+from voicebot.records.access import AccessStore
+from voicebot.records.browse import queue_lengths
 from voicebot.records.hashing import restore_key_file
 from voicebot.records.opening import hash_key, open_store, store_location
 from voicebot.records.resilient import ResilientRecords
 from voicebot.records.store import CallStore
+from voicebot.service.auth import BOOTSTRAP_ROLE, Authenticator
 from voicebot.service.calls import LocalCallRegistry, SharedCallRegistry
 from voicebot.service.drain import Drain
 from voicebot.service.media_socket import StreamRules
+from voicebot.service.metered import MeteredEngine, TimedDriver
+from voicebot.service.metrics import Metrics
 from voicebot.service.security import SignatureGuard
 from voicebot.service.stream_token import PARAMETER, StreamTokens, stream_key
 from voicebot.settings import Settings
@@ -36,7 +42,6 @@ from voicebot.speech.turn_end import turn_grammar
 from voicebot.speech.types import Engine, Grammar
 from voicebot.telephony.driver import CallDeps, CallDriver, Renderer
 from voicebot.telephony.media_stream import Start
-from voicebot.telephony.session.core import FALLBACK_HANDOVER
 
 log = logging.getLogger("voicebot.app")
 
@@ -58,15 +63,19 @@ class Service:
     renderer: Renderer
     store: ResilientRecords
     guard: SignatureGuard
+    auth: Authenticator
     allowed_queues: frozenset[str] = field(default_factory=frozenset)
     fallback_queue: str = "support"
     calls: SharedCallRegistry = field(init=False)
     tokens: StreamTokens = field(init=False)
     drain: Drain = field(init=False)
     stream_rules: StreamRules = field(init=False)
+    metrics: Metrics = field(init=False)  # /metrics, fed by the calls' engine and recorder
 
     def __post_init__(self) -> None:
         s = self.settings
+        self.metrics = Metrics(lambda: self.store.ask(lambda st: queue_lengths(st.database)))
+        self._call_engine = MeteredEngine(self.engine, self.metrics)
         # Counted here, per instance; which `start` may begin a call is in the shared store.
         self.calls = SharedCallRegistry(LocalCallRegistry(s.max_calls, s.stream_token_ttl_s),
                                         self.store)
@@ -105,7 +114,7 @@ class Service:
     def deps(self) -> CallDeps:
         return CallDeps(
             flow=self.flow,
-            engine=self.engine,
+            engine=self._call_engine,
             renderer=self.renderer,
             lookup=perform,
             recorder=self.store,
@@ -113,8 +122,17 @@ class Service:
             fallback_queue=self.fallback_queue,
         )
 
-    def new_driver(self) -> CallDriver:
-        return CallDriver(self.deps())
+    def new_driver(self) -> TimedDriver:
+        """A call's driver, timed and watched for /metrics (voicebot.service.metered)."""
+        return TimedDriver(CallDriver(self.deps()), self.metrics)
+
+    def variant_for(self, from_number: str | None, call_sid: str) -> str | None:
+        """The flow variant a caller runs (None: the flow has none), by the keyed hash of
+        their number, so a caller keeps theirs on every call (by the call without one)."""
+        if not getattr(self.flow, "variants", None):
+            return None
+        return self.flow.assign_variant(
+            self.store.caller_hash(from_number) if from_number else call_sid)
 
 
 def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow | None = None,
@@ -148,8 +166,19 @@ def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow
         log_event(log, "service.insecure_no_signature", logging.WARNING,
                   detail="Twilio signatures are NOT checked: local development only")
     return Service(settings=settings, flow=flow, engine=engine, renderer=renderer,
-                   store=records, guard=guard, allowed_queues=queues,
+                   store=records, guard=guard, auth=authenticator(settings, records),
+                   allowed_queues=queues,
                    fallback_queue=fallback_queue(settings, flow))
+
+
+def authenticator(settings: Settings, records: ResilientRecords) -> Authenticator:
+    """API tokens from the shared database, and VOICEBOT_API_TOKEN as the bootstrap admin."""
+    if settings.api_token:
+        log_event(log, "auth.bootstrap_token", role=BOOTSTRAP_ROLE,
+                  detail="VOICEBOT_API_TOKEN is an admin token for bootstrapping: make "
+                         "tokens per person with `voicebot tokens add`, then unset it")
+    return Authenticator(settings.api_token, lambda: records.ask(
+        lambda store: AccessStore(store.database).active_tokens()))
 
 
 def keep_prompts(renderer: Renderer, flow: Flow) -> None:

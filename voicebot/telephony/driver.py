@@ -178,6 +178,13 @@ class CallDriver:
         except Exception as exc:
             return self._driver_fault(exc, now)
 
+    def replies_sent(self, now: float) -> None:
+        """The transport sent what the last receive/tick returned at `now` on its clock,
+        after that step's work (a decode, a render): a turn answered in that step is
+        recorded as answered then, so the records hold the turn gap the caller had. Offline
+        replay, whose clock does not move during a step, need not call it."""
+        self.session.reply_sent(now)
+
     def stream_dropped(self, now: float) -> None:
         """The socket closed without 'stop'. Recorded as a transfer with reason error unless
         the call had already been decided."""
@@ -238,7 +245,21 @@ class CallDriver:
         if wanted and wanted != self.deps.flow.name:
             log_event(logger, "call.flow_parameter_ignored", logging.WARNING,
                       call_sid=self.call_sid, wanted=wanted, serving=self.deps.flow.name)
+        variant = event.custom_parameters.get("variant")
+        if variant:
+            self._run_variant(variant)
         return self._run([StreamStarted(now, event.call_sid)], now)
+
+    def _run_variant(self, name: str) -> None:
+        """The webhook gave the caller a variant of the flow (an A/B test): run that one."""
+        flow = self.deps.flow
+        chosen = flow.variant_named(name) if hasattr(flow, "variant_named") else flow
+        if chosen is flow:
+            log_event(logger, "call.variant_unknown", logging.WARNING, call_sid=self.call_sid,
+                      variant=name, flow=flow.name)
+            return
+        self.session = CallSession(chosen, self.deps.engine, self.deps.endpoint,
+                                   self.deps.fallback_queue)
 
     def _frames(self, ulaw: bytes, now: float) -> list[SessionEvent]:
         self._pcm += ulaw_to_pcm16(ulaw)

@@ -32,6 +32,7 @@ from voicebot.flow.events import (
 )
 from voicebot.flow.interpreter import FlowSession
 from voicebot.flow.model import Flow
+from voicebot.flow.reasons import DROPPED_SUMMARY, FALLBACK_HANDOVER, FAULT_SUMMARY
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript
 from voicebot.settings import EndpointSettings
@@ -57,7 +58,7 @@ from voicebot.telephony.session.events import (
 )
 from voicebot.telephony.session.phase import DECIDED, IDLE, CallPhase, Phase, Step
 from voicebot.telephony.session.playback import Playback
-from voicebot.telephony.session.record import CallRecord
+from voicebot.telephony.session.record import CallRecord, turn_outcome
 from voicebot.telephony.session.turns import Heard, Turn, TurnTaking
 from voicebot.telephony.session.utterance import PartFailure, part
 
@@ -65,10 +66,6 @@ logger = logging.getLogger(__name__)
 
 STUCK_S = 3.0  # silent with nothing expected this long: a bug; hand over to a person
 UNSKIPPABLE = ("disclosure", "handover", "goodbye")  # prompt kinds only an escape may cut
-FALLBACK_HANDOVER = ("Sorry, the automated assistant has a problem, so I'm connecting you "
-                     "to a person. Please hold.")
-FAULT_SUMMARY = "The automated assistant failed during the call."
-DROPPED_SUMMARY = "The call's audio stream dropped; the caller may need to be called back."
 
 
 class CallSession:
@@ -80,7 +77,8 @@ class CallSession:
         self.flow_session = FlowSession(flow)
         self.fallback_queue = fallback_queue or flow.fallback_queue or "support"
         self.record = CallRecord(str(flow.name), str(flow.version),
-                                 f"{engine.name}:{engine.model}".strip(":"))
+                                 f"{engine.name}:{engine.model}".strip(":"),
+                                 getattr(flow, "variant", None))
         self.phase = CallPhase()
         self.playback = Playback()
         self.turns = TurnTaking(flow, self.flow_session, engine, endpoint or EndpointSettings(),
@@ -135,6 +133,12 @@ class CallSession:
             return self._fault(t, failure.where, failure.exc)
         except Exception as exc:  # the session's own bug: still a person, never silence
             return self._fault(t, "session", exc)
+
+    def reply_sent(self, t: float) -> None:
+        """What the last event's actions said went out at stream time `t` (see
+        CallDriver.replies_sent)."""
+        if self.started:
+            self.record.reply_sent(max(self._now, t - self._t0))
 
     def abandon(self) -> None:
         """The driver could not even hand over (its own fault handling failed): decide
@@ -214,7 +218,8 @@ class CallSession:
             self.record.fallback_transfer(self.fallback_queue, DROPPED_SUMMARY,
                                           self._summary_context())
         elif not self.record.decided:
-            self.record.caller_hung_up(self._summary_context())
+            self.record.caller_hung_up(self._summary_context(),
+                                       business_done=self.flow_session.surveying)
         self.record.path(self.flow_session.path)
         self.record.milestone()
         return []
@@ -274,8 +279,8 @@ class CallSession:
                   in_grammar=record.in_grammar, during_prompt=record.during_prompt)
         before = len(self.flow_session.turns)
         actions = self._ask_flow(turn.event)
-        record.intent = self._turn_intent(before)
-        self.record.progress(self._summary_context())
+        record.intent, record.result = turn_outcome(self.flow_session, before)
+        self.record.progress(self._summary_context(), self.flow_session.csat)
         if not actions and previous is not None:
             # The flow let the turn pass (a lone '#'): it still waits for the same answer,
             # so keep listening instead of falling silent.
@@ -383,14 +388,6 @@ class CallSession:
     def _ask_flow(self, event: FlowEvent) -> list[FlowAction]:
         with part("flow.handle"):
             return self.flow_session.handle(event)
-
-    def _turn_intent(self, before: int) -> str | None:
-        """The intent this turn matched (not one left over from an earlier turn)."""
-        turns = self.flow_session.turns
-        if len(turns) > before:
-            intent = turns[-1].get("intent")
-            return str(intent) if intent else None
-        return self.flow_session.intent
 
     def _summary_context(self) -> dict[str, Any]:
         try:
