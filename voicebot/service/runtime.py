@@ -22,6 +22,7 @@ from voicebot.flow.model import Flow
 from voicebot.logs import log_event
 from voicebot.records.access import AccessStore
 from voicebot.records.hashing import restore_key_file
+from voicebot.records.minimise import StorageRules
 from voicebot.records.opening import hash_key, open_store, store_location
 from voicebot.records.resilient import ResilientRecords
 from voicebot.records.store import CallStore
@@ -53,6 +54,7 @@ class Service:
     auth: Authenticator
     allowed_queues: frozenset[str] = field(default_factory=frozenset)
     fallback_queue: str = "support"
+    storage: StorageRules | None = None  # how the flow's slots may be kept
 
     def deps(self) -> CallDeps:
         return CallDeps(
@@ -63,6 +65,7 @@ class Service:
             recorder=self.store,
             endpoint=self.settings.endpoint,
             fallback_queue=self.fallback_queue,
+            storage=self.storage,
         )
 
     def new_driver(self) -> CallDriver:
@@ -101,8 +104,8 @@ def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow
                   detail="Twilio signatures are NOT checked: local development only")
     return Service(settings=settings, flow=flow, engine=engine, renderer=renderer,
                    store=records, guard=guard, auth=authenticator(settings, records),
-                   allowed_queues=queues,
-                   fallback_queue=fallback_queue(settings, flow))
+                   allowed_queues=queues, fallback_queue=fallback_queue(settings, flow),
+                   storage=StorageRules.for_flow(flow, hash_key(settings)))
 
 
 def authenticator(settings: Settings, records: ResilientRecords) -> Authenticator:
