@@ -191,6 +191,32 @@ class Settings:
     hash_key: str | None = setting(
         "VOICEBOT_HASH_KEY", "Key for hashing caller numbers (HMAC-SHA256)", text, None,
         shown="generated once into var/hash.key", secret=True)
+    data_key: str | None = setting(
+        "VOICEBOT_DATA_KEY", "Key(s) sealing what callers said in the records (AES-256-GCM; "
+        "`voicebot records new-key` makes one): comma-separated, newest first; the first "
+        "seals, all open. The same on every host", text, None,
+        shown="(none: the service refuses to start)", secret=True)
+    insecure_dev_data: bool = setting(
+        "VOICEBOT_INSECURE_DEV_DATA", "1: without VOICEBOT_DATA_KEY, keep a generated key in "
+        "data.key beside VOICEBOT_DB (a local development run only: the key lies beside "
+        "the data)", flag, False)
+    retain_calls_days: int = setting(
+        "VOICEBOT_RETAIN_CALLS_DAYS", "Days a call's metadata (times, outcome, reason, "
+        "queue, hashed number) is kept; then the call is removed; 0: kept", Number(int, 0,
+                                                                                  36500), 365)
+    retain_turns_days: int = setting(
+        "VOICEBOT_RETAIN_TURNS_DAYS", "Days what was said is kept (turn texts and prompts); "
+        "0: as long as the call", Number(int, 0, 36500), 30)
+    retain_summaries_days: int = setting(
+        "VOICEBOT_RETAIN_SUMMARIES_DAYS", "Days the agent's summary and the saved context "
+        "(slot values) are kept; 0: as long as the call", Number(int, 0, 36500), 90)
+    retain_audit_days: int = setting(
+        "VOICEBOT_RETAIN_AUDIT_DAYS", "Days audit-log entries are kept; 0: for ever",
+        Number(int, 0, 36500), 730)
+    purge_every_s: float = setting(
+        "VOICEBOT_PURGE_EVERY_S", "How often the service purges expired records (one host "
+        "at a time, under a lock in the database); 0: only `voicebot records purge`",
+        Number(float, 0, 86400 * 7), 3600.0)
     api_token: str | None = setting(
         "VOICEBOT_API_TOKEN", "Bootstrap API token with the admin role, for a first set-up "
         "and existing deployments; make tokens per person and role with `voicebot tokens "

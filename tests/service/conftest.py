@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from tests.backends import DATA_KEY
 from voicebot.flow.loader import load_flow
 from voicebot.replay.caller import CallerTurn
 from voicebot.replay.standin import TwilioStandin
@@ -49,6 +50,7 @@ class RunningService:
         self.settings = Settings.from_env({
             "VOICEBOT_PUBLIC_URL": self.base_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "VOICEBOT_API_TOKEN": API_TOKEN, "VOICEBOT_FLOW": str(DEFAULT_FLOW),
+            "VOICEBOT_DATA_KEY": DATA_KEY,
             **store_env, **(env or {}),
         })
         self.app = create_app(self.settings, engine=engine, renderer=renderer)

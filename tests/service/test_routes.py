@@ -19,6 +19,7 @@ import pytest
 import websocket
 from twilio.request_validator import RequestValidator
 
+from tests.backends import DATA_KEY
 from tests.service.conftest import API_TOKEN, AUTH_TOKEN, dtmf
 from voicebot.replay.standin import StandinError, TwilioStandin
 
@@ -152,7 +153,8 @@ def test_serve_reports_a_bad_flow_with_its_location(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("start: nowhere\ndisclosure: hi\nqueues: {support: people}\nnodes: {}\n")
     done = _serve(["--flow", str(bad), "--port", "0"],
-                  {"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_DB": str(tmp_path / "x.sqlite3")})
+                  {"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_DB": str(tmp_path / "x.sqlite3"),
+                   "VOICEBOT_DATA_KEY": DATA_KEY})
     assert done.returncode != 0
     assert f"{bad}:" in done.stderr
     assert "Traceback" not in done.stderr
@@ -196,6 +198,7 @@ def test_queues_outside_voicebot_queues_stop_the_start(tmp_path, engine, rendere
     from voicebot.settings import Settings
 
     settings = Settings.from_env({"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_QUEUES": "support",
+                                  "VOICEBOT_DATA_KEY": DATA_KEY,
                                   "VOICEBOT_DB": str(tmp_path / "q.sqlite3")})
     with pytest.raises(SettingsError, match="billing"):
         create_app(settings, engine=engine, renderer=renderer)

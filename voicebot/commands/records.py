@@ -2,21 +2,38 @@
 call records (VOICEBOT_DATABASE_URL, else the SQLite file VOICEBOT_DB).
 
     voicebot records audit [--since ISO] [--call CA...] [--limit N] [--json]
+    voicebot records new-key                 # a data key for VOICEBOT_DATA_KEY
+    voicebot records rotate-key              # seal everything again with the first key
+
+Every command that changes or reads callers' data writes an audit entry naming the
+operator (`cli:<user>@<host>`), never a caller's number.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import json
+import socket
+from collections.abc import Iterator
 
-from voicebot.commands.tokens import access_store
+from voicebot import logs
+from voicebot.records.access import AccessStore, AuditEntry
+from voicebot.records.crypto import new_key
+from voicebot.records.database import Database, now_iso
+from voicebot.records.keycheck import check_key
+from voicebot.records.opening import data_cipher, open_database
+from voicebot.records.rotation import rotate
+from voicebot.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `voicebot records` to the `voicebot` parser."""
     records = sub.add_parser(
-        "records", help="the call records: audit log",
-        description="The call records' audit log and data requests.")
+        "records", help="the call records: audit log, data keys, data requests",
+        description="The call records' audit log, data keys, retention and data-subject "
+                    "requests (VOICEBOT_DATABASE_URL, else the SQLite file VOICEBOT_DB).")
     actions = records.add_subparsers(dest="records_command", metavar="ACTION", required=True)
     audit = actions.add_parser(
         "audit", help="who read which call, when and why; every export, erasure and purge")
@@ -25,12 +42,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--limit", type=int, default=200, help="newest entries (default 200)")
     audit.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     audit.set_defaults(func=cmd_audit)
+    actions.add_parser("new-key", help="print a new data key for VOICEBOT_DATA_KEY").set_defaults(
+        func=cmd_new_key)
+    actions.add_parser(
+        "rotate-key", help="seal every record again with the first key of VOICEBOT_DATA_KEY "
+                           "(put the new key first, the old one after it)").set_defaults(
+        func=cmd_rotate_key)
+
+
+def operator() -> str:
+    """Who runs a command, for the audit log."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}@{socket.gethostname()}"
+
+
+def audit_command(db: Database, action: str, detail: str, call_sid: str | None = None) -> None:
+    AccessStore(db).append_audit(AuditEntry(
+        at=now_iso(), actor=operator(), role="admin", action=action,
+        endpoint=f"voicebot records {action.replace('_', '-')}", call_sid=call_sid,
+        detail=detail))
+
+
+@contextlib.contextmanager
+def records_database() -> Iterator[tuple[Settings, Database]]:
+    settings = Settings.from_env()
+    logs.configure(settings.log_level, "text")  # waiting for the database is logged
+    db = open_database(settings)
+    try:
+        yield settings, db
+    finally:
+        db.close()
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    with access_store() as access:
-        entries = access.audit_entries(since=args.since, call_sid=args.call_sid,
-                                       limit=args.limit)
+    with records_database() as (_, db):
+        entries = AccessStore(db).audit_entries(since=args.since, call_sid=args.call_sid,
+                                                limit=args.limit)
     for e in reversed(entries):  # oldest first, as a log reads
         if args.json:
             print(json.dumps(e.to_dict()))
@@ -41,3 +91,24 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if not entries and not args.json:
         print("no audit entries")
     return 0
+
+
+def cmd_new_key(args: argparse.Namespace) -> int:
+    print(new_key())
+    return 0
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    with records_database() as (settings, db):
+        cipher = data_cipher(settings)
+        check_key(db, cipher)  # a key list that does not open the records changes nothing
+        done = rotate(db, cipher)
+        audit_command(db, "rotate_key", f"{done.total} values sealed again with key "
+                                        f"{cipher.primary}")
+    for name, count in sorted(done.resealed.items()):
+        print(f"{name}: {count} sealed again")
+    for name, count in sorted(done.unreadable.items()):
+        print(f"{name}: {count} no key opens (left as they are)")
+    print(f"{done.total} values now sealed with key {cipher.primary}; the check too. Remove "
+          "older keys from VOICEBOT_DATA_KEY once the spool directories are empty.")
+    return 1 if done.unreadable else 0

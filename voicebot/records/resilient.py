@@ -29,6 +29,7 @@ from typing import Any
 from voicebot.errors import VoicebotError
 from voicebot.logs import log_event
 from voicebot.records.access import AuditEntry
+from voicebot.records.crypto import DataCipher
 from voicebot.records.hashing import hash_number
 from voicebot.records.recorder import RecordStore
 from voicebot.records.spool import Spool
@@ -50,12 +51,14 @@ class ResilientRecords(WriteQueue):
 
     def __init__(self, store: RecordStore, *, hash_key: bytes, spool_dir: Path | None,
                  reopen: Callable[[], RecordStore] | None = None, db_path: Path | None = None,
-                 deadline_s: float = 2.0, pending_max: int = 2000) -> None:
+                 deadline_s: float = 2.0, pending_max: int = 2000,
+                 cipher: DataCipher | None = None) -> None:
         self.deadline_s = deadline_s
         self._hash_key = hash_key
         self._readers = concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="records-read")
-        super().__init__(store, spool=Spool(spool_dir) if spool_dir else None, reopen=reopen,
+        super().__init__(store, spool=Spool(spool_dir, cipher) if spool_dir else None,
+                         reopen=reopen,
                          db_path=db_path, pending_max=pending_max)
 
     # ------------------------------------------------------------------ writes (never wait)

@@ -50,6 +50,7 @@ class CallTranscript:
     queue: str | None = None
     summary: str = ""  # for the agent (whisper and context JSON)
     context: dict[str, Any] = field(default_factory=dict)  # intent, slots, last turns
+    unreadable: list[str] = field(default_factory=list)  # stored parts no data key opened
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
