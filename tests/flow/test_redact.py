@@ -31,6 +31,13 @@ CARD = "4111111111111111"  # a test card number: passes the Luhn check
     ("NI number AB 12 34 56 C", "NI number [id]"),
     ("my account is 12345678", "my account is [number]"),
     ("um my account is one two uh three four five", "um my account is [number]"),
+    # as recognisers write them once punctuation is gone
+    ("call me on five five five zero and zero one two three", "call me on [number]"),
+    ("five hundred fifty five zero ten zero one two three", "[number]"),
+    ("my email is jane at example org i never got it", "my email is [email] i never got it"),
+    ("email me at john at example dot com or call", "email me at [email] or call"),
+    ("my email address is not an example com", "my email address is not an [email]"),
+    ("write to john dot smith at example dot co dot uk please", "write to [email] please"),
 ])
 def test_personal_data_becomes_a_typed_placeholder(said, kept):
     assert redact(said) == kept
@@ -38,6 +45,7 @@ def test_personal_data_becomes_a_typed_placeholder(said, kept):
 
 @pytest.mark.parametrize("said", [
     "order four five one two", "press 2 or wait 5 minutes", "oh I see", "I'm at home",
+    "look at the org chart", "the dot com boom", "two orders and three parcels",
     "I'll be there at nine", "forty one eleven", "yes that's right", "",
 ])
 def test_ordinary_speech_and_short_numbers_stay(said):

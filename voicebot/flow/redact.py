@@ -45,16 +45,24 @@ _TENS = {w: str(i) for i, w in enumerate(
     ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], start=2)}
 _SCALES = {"hundred": "00", "thousand": "000"}
 _REPEAT = {"double": 2, "triple": 3}
-_FILLERS = frozenset({"uh", "um", "er", "erm", "hmm", "ah"})
+_FILLERS = frozenset({"uh", "um", "er", "erm", "hmm", "ah", "and"})  # inside a number
 _JOINERS = frozenset("-.,()/")
 
 _FIGURES = re.compile(r"[\d\s+\-().]+")
 _TOKEN = re.compile(r"\+?\d+|[A-Za-z]+|\S")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# An e-mail address as recognisers write it once punctuation is gone: "john dot smith at
+# example dot com", "jane at example org", or with the "@" lost too: "example com".
+_LOCAL = (r"(?:\b(?:[a-z0-9]\s+){1,30}[a-z0-9]"  # spelled: "j o h n"
+          r"|[\w.+-]+(?:\s+(?:dot|underscore|dash|hyphen)\s+[\w+-]+)*)")
+_TLD = (r"(?:(?:\s*(?:\.|\bdot\b)\s*|\s+)"
+        r"(?:com|org|net|edu|gov|io|co|uk|de|fr|info|biz|us|ca|au)\b)+")
+_NOT_A_NAME = r"(?!(?:the|a|an|my|your|our|this|that|dot|at|is|in|on|of|to|it)\b)"
 _SPOKEN_EMAIL = re.compile(
-    r"(?:\b(?:[a-z0-9]\s+){1,30}[a-z0-9]|[\w.+-]+(?:\s+(?:dot|underscore|dash|hyphen)\s+"
-    r"[\w+-]+)*)\s+at(?:\s+sign)?\s+[\w-]+(?:\s*(?:\.|\bdot\b)\s*[\w-]+)*"
-    r"(?:\s*(?:\.|\bdot\b)\s*(?:com|org|net|edu|gov|io|co|uk|de|fr|info|biz|us|ca|au)\b)",
+    _LOCAL + r"\s+at(?:\s+sign)?\s+" + _NOT_A_NAME
+    + r"[\w-]+(?:(?:\s*(?:\.|\bdot\b)\s*|\s+)(?!at\b)[\w-]+){0,3}?" + _TLD, re.IGNORECASE)
+_BARE_DOMAIN = re.compile(
+    r"\b" + _NOT_A_NAME + r"[a-z][\w-]*(?:\s*(?:\.|\bdot\b)\s*|\s+)(?:com|org|net)\b",
     re.IGNORECASE)
 _NATIONAL_ID = re.compile(
     r"\b[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b"  # UK national insurance
@@ -197,7 +205,8 @@ def redact(text: str, known: KnownValues | None = None, *,
     for value, form in known.by_text.items():
         for m in re.finditer(re.escape(value), text, re.IGNORECASE):
             protected.append((m.start(), m.end(), form))
-    for pattern, kind in ((_EMAIL, "email"), (_SPOKEN_EMAIL, "email"), (_NATIONAL_ID, "id")):
+    for pattern, kind in ((_EMAIL, "email"), (_SPOKEN_EMAIL, "email"), (_BARE_DOMAIN, "email"),
+                          (_NATIONAL_ID, "id")):
         for m in pattern.finditer(text):
             protected.append((m.start(), m.end(), f"[{kind}]"))
     for run in digit_runs(text):
