@@ -80,6 +80,10 @@ class CallStore:
         """The database the records are in (tokens, the audit log and requests use it too)."""
         return self._db
 
+    def caller_hash(self, number: str) -> str:
+        """The keyed hash the records keep for a caller's number (never the number)."""
+        return hash_number(self._key, number)
+
     @property
     def backend(self) -> str:
         """"sqlite" or "postgresql"."""

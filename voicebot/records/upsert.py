@@ -16,13 +16,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 def upsert(conn: sa.Connection, table: sa.Table, row: Mapping[str, Any], *,
            replace: Sequence[str] = (), keep_first: Sequence[str] = (),
-           if_null: tuple[str, Sequence[str]] | None = None) -> Any:
+           if_null: tuple[str, Sequence[str]] | None = None,
+           where: sa.ColumnElement[bool] | None = None) -> Any:
     """Insert `row`; if its primary key exists, update only the columns named:
 
     - `replace`: take the new value;
     - `keep_first`: keep the stored value unless it is NULL (COALESCE(stored, new));
     - `if_null=(column, columns)`: `columns` take the new values only where the stored
-      `column` is NULL (e.g. record a hand-over only for a call nothing decided).
+      `column` is NULL (e.g. record a hand-over only for a call nothing decided);
+    - `where`: update the stored row only where this holds (else leave it: rowcount 0).
     """
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(table).values(**row)
@@ -36,4 +38,4 @@ def upsert(conn: sa.Connection, table: sa.Table, row: Mapping[str, Any], *,
     keys = [c.name for c in table.primary_key.columns]
     if not sets:
         return stmt.on_conflict_do_nothing(index_elements=keys)
-    return stmt.on_conflict_do_update(index_elements=keys, set_=sets)
+    return stmt.on_conflict_do_update(index_elements=keys, set_=sets, where=where)
