@@ -240,8 +240,9 @@ def test_agent_hears_the_summary_of_the_caller_at_the_head_of_the_queue(start_se
 
 @pytest.mark.slow
 def test_serve_as_the_readme_runs_it_answers_with_urls_of_the_port_it_serves(tmp_path):
-    # The README's run command: `voicebot serve --insecure-no-signature`, here on a free port
-    # and with no VOICEBOT_PUBLIC_URL: the stream and action URLs must name that port.
+    # The README's run command: `VOICEBOT_INSECURE_DEV_DATA=1 voicebot serve
+    # --insecure-no-signature`, here on a free port and with no VOICEBOT_PUBLIC_URL: the
+    # stream and action URLs must name that port.
     import socket
     import time
 
@@ -250,7 +251,8 @@ def test_serve_as_the_readme_runs_it_answers_with_urls_of_the_port_it_serves(tmp
         port = s.getsockname()[1]
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("VOICEBOT_", "TWILIO_"))}
     env = {**clean, "VOICEBOT_DB": str(tmp_path / "calls.sqlite3"),
-           "VOICEBOT_TTS_CACHE": str(tmp_path / "tts"), "VOICEBOT_WARM_RECOGNIZERS": "1"}
+           "VOICEBOT_TTS_CACHE": str(tmp_path / "tts"), "VOICEBOT_WARM_RECOGNIZERS": "1",
+           "VOICEBOT_INSECURE_DEV_DATA": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "voicebot", "serve",
                              "--insecure-no-signature", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
