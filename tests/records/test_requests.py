@@ -166,6 +166,9 @@ def test_the_commands_purge_export_and_forget(store_backend, tmp_path):
     assert exported.returncode == 0, exported.stderr
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     assert [c["call_sid"] for c in json.loads(out.read_text())["calls"]] == ["CAcli1"]
+    nowhere = run("export", "--caller", ALICE, "-o", str(tmp_path / "no-dir" / "a.json"))
+    assert nowhere.returncode == 2 and "cannot write the export" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr
     forgot = run("forget", "--caller", ALICE)
     assert forgot.returncode == 0 and "erased 1 call(s)" in forgot.stdout
     bad = run("forget", "--caller", "alice")

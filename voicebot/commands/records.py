@@ -23,6 +23,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from voicebot import logs
 from voicebot.errors import VoicebotError
@@ -145,21 +146,32 @@ def _check_number(number: str) -> str:
     return number.strip()
 
 
+def _open_output(path: Path | None) -> TextIO:
+    """Standard output, or `path` made 0600 (opened before anything is read, so a path
+    that cannot be written is an error before the export is audited)."""
+    if path is None:
+        return sys.stdout
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise VoicebotError(f"cannot write the export to {path}: "
+                            f"{exc.strerror or type(exc).__name__}") from None
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     number = _check_number(args.caller)
+    out = _open_output(args.output)
     with call_store() as store:
         document = export_caller(store, number)
+        out.write(export_json(document))
+        if out is not sys.stdout:
+            out.close()
         for call in document["calls"]:
             audit_command(store.database, "export", "", call_sid=call["call_sid"])
         audit_command(store.database, "export", f"{len(document['calls'])} calls of one "
                                                 "caller")
-    text = export_json(document)
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    if args.output is not None:
         print(f"wrote {len(document['calls'])} call(s) to {args.output}", file=sys.stderr)
     return 0
 
