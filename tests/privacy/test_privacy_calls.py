@@ -270,6 +270,8 @@ def test_an_expired_call_is_purged_by_the_service(placed):
     with service.store.store.database.transaction("age a call") as conn:
         conn.execute(sa.text("UPDATE calls SET started = :t WHERE call_sid = :sid"),
                      {"t": now_iso(time.time() - 400 * 86400), "sid": bob})
+    status, body = api(service, "/admin/purge", token(placed, "admin"), {"dry_run": "false"})
+    assert (status, body["status"]) == (400, 400) and "dry_run" in body["error"], body
     status, dry = api(service, "/admin/purge", token(placed, "admin"), {"dry_run": True})
     assert status == 200 and dry["calls"] == 1 and dry["removed"][0].startswith(
         "would remove 1 calls")

@@ -91,7 +91,9 @@ class AdminRoutes:
                         "traces": erased.traces})
 
     def purge(self) -> Any:
-        dry_run = bool(_body().get("dry_run", False))
+        dry_run = _body().get("dry_run", False)
+        if not isinstance(dry_run, bool):  # "false" is not false: ask, do not guess
+            abort(400, 'dry_run must be true or false (JSON), e.g. {"dry_run": true}')
         retention = Retention.from_settings(self.svc.settings)
         done = self.records.ask(lambda store: purge(store.database, retention,
                                                     dry_run=dry_run),
