@@ -178,3 +178,29 @@ def test_the_commands_purge_export_and_forget(store_backend, tmp_path):
     for action in ("purge_dry_run", "purge", "export", "forget"):
         assert f"(admin)  {action}  voicebot records" in audit.stdout
     assert ALICE not in audit.stdout and "CAcli1" not in audit.stdout
+
+
+def test_the_service_purges_on_its_schedule_and_serves_no_purged_record(records, tmp_path):
+    from voicebot.records.resilient import ResilientRecords
+    from voicebot.service.housekeeping import Housekeeper
+
+    _, store = records
+    resilient = ResilientRecords(store, hash_key=HASH_KEY.encode(), spool_dir=None)
+    resilient.save(CallTranscript(call_sid="CAkept", flow_name="support"),
+                   from_number=ALICE, ended=True)
+    assert resilient.flush(10) and resilient.get("CAkept") is not None  # in memory too
+    save_call(store, "CAkept", ALICE, days_ago=400)
+    keeper = Housekeeper(resilient, Retention(), every_s=0.2, first_after_s=0.1)
+    keeper.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (entries := AccessStore(store.database).audit_entries()):
+            assert time.monotonic() < deadline, "the scheduled purge did not run"
+            time.sleep(0.1)
+        assert entries[0].endpoint == "scheduled purge" and "calls=1" in entries[0].detail
+        assert store.get("CAkept") is None
+        assert resilient.get("CAkept") is None  # not served again from what it wrote
+    finally:
+        keeper.stop()
+        resilient.close()
+    assert not keeper.running  # stopped before the records close

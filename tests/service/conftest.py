@@ -19,7 +19,7 @@ from tests.backends import DATA_KEY
 from voicebot.flow.loader import load_flow
 from voicebot.replay.caller import CallerTurn
 from voicebot.replay.standin import TwilioStandin
-from voicebot.service.app import create_app
+from voicebot.service.app import close, create_app
 from voicebot.settings import DEFAULT_FLOW, Settings
 from voicebot.speech.audio import load_phone_audio
 
@@ -72,7 +72,7 @@ class RunningService:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-        self.store.close()
+        close(self.app)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from voicebot import logs
 from voicebot.errors import VoicebotError
-from voicebot.service.app import create_app
+from voicebot.service.app import close, create_app
 from voicebot.settings import Settings
 
 
@@ -114,7 +114,7 @@ def serve(settings: Settings) -> int:
         _say("stopping")
     finally:
         server.server_close()
-        svc.store.close()
+        close(app)
     return 0
 
 
@@ -188,5 +188,5 @@ def _worker(settings: Settings, sock: socket.socket, index: int) -> int:
     try:
         server.serve_forever()
     finally:
-        svc.store.close()
+        close(app)
     return 0

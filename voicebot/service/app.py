@@ -47,6 +47,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None, flow: Flow |
     return app
 
 
+def close(app: Flask) -> None:
+    """Stop the scheduled purge (waiting for a round under way), then close the records."""
+    app.extensions["voicebot_housekeeper"].stop()
+    app.extensions["voicebot"].store.close()
+
+
 def wsgi() -> Flask:
     """Entry point for WSGI servers (gunicorn -k gthread ... 'voicebot.service.app:wsgi()')."""
     settings = Settings.from_env()

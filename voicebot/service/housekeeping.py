@@ -44,8 +44,15 @@ class Housekeeper:
         self._thread = threading.Thread(target=self._run, name="records-purge", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the schedule, waiting for a round under way (before the records close)."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def run_once(self) -> Purge | None:
         """One round: the purge if this host got the lock (None if another has it)."""
