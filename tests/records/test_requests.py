@@ -142,6 +142,8 @@ def test_forget_leaves_no_trace_in_the_database_files(records, store_backend):
     left = [t for t in traces if t.encode() in raw]
     assert left == [], left
     assert store.caller_hash(BOB).encode() in raw and b"CAb1" in raw  # the other caller stays
+    again = forget_caller(store, ALICE)  # asked again: nothing left, the traces seen to again
+    assert (again.calls, again.turns) == (0, 0) and again.traces == erased.traces
 
 
 def test_the_commands_purge_export_and_forget(store_backend, tmp_path):

@@ -145,8 +145,13 @@ class Database:
                     raw.close()
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") \
                     as conn:
-                result = conn.exec_driver_sql(sql)
-                return [tuple(r) for r in result] if result.returns_rows else []
+                # no statement timeout: a table rewrite takes as long as the table needs
+                conn.exec_driver_sql("SET statement_timeout = 0")
+                try:
+                    result = conn.exec_driver_sql(sql)
+                    return [tuple(r) for r in result] if result.returns_rows else []
+                finally:
+                    conn.exec_driver_sql("RESET statement_timeout")
 
     def _forked(self) -> None:
         """In a process forked after the store opened (a pre-loading server's workers): drop
