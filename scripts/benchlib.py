@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from voicebot.records.crypto import new_key  # noqa: E402
 from voicebot.replay.caller import CallerTurn  # noqa: E402
 from voicebot.speech.audio import load_phone_audio  # noqa: E402
 
@@ -82,6 +83,7 @@ def running_service(**env: str) -> Iterator[Live]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     environ = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "VOICEBOT_API_TOKEN": TOKEN,
+               "VOICEBOT_DATA_KEY": new_key(),
                "VOICEBOT_PUBLIC_URL": base, "VOICEBOT_PORT": str(port),
                "VOICEBOT_DB": str(tmp / "calls.sqlite3"), "VOICEBOT_LOG_LEVEL": "warning",
                **env}

@@ -84,6 +84,7 @@ class Harness:
     def start(self) -> None:
         src = Path(self.args.service_path or ROOT)
         env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "VOICEBOT_API_TOKEN": TOKEN,
+               "VOICEBOT_INSECURE_DEV_DATA": "1",
                "VOICEBOT_PUBLIC_URL": self.base, "VOICEBOT_PORT": str(self.port),
                "VOICEBOT_DB": str(self.db), "VOICEBOT_TTS_CACHE": str(self.tts_cache),
                "VOICEBOT_FLOW": str(self.flow), "VOICEBOT_ENGINE": "pocketsphinx",

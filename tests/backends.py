@@ -10,9 +10,12 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tests.pg import PostgresCluster
+from voicebot.records.crypto import DataCipher, parse_keys
 from voicebot.records.store import CallStore
 
 HASH_KEY = "test-hash-key"
+DATA_KEY = "dm9pY2Vib3QtdGVzdC1kYXRhLWtleS0zMi1ieXRlcyE="  # 32 bytes, base64url
+TEST_CIPHER = DataCipher(parse_keys(DATA_KEY))
 
 
 @dataclass
@@ -30,11 +33,14 @@ class StoreBackend:
     def env(self, location: str) -> dict[str, str]:
         """The service's settings for records at `location`."""
         if self.cluster is None:
-            return {"VOICEBOT_DB": location}
-        return {"VOICEBOT_DATABASE_URL": location, "VOICEBOT_HASH_KEY": HASH_KEY}
+            return {"VOICEBOT_DB": location, "VOICEBOT_DATA_KEY": DATA_KEY}
+        return {"VOICEBOT_DATABASE_URL": location, "VOICEBOT_HASH_KEY": HASH_KEY,
+                "VOICEBOT_DATA_KEY": DATA_KEY}
 
-    def store(self, location: str, key: bytes | str = b"k") -> CallStore:
-        return CallStore(location, key)
+    def store(self, location: str, key: bytes | str = b"k", *,
+              cipher: DataCipher | None = TEST_CIPHER) -> CallStore:
+        """A store on `location` with the tests' data key (None: one that seals nothing)."""
+        return CallStore(location, key, cipher=cipher)
 
     def raw_bytes(self, location: str) -> bytes:
         """Every byte of the files the records are in (SQLite: the file and its WAL)."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.backends import DATA_KEY
 from tests.pg import PostgresCluster, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +113,7 @@ class Hosts:
                  if not k.startswith(("VOICEBOT_", "TWILIO_"))}
         return {**clean, "PYTHONPATH": str(ROOT), "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                 "VOICEBOT_API_TOKEN": API_TOKEN, "VOICEBOT_HASH_KEY": HASH_KEY,
+                "VOICEBOT_DATA_KEY": DATA_KEY,
                 "VOICEBOT_DATABASE_URL": self.database_url,
                 "VOICEBOT_PUBLIC_URL": self.lb_url,  # what Twilio requests, and signs
                 "VOICEBOT_HOST": "127.0.0.1", "VOICEBOT_PORT": str(port),

@@ -48,7 +48,8 @@ def test_compose_dockerfile_and_nginx_agree():
             "service_completed_successfully"
         env = services[name]["environment"]
         assert env["VOICEBOT_DATABASE_URL"].startswith("postgresql://")
-        assert {"VOICEBOT_HASH_KEY", "VOICEBOT_PUBLIC_URL", "TWILIO_AUTH_TOKEN"} <= set(env)
+        assert {"VOICEBOT_HASH_KEY", "VOICEBOT_DATA_KEY", "VOICEBOT_PUBLIC_URL",
+                "TWILIO_AUTH_TOKEN"} <= set(env)
     known = {var.env for var, _ in variables()}
     used = set(services[instances[0]]["environment"]) | set(
         re.findall(r"(VOICEBOT_[A-Z_]+)=", dockerfile))

@@ -51,6 +51,7 @@ nodes:
     slot: order_number
     type: digits
     length: 4
+    store: clear
     prompt: Say or key your four digit order number.
     confirm: true
     next: find
@@ -97,6 +98,7 @@ nodes:
     kind: collect
     slot: comment
     type: free
+    store: redacted
     prompt: Anything you'd like to add?
     next: ask_contact
   ask_contact:

@@ -41,6 +41,7 @@ nodes:
     slot: rx_number
     type: digits
     length: 6
+    store: clear
     prompt: Say your prescription number.
     next: find_rx
   find_rx:

@@ -316,6 +316,7 @@ URL_LOOKUP = BASE.replace("        next: bye", "        next: get_order") + """\
     slot: order_number
     type: digits
     length: 4
+    store: clear
     prompt: Your order number?
     next: find
   find:

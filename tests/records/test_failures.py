@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import DATA_KEY
 from tests.conftest import require_postgres
 from tests.pg import PostgresCluster, free_port
 from voicebot.records.errors import StoreUnavailable
@@ -35,6 +36,7 @@ def own_postgres() -> Iterator[PostgresCluster]:
 
 def _settings(url: str, wait_s: float) -> Settings:
     return Settings.from_env({"VOICEBOT_DATABASE_URL": url, "VOICEBOT_HASH_KEY": "k",
+                              "VOICEBOT_DATA_KEY": DATA_KEY,
                               "VOICEBOT_DB_WAIT_S": str(wait_s),
                               "VOICEBOT_DB_TIMEOUT_S": "2"})
 
@@ -81,6 +83,7 @@ def test_a_lost_database_gives_typed_errors_then_the_same_store_reconnects(own_p
 def test_serve_waits_for_the_database_then_says_it_gave_up(tmp_path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("VOICEBOT_", "TWILIO_"))}
     env = {**clean, "TWILIO_AUTH_TOKEN": "x", "VOICEBOT_HASH_KEY": "k",
+           "VOICEBOT_DATA_KEY": DATA_KEY,
            "VOICEBOT_DB_WAIT_S": "1", "VOICEBOT_LOG_FORMAT": "json",
            "VOICEBOT_DATABASE_URL": f"postgresql://v:pw@127.0.0.1:{free_port()}/calls"}
     done = subprocess.run([sys.executable, "-m", "voicebot", "serve", "--port", str(free_port())],

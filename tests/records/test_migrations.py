@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from tests.backends import HASH_KEY
+from tests.backends import DATA_KEY, HASH_KEY
 from tests.pg import free_port
 from voicebot.cli import main
 from voicebot.records import migrate
@@ -134,4 +134,5 @@ def test_serve_refuses_a_database_that_needs_an_upgrade_and_says_what_to_run(pos
 
 def _env_for_serve() -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("VOICEBOT_", "TWILIO_"))}
-    return {**clean, "TWILIO_AUTH_TOKEN": "x", "VOICEBOT_WARM_RECOGNIZERS": "0"}
+    return {**clean, "TWILIO_AUTH_TOKEN": "x", "VOICEBOT_WARM_RECOGNIZERS": "0",
+            "VOICEBOT_DATA_KEY": DATA_KEY}

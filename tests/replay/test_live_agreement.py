@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from tests.backends import DATA_KEY
 from tests.replay.conftest import SUITE
 from voicebot.replay.report import timeline
 from voicebot.replay.result import evaluate
@@ -47,7 +48,7 @@ def live_service(tmp_path_factory: pytest.TempPathFactory, replay_env, replay_en
     db = tmp_path_factory.mktemp("live") / "calls.sqlite3"
     settings = Settings.from_env({
         "VOICEBOT_PUBLIC_URL": base, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "VOICEBOT_API_TOKEN": API_TOKEN, "VOICEBOT_DB": str(db),
+        "VOICEBOT_API_TOKEN": API_TOKEN, "VOICEBOT_DB": str(db), "VOICEBOT_DATA_KEY": DATA_KEY,
         "VOICEBOT_FLOW": str(Settings().flow_path),
     })
     flow = replay_env.flow_for(load_scenario(SUITE / "transfer_key.yaml"))

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from tests.backends import DATA_KEY
 from voicebot.flow.loader import load_flow
 from voicebot.replay.caller import CallerTurn
 from voicebot.replay.standin import TwilioStandin
-from voicebot.service.app import create_app
+from voicebot.service.app import close, create_app
 from voicebot.settings import DEFAULT_FLOW, Settings
 from voicebot.speech.audio import load_phone_audio
 
@@ -49,6 +50,7 @@ class RunningService:
         environ = {
             "VOICEBOT_PUBLIC_URL": self.base_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "VOICEBOT_API_TOKEN": API_TOKEN, "VOICEBOT_FLOW": str(DEFAULT_FLOW),
+            "VOICEBOT_DATA_KEY": DATA_KEY,
             **store_env, **(env or {}),
         }  # a None in `env` unsets the variable
         self.settings = Settings.from_env({k: v for k, v in environ.items() if v is not None})
@@ -71,7 +73,7 @@ class RunningService:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-        self.store.close()
+        close(self.app)
 
 
 @pytest.fixture(scope="session")

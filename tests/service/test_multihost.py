@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.backends import TEST_CIPHER
 from tests.multihost import API_TOKEN, AUTH_TOKEN, HASH_KEY, Hosts
 from tests.service.conftest import dtmf
 from voicebot.records.store import CallStore
@@ -112,7 +113,7 @@ def test_callers_of_a_killed_host_reach_a_person_with_their_context(hosts):
     for thread in threads:
         thread.start()
         time.sleep(0.3)
-    store = CallStore(hosts.database_url, HASH_KEY)
+    store = CallStore(hosts.database_url, HASH_KEY, cipher=TEST_CIPHER)
     deadline = time.monotonic() + 60
     while not all((r := store.get(sid)) is not None and r.turns for sid in sids):
         assert time.monotonic() < deadline, "the calls did not reach their first turn"

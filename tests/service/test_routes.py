@@ -19,6 +19,7 @@ import pytest
 import websocket
 from twilio.request_validator import RequestValidator
 
+from tests.backends import DATA_KEY
 from tests.service.conftest import API_TOKEN, AUTH_TOKEN, dtmf
 from voicebot.replay.standin import StandinError, TwilioStandin
 
@@ -163,7 +164,8 @@ def test_serve_reports_a_bad_flow_with_its_location(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("start: nowhere\ndisclosure: hi\nqueues: {support: people}\nnodes: {}\n")
     done = _serve(["--flow", str(bad), "--port", _free_port()],
-                  {"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_DB": str(tmp_path / "x.sqlite3")})
+                  {"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_DB": str(tmp_path / "x.sqlite3"),
+                   "VOICEBOT_DATA_KEY": DATA_KEY})
     assert done.returncode != 0
     assert f"{bad}:" in done.stderr
     assert "Traceback" not in done.stderr
@@ -207,6 +209,7 @@ def test_queues_outside_voicebot_queues_stop_the_start(tmp_path, engine, rendere
     from voicebot.settings import Settings
 
     settings = Settings.from_env({"TWILIO_AUTH_TOKEN": "x", "VOICEBOT_QUEUES": "support",
+                                  "VOICEBOT_DATA_KEY": DATA_KEY,
                                   "VOICEBOT_DB": str(tmp_path / "q.sqlite3")})
     with pytest.raises(SettingsError, match="billing"):
         create_app(settings, engine=engine, renderer=renderer)
@@ -248,8 +251,9 @@ def test_agent_hears_the_summary_of_the_caller_at_the_head_of_the_queue(start_se
 
 @pytest.mark.slow
 def test_serve_as_the_readme_runs_it_answers_with_urls_of_the_port_it_serves(tmp_path):
-    # The README's run command: `voicebot serve --insecure-no-signature`, here on a free port
-    # and with no VOICEBOT_PUBLIC_URL: the stream and action URLs must name that port.
+    # The README's run command: `VOICEBOT_INSECURE_DEV_DATA=1 voicebot serve
+    # --insecure-no-signature`, here on a free port and with no VOICEBOT_PUBLIC_URL: the
+    # stream and action URLs must name that port.
     import socket
     import time
 
@@ -258,7 +262,8 @@ def test_serve_as_the_readme_runs_it_answers_with_urls_of_the_port_it_serves(tmp
         port = s.getsockname()[1]
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("VOICEBOT_", "TWILIO_"))}
     env = {**clean, "VOICEBOT_DB": str(tmp_path / "calls.sqlite3"),
-           "VOICEBOT_TTS_CACHE": str(tmp_path / "tts"), "VOICEBOT_WARM_RECOGNIZERS": "1"}
+           "VOICEBOT_TTS_CACHE": str(tmp_path / "tts"), "VOICEBOT_WARM_RECOGNIZERS": "1",
+           "VOICEBOT_INSECURE_DEV_DATA": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "voicebot", "serve",
                              "--insecure-no-signature", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

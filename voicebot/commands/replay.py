@@ -8,6 +8,7 @@ setting (one clear line per problem, printed by the CLI).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from voicebot import logs
 from voicebot.errors import VoicebotError
+from voicebot.records.opening import data_cipher
 from voicebot.replay.caller import CallerTurn
 from voicebot.replay.export import export_call
 from voicebot.replay.offline import ReplayEnv
@@ -166,8 +168,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    if args.db and not str(args.db).startswith("postgres"):
+        settings = dataclasses.replace(settings, db_path=Path(args.db))  # its dev key too
+    cipher = data_cipher(settings) if settings.data_key or settings.insecure_dev_data \
+        else None
     text = export_call(args.call_sid, args.db or settings.database_url or settings.db_path,
-                       hash_key=settings.hash_key, output=args.output,
+                       hash_key=settings.hash_key, cipher=cipher, output=args.output,
                        flow_path=args.flow or settings.flow_path)
     if args.output is None:
         sys.stdout.write(text)

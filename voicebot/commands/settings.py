@@ -1,5 +1,5 @@
 """`voicebot settings`: every setting with its value here (secrets masked), or the README's
-table (`--markdown`), both from the one table in voicebot/settings.py."""
+table (`--markdown`), both from the one table in voicebot/settings/."""
 
 from __future__ import annotations
 

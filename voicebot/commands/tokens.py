@@ -13,10 +13,8 @@ import argparse
 import contextlib
 from collections.abc import Iterator
 
-from voicebot import logs
+from voicebot.commands.records import records_database
 from voicebot.records.access import ROLES, AccessStore
-from voicebot.records.opening import open_database
-from voicebot.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,13 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 @contextlib.contextmanager
 def access_store() -> Iterator[AccessStore]:
-    settings = Settings.from_env()
-    logs.configure(settings.log_level, "text")  # waiting for the database is logged
-    db = open_database(settings)
-    try:
+    with records_database() as (_, db):
         yield AccessStore(db)
-    finally:
-        db.close()
 
 
 def cmd_add(args: argparse.Namespace) -> int:

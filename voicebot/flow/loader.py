@@ -165,6 +165,7 @@ def build_flow(data: dict[str, Any], marks: Marks, path: Path, text: str,
         confirm = raw.get("confirm", False)
         node.confirm = bool(confirm)
         node.confirm_prompt = _text(confirm) if isinstance(confirm, str) else None
+        node.store = raw.get("store")
         node.branches = tuple(Branch(when=_conditions(b["when"]), next=b["next"])
                               for b in raw.get("branches", ()))
         node.default = raw.get("default")

@@ -157,6 +157,7 @@ class Node:
     maximum: float | None = None
     confirm: bool = False
     confirm_prompt: str | None = None
+    store: str | None = None  # how the value may be kept (flow.redact); None: the default
     # branch
     branches: tuple[Branch, ...] = ()
     default: str | None = None

@@ -201,8 +201,18 @@ class _Checker:
                     self.add("error", f"DTMF key {intent.dtmf} is the escape key (a person); "
                                       "choose another key", *where)
 
+    def storage(self, node: Node) -> None:
+        """What callers say into a free or digits slot may be personal data: the designer
+        should say how it is kept (voicebot.flow.redact)."""
+        if node.slot_type in ("free", "digits") and node.store is None:
+            self.add("warning", f"no 'store' choice for '{node.slot}': what callers say here "
+                                "is kept redacted (card, phone, e-mail, ID and long numbers "
+                                "replaced); say `store: clear` if agents need it as said, or "
+                                "masked, hashed, none", "nodes", node.id, "slot")
+
     def collect(self, node: Node) -> None:
         base = ("nodes", node.id)
+        self.storage(node)
         if node.slot_type == "digits":
             if node.length is None and node.min_length is None and node.max_length is None:
                 self.add("error", "a digits collect needs 'length' (or min_length/max_length)",

@@ -141,6 +141,28 @@ class Database:
             raise StoreError(f"call records at {where}: cannot {doing}: "
                              f"{_first_line(exc)}") from exc
 
+    def outside_transaction(self, doing: str, sql: str) -> list[tuple]:
+        """One statement that must not run in a transaction (a WAL checkpoint, VACUUM),
+        and the rows it returns."""
+        self._forked()
+        with self._lock, self.translated(doing):
+            self._check_files()
+            if self.location.backend == "sqlite":  # the raw connection is in autocommit
+                raw = self.engine.raw_connection()
+                try:
+                    return [tuple(r) for r in raw.cursor().execute(sql).fetchall()]
+                finally:
+                    raw.close()
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") \
+                    as conn:
+                # no statement timeout: a table rewrite takes as long as the table needs
+                conn.exec_driver_sql("SET statement_timeout = 0")
+                try:
+                    result = conn.exec_driver_sql(sql)
+                    return [tuple(r) for r in result] if result.returns_rows else []
+                finally:
+                    conn.exec_driver_sql("RESET statement_timeout")
+
     def _forked(self) -> None:
         """In a process forked after the store opened (a pre-loading server's workers): drop
         the parent's connections without closing them (they are the parent's to use) and
@@ -199,8 +221,11 @@ def _sqlite_engine(location: Location) -> sa.Engine:
     def _connect(dbapi_conn, _record) -> None:  # noqa: ANN001 - sqlite3.Connection
         dbapi_conn.isolation_level = None  # transactions are begun below, not by sqlite3
         cur = dbapi_conn.cursor()
+        # secure_delete: removed rows (an erased caller, expired records) are overwritten
+        # with zeros, not left in free pages
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL",
-                       f"busy_timeout={SQLITE_BUSY_MS}", "mmap_size=0", "foreign_keys=ON"):
+                       f"busy_timeout={SQLITE_BUSY_MS}", "mmap_size=0", "foreign_keys=ON",
+                       "secure_delete=ON"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from voicebot.errors import SettingsError
@@ -27,23 +28,28 @@ def load_hash_key(configured: str | None, db_path: Path) -> bytes:
     """The configured key, else the one stored beside the DB (created on first use, mode 0600)."""
     if configured:
         return configured.encode("utf-8")
-    path = key_file_for(db_path)
+    return key_file(key_file_for(db_path), lambda: secrets.token_hex(32),
+                    "VOICEBOT_HASH_KEY", "hash key").encode("utf-8")
+
+
+def key_file(path: Path, make: Callable[[], str], setting: str, what: str) -> str:
+    """The key kept in `path`, made with `make()` on first use (mode 0600, never replaced:
+    processes starting together all read the one the first wrote)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
+                f.write(make())
         key = path.read_text().strip()
     except FileExistsError:  # another instance created it between exists() and open()
         key = path.read_text().strip()
     except OSError as exc:
-        raise SettingsError(f"cannot read or create the hash key file {path}: {exc.strerror}. "
-                            "Set VOICEBOT_HASH_KEY or make the directory writable.") from exc
+        raise SettingsError(f"cannot read or create the {what} file {path}: {exc.strerror}. "
+                            f"Set {setting} or make the directory writable.") from exc
     if not key:
-        raise SettingsError(f"the hash key file {path} is empty; delete it or set "
-                            "VOICEBOT_HASH_KEY")
-    return key.encode("utf-8")
+        raise SettingsError(f"the {what} file {path} is empty; delete it or set {setting}")
+    return key
 
 
 def restore_key_file(key: bytes, db_path: Path) -> None:

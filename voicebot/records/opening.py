@@ -17,15 +17,17 @@ from typing import TypeVar
 from voicebot.errors import SettingsError
 from voicebot.logs import log_event
 from voicebot.records import migrate
+from voicebot.records.crypto import DataCipher, DataKeyError, new_key, parse_keys
 from voicebot.records.database import Database, location_for
 from voicebot.records.errors import StoreUnavailable
-from voicebot.records.hashing import load_hash_key
+from voicebot.records.hashing import key_file, load_hash_key
 from voicebot.records.store import CallStore
 from voicebot.settings import Settings
 
 log = logging.getLogger("voicebot.records")
 FIRST_RETRY_S = 0.5
 LONGEST_RETRY_S = 5.0
+DATA_KEY_FILE = "data.key"
 T = TypeVar("T")
 
 
@@ -41,6 +43,25 @@ def hash_key(settings: Settings) -> bytes:
         raise SettingsError("VOICEBOT_HASH_KEY must be set when VOICEBOT_DATABASE_URL is: "
                             "every host must hash callers' numbers with the same key")
     return load_hash_key(settings.hash_key, settings.db_path)
+
+
+def data_cipher(settings: Settings) -> DataCipher:
+    """The keys that seal what callers said (VOICEBOT_DATA_KEY). Without one, only a
+    development run (VOICEBOT_INSECURE_DEV_DATA=1) goes on, with a key generated into
+    data.key beside the SQLite file: the key then lies beside the data it protects."""
+    if settings.data_key:
+        return DataCipher(parse_keys(settings.data_key))
+    if not settings.insecure_dev_data:
+        raise DataKeyError(
+            "VOICEBOT_DATA_KEY is not set: what callers say is kept encrypted with it. Make "
+            "one with `voicebot records new-key`, keep it in your secret store and give "
+            "every host the same one; for a local development run set "
+            "VOICEBOT_INSECURE_DEV_DATA=1 (a key is then kept beside the database)")
+    path = settings.db_path.parent / DATA_KEY_FILE
+    key = key_file(path, new_key, "VOICEBOT_DATA_KEY", "development data key")
+    log_event(log, "records.insecure_dev_data", logging.WARNING, key_file=str(path),
+              detail="the data key is kept beside the records: development only")
+    return DataCipher(parse_keys(key, str(path)))
 
 
 def retry(what: Callable[[], T], settings: Settings, describe: str, *,
@@ -84,13 +105,16 @@ def open_database(settings: Settings, **retry_args: Callable) -> Database:
     return retry(attempt, settings, location.describe(), **retry_args)
 
 
-def open_store(settings: Settings, **retry_args: Callable) -> CallStore:
-    """The settings' call store, once its database answers (see the module doc)."""
+def open_store(settings: Settings, cipher: DataCipher | None = None,
+               **retry_args: Callable) -> CallStore:
+    """The settings' call store, once its database answers (see the module doc), with the
+    settings' data keys (or `cipher`)."""
     key = hash_key(settings)
+    cipher = cipher or data_cipher(settings)
     location = store_location(settings)
 
     def attempt() -> CallStore:
-        return CallStore(location, key, pool_size=settings.db_pool_size,
+        return CallStore(location, key, cipher=cipher, pool_size=settings.db_pool_size,
                          timeout_s=settings.db_timeout_s)
 
     store = retry(attempt, settings, location_for(location).describe(), **retry_args)

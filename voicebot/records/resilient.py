@@ -11,8 +11,10 @@ driver's Recorder protocol and for the routes:
   loses nothing; the spool goes to the database when it is back, and at start-up.
 - Reads see the writes not made yet first, so the <Connect> action hangs up a caller who
   heard the goodbye even when the database took nothing. Otherwise they wait for this
-  process's earlier writes and ask the database, in a helper thread with a deadline:
-  RecordsUnavailable when it fails or is late (the routes then answer what is safe).
+  process's earlier writes and ask the database, in a helper thread with a deadline; when
+  it fails or is late, what this process wrote last answers, else RecordsUnavailable (the
+  routes then answer what is safe). The database comes first, so a record purged or
+  erased is not served again from memory.
 - A database file removed under the running service is noticed before each write and by
   health(), and the store opened again (records/write_queue.py).
 """
@@ -29,12 +31,14 @@ from typing import Any
 from voicebot.errors import VoicebotError
 from voicebot.logs import log_event
 from voicebot.records.access import AuditEntry
+from voicebot.records.crypto import DataCipher
 from voicebot.records.hashing import hash_number
 from voicebot.records.recorder import RecordStore
 from voicebot.records.spool import Spool
 from voicebot.records.stream_state import ResilientStreamStates
 from voicebot.records.transcript import CallTranscript
 from voicebot.records.write_queue import WriteQueue
+from voicebot.records.writes import Key
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +55,14 @@ class ResilientRecords(WriteQueue, ResilientStreamStates):
 
     def __init__(self, store: RecordStore, *, hash_key: bytes, spool_dir: Path | None,
                  reopen: Callable[[], RecordStore] | None = None, db_path: Path | None = None,
-                 deadline_s: float = 2.0, pending_max: int = 2000) -> None:
+                 deadline_s: float = 2.0, pending_max: int = 2000,
+                 cipher: DataCipher | None = None) -> None:
         self.deadline_s = deadline_s
         self._hash_key = hash_key
         self._readers = concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="records-read")
-        super().__init__(store, spool=Spool(spool_dir) if spool_dir else None, reopen=reopen,
+        super().__init__(store, spool=Spool(spool_dir, cipher) if spool_dir else None,
+                         reopen=reopen,
                          db_path=db_path, pending_max=pending_max)
 
     # ------------------------------------------------------------------ writes (never wait)
@@ -109,25 +115,41 @@ class ResilientRecords(WriteQueue, ResilientStreamStates):
 
     # ------------------------------------------------------------------ reads (deadline)
 
-    def ask(self, read: Callable[[RecordStore], Any], *, wait_writes: bool = False) -> Any:
-        """`read(store)` within the read deadline (RecordsUnavailable when it fails or is
-        late); `wait_writes`: after this process's writes queued so far are made."""
-        return self._ask(read, wait_writes=wait_writes)
+    def ask(self, read: Callable[[RecordStore], Any], *, wait_writes: bool = False,
+            deadline_s: float | None = None) -> Any:
+        """`read(store)` within the read deadline (or `deadline_s`; RecordsUnavailable when
+        it fails or is late); `wait_writes`: after this process's queued writes are made."""
+        return self._ask(read, wait_writes=wait_writes, deadline_s=deadline_s)
 
     def get(self, call_sid: str) -> CallTranscript | None:
-        entry = self._latest(("save", call_sid))
-        if entry is not None:
-            return CallTranscript.from_dict(entry["transcript"])
-        return self._ask(lambda store: store.get(call_sid))
+        entry = self._remembered(("save", call_sid), lambda store: store.get(call_sid))
+        return CallTranscript.from_dict(entry["transcript"]) if isinstance(entry, dict) \
+            else entry
 
     def call_row(self, call_sid: str) -> dict[str, Any] | None:
         return self._ask(lambda store: store.call_row(call_sid))
 
     def caller_for_agent(self, agent_call_sid: str) -> str | None:
-        entry = self._latest(("handoff", agent_call_sid))
-        if entry is not None:
-            return str(entry["call_sid"])
-        return self._ask(lambda store: store.caller_for_agent(agent_call_sid))
+        entry = self._remembered(("handoff", agent_call_sid),
+                                 lambda store: store.caller_for_agent(agent_call_sid))
+        return str(entry["call_sid"]) if isinstance(entry, dict) else entry
+
+    def _remembered(self, key: Key, read: Callable[[RecordStore], Any]) -> Any:
+        """A write not made yet (the entry), else the database's answer; what this process
+        wrote last (the entry) only when the database does not answer. So a record purged
+        or erased is not served again from memory while the database is there."""
+        with self._cond:
+            pending = self._pending.get(key)
+        if pending is not None:
+            return pending[1]
+        try:
+            return self._ask(read)
+        except RecordsUnavailable:
+            with self._cond:
+                recent = self._recent.get(key)
+            if recent is None:
+                raise
+            return recent
 
     def next_waiting(self, queue: str) -> CallTranscript | None:
         """The caller at the head of `queue`, or None (also when the records are out: the
@@ -163,8 +185,10 @@ class ResilientRecords(WriteQueue, ResilientStreamStates):
         super().close()
         self._readers.shutdown(wait=False)
 
-    def _ask(self, read: Callable[[RecordStore], Any], *, wait_writes: bool = True) -> Any:
-        end = time.monotonic() + self.deadline_s
+    def _ask(self, read: Callable[[RecordStore], Any], *, wait_writes: bool = True,
+             deadline_s: float | None = None) -> Any:
+        deadline_s = deadline_s or self.deadline_s
+        end = time.monotonic() + deadline_s
         if wait_writes:  # read this process's own writes, unless the database refuses them
             with self._cond:
                 target = self._seq
@@ -177,7 +201,7 @@ class ResilientRecords(WriteQueue, ResilientStreamStates):
             return future.result(timeout=max(0.01, end - time.monotonic()))
         except concurrent.futures.TimeoutError:
             raise RecordsUnavailable(f"the call records did not answer within "
-                                     f"{self.deadline_s:g} s") from None
+                                     f"{deadline_s:g} s") from None
         except Exception as exc:  # noqa: BLE001 - any store failure: the callers fail safe
             log_event(log, "records.read_failed", logging.WARNING,
                       error=type(exc).__name__, detail=str(exc)[:200])

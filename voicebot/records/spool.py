@@ -4,6 +4,11 @@ While the database refuses writes, each write that failed is appended here (flus
 fsynced), so a crash or a restart loses nothing; once the database takes them, the file is
 emptied. Lines hold what the database would hold (caller numbers only as their keyed hash).
 
+Each line is sealed with the data key (records/crypto.py: what callers said is encrypted on
+disk here too); the directory is made 0700 and the files 0600. A line no key opens (the
+key was changed while it waited) is never dropped: its file is kept aside as
+`<name>.unreadable` and logged, and the lines that do open are written.
+
 Each process appends to a file of its own (`records-<pid>.jsonl` in the spool directory) and
 holds an exclusive lock on it while it lives, so several service processes on one database
 never empty each other's files; a file nobody holds (its process ended) is adopted by the
@@ -21,17 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from voicebot.logs import log_event
+from voicebot.records.crypto import PREFIX, DataCipher, Unreadable
 
 log = logging.getLogger(__name__)
 
 PATTERN = "records-*.jsonl"
+LABEL = "spool"
 
 
 class Spool:
     """This process's spool file in `directory`; see the module docstring."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, cipher: DataCipher | None = None) -> None:
         self.directory = Path(directory)
+        self.cipher = cipher
         self.path = self.directory / f"records-{os.getpid()}.jsonl"
         self._fd: int | None = None
         self.lines = 0  # lines written to this process's file since it was last emptied
@@ -40,8 +48,7 @@ class Spool:
         """Add entries; False (and a log line) when the disk refuses them too."""
         if not entries:
             return True
-        data = "".join(json.dumps(e, separators=(",", ":"), default=str) + "\n"
-                       for e in entries).encode("utf-8")
+        data = "".join(self._line(e) + "\n" for e in entries).encode("utf-8")
         try:
             fd = self._open()
             os.write(fd, data)
@@ -53,6 +60,10 @@ class Spool:
             return False
         self.lines += len(entries)
         return True
+
+    def _line(self, entry: dict[str, Any]) -> str:
+        text = json.dumps(entry, separators=(",", ":"), default=str)
+        return self.cipher.seal(text, LABEL) if self.cipher else text  # type: ignore[return-value]
 
     def clear(self) -> None:
         """Empty this process's file: everything in it is in the database now."""
@@ -88,7 +99,7 @@ class Spool:
         if self._fd is not None and not self.path.exists():  # the directory was removed
             self._close()
         if self._fd is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -121,7 +132,10 @@ def _take_file(path: Path, spool: Spool) -> list[dict[str, Any]]:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 return []  # a living process's file
-            entries = _parse(fh.read(), path)
+            raw = fh.read()
+            entries, unreadable = _parse(raw, path, spool.cipher)
+        if unreadable:
+            _set_aside(path, raw, unreadable)
         if path == spool.path:  # this process's own file from an earlier life (same pid)
             spool._open()
             spool.lines = len(entries)
@@ -134,13 +148,36 @@ def _take_file(path: Path, spool: Spool) -> list[dict[str, Any]]:
         return []
 
 
-def _parse(raw: bytes, path: Path) -> list[dict[str, Any]]:
-    entries, bad = [], 0
+def _set_aside(path: Path, raw: bytes, lines: int) -> None:
+    """Keep a copy of a file with lines no key opens, for the operator (with the right key,
+    rename it back to records-*.jsonl and the next start writes it)."""
+    aside = path.with_name(f"{path.stem}-{os.getpid()}.unreadable")
+    with contextlib.suppress(OSError):
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+    log_event(log, "records.spool_unreadable", logging.ERROR, spool=str(aside), lines=lines,
+              detail="lines sealed with a data key not given; kept aside")
+
+
+def _parse(raw: bytes, path: Path,
+           cipher: DataCipher | None) -> tuple[list[dict[str, Any]], int]:
+    """The entries of a spool file, and how many lines no key opened."""
+    entries, bad, unreadable = [], 0, 0
     for line in raw.splitlines():
         if not line.strip():
             continue
+        text = line.decode("utf-8", "replace")
+        if text.startswith(PREFIX):
+            try:
+                text = cipher.open(text, LABEL) if cipher else None
+            except Unreadable:
+                text = None
+            if text is None:
+                unreadable += 1
+                continue
         try:
-            entry = json.loads(line)
+            entry = json.loads(text)
         except ValueError:
             bad += 1  # a line cut short by a crash
             continue
@@ -150,4 +187,4 @@ def _parse(raw: bytes, path: Path) -> list[dict[str, Any]]:
             bad += 1
     if bad:
         log_event(log, "records.spool_bad_lines", logging.WARNING, spool=str(path), lines=bad)
-    return entries
+    return entries, unreadable

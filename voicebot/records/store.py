@@ -24,8 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from voicebot.records import migrate
+from voicebot.records.crypto import PREFIX, UNREADABLE, DataCipher, Unreadable
 from voicebot.records.database import Database, location_for, now_iso
 from voicebot.records.hashing import hash_number
+from voicebot.records.keycheck import check_key
 from voicebot.records.schema import calls, handoffs, prompts, turns
 from voicebot.records.stream_state import StreamStateQueries
 from voicebot.records.transcript import CallTranscript, PromptRecord, TurnRecord
@@ -59,15 +61,17 @@ class CallStore(StreamStateQueries):
     """
 
     def __init__(self, location: Path | str, hash_key: bytes | str, *,
-                 upgrade: bool | None = None, pool_size: int = 10,
-                 timeout_s: float = 5.0) -> None:
+                 cipher: DataCipher | None = None, upgrade: bool | None = None,
+                 pool_size: int = 10, timeout_s: float = 5.0) -> None:
         self.location = location_for(location)
         self.db_path = self.location.sqlite_path  # None for PostgreSQL
         self._key = hash_key.encode("utf-8") if isinstance(hash_key, str) else hash_key
+        self.cipher = cipher
         self._db = Database(self.location, pool_size=pool_size, timeout_s=timeout_s)
         try:
             migrate.ready(self._db, upgrade_it=upgrade if upgrade is not None
                           else self.location.backend == "sqlite")
+            check_key(self._db, cipher)
         except BaseException:
             self._db.close()
             raise
@@ -77,14 +81,14 @@ class CallStore(StreamStateQueries):
         """The database the records are in (tokens, the audit log and requests use it too)."""
         return self._db
 
+    def caller_hash(self, number: str) -> str:
+        """The keyed hash the records keep for a caller's number (never the number)."""
+        return hash_number(self._key, number)
+
     @property
     def backend(self) -> str:
         """"sqlite" or "postgresql"."""
         return self.location.backend
-
-    def caller_hash(self, number: str) -> str:
-        """The keyed hash kept for a caller's number (never the number)."""
-        return hash_number(self._key, number)
 
     def describe(self) -> str:
         """Where the records are, for logs (a PostgreSQL password is hidden)."""
@@ -105,20 +109,25 @@ class CallStore(StreamStateQueries):
             "flow_name": t.flow_name, "flow_version": t.flow_version, "engine": t.engine,
             "outcome": t.outcome, "reason": t.reason, "queue": t.queue,
             "caller_hash": caller_hash,
-            "summary": t.summary, "context": json.dumps(t.context, default=str),
+            "summary": self._seal(t.summary, "calls.summary", t.call_sid),
+            "context": self._seal(json.dumps(t.context, default=str), "calls.context",
+                                  t.call_sid),
             "path": json.dumps(t.path), "updated": now, "flow_variant": t.flow_variant,
             "csat": t.csat,
         }
         turn_rows = [
             {"call_sid": t.call_sid, "seq": i, "node": r.node, "kind": r.kind,
-             "prompt": _prompt_before(t, r), "heard": r.heard, "confidence": r.confidence,
+             "prompt": self._seal(_prompt_before(t, r), "turns.prompt", t.call_sid),
+             "heard": self._seal(r.heard, "turns.heard", t.call_sid),
+             "confidence": r.confidence,
              "in_grammar": None if r.in_grammar is None else int(r.in_grammar),
              "intent": r.intent, "t_start": r.t_start, "t_end": r.t_end, "t_reply": r.t_reply,
              "during_prompt": int(r.during_prompt), "result": r.result}
             for i, r in enumerate(t.turns)
         ]
         prompt_rows = [
-            {"call_sid": t.call_sid, "seq": i, "node": p.node, "kind": p.kind, "text": p.text,
+            {"call_sid": t.call_sid, "seq": i, "node": p.node, "kind": p.kind,
+             "text": self._seal(p.text, "prompts.text", t.call_sid),
              "t_sent": p.t_sent, "t_played": p.t_played, "barged_in": int(p.barged_in)}
             for i, p in enumerate(t.prompts)
         ]
@@ -168,13 +177,24 @@ class CallStore(StreamStateQueries):
             prompt_rows = conn.execute(sa.select(prompts).where(prompts.c.call_sid == call_sid)
                                        .order_by(prompts.c.seq)).all()
         return _transcript(call._mapping, [r._mapping for r in turn_rows],
-                           [p._mapping for p in prompt_rows])
+                           [p._mapping for p in prompt_rows], Opener(self.cipher, call_sid))
 
     def call_row(self, call_sid: str) -> dict[str, Any] | None:
-        """The calls row as a dict (start/end/status/caller hash), for APIs and tests."""
+        """The calls row as a dict (start/end/status/caller hash), for APIs and tests;
+        the summary and context opened."""
         with self._db.transaction("read the call", write=False) as conn:
             row = conn.execute(sa.select(calls).where(calls.c.call_sid == call_sid)).first()
-        return dict(row._mapping) if row else None
+        if row is None:
+            return None
+        out, opener = dict(row._mapping), Opener(self.cipher, call_sid)
+        for column in ("summary", "context"):
+            out[column] = opener.open(out[column], f"calls.{column}")
+        return out
+
+    def _seal(self, text: str | None, label: str, call_sid: str) -> str | None:
+        if self.cipher is None:
+            return text
+        return self.cipher.seal(text, f"{label}|{call_sid}")
 
     # ------------------------------------------------------------------ status callback
 
@@ -204,7 +224,7 @@ class CallStore(StreamStateQueries):
         now = now_iso()
         row = {"call_sid": call_sid, "started": now, "ended": now, "updated": now,
                "outcome": "transfer", "reason": "error", "queue": queue, "enqueued": now,
-               "summary": summary_if_undecided}
+               "summary": self._seal(summary_if_undecided, "calls.summary", call_sid)}
         with self._db.transaction("record the enqueued caller") as conn:
             conn.execute(upsert(conn, calls, row, replace=("queue", "updated"),
                                 keep_first=("ended", "enqueued"),
@@ -247,16 +267,51 @@ class CallStore(StreamStateQueries):
         self._db.close()
 
 
-def _transcript(call: Any, turn_rows: list[Any], prompt_rows: list[Any]) -> CallTranscript:
+class Opener:
+    """Opens one call's sealed values; what does not open reads as UNREADABLE and is
+    listed in `unreadable` (the rest of the call, and other calls, still read)."""
+
+    def __init__(self, cipher: DataCipher | None, call_sid: str) -> None:
+        self.cipher, self.call_sid = cipher, call_sid
+        self.unreadable: list[str] = []
+
+    def open(self, value: str | None, label: str) -> str | None:
+        if value is None or not value.startswith(PREFIX):
+            return value
+        if self.cipher is None:
+            self._failed(label)
+            return UNREADABLE
+        try:
+            return self.cipher.open(value, f"{label}|{self.call_sid}")
+        except Unreadable:
+            self._failed(label)
+            return UNREADABLE
+
+    def _failed(self, label: str) -> None:
+        if label not in self.unreadable:
+            self.unreadable.append(label)
+
+
+def _context(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:  # unreadable
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _transcript(call: Any, turn_rows: list[Any], prompt_rows: list[Any],
+                opener: Opener) -> CallTranscript:
     return CallTranscript(
         call_sid=call["call_sid"],
         flow_name=call["flow_name"] or "",
         flow_version=call["flow_version"] or "",
         engine=call["engine"] or "",
-        prompts=[PromptRecord(text=p["text"], node=p["node"], kind=p["kind"],
-                              t_sent=p["t_sent"], t_played=p["t_played"],
+        prompts=[PromptRecord(text=opener.open(p["text"], "prompts.text") or "", node=p["node"],
+                              kind=p["kind"], t_sent=p["t_sent"], t_played=p["t_played"],
                               barged_in=bool(p["barged_in"])) for p in prompt_rows],
-        turns=[TurnRecord(node=r["node"], kind=r["kind"], heard=r["heard"] or "",
+        turns=[TurnRecord(node=r["node"], kind=r["kind"],
+                          heard=opener.open(r["heard"], "turns.heard") or "",
                           confidence=r["confidence"], in_grammar=_bool(r["in_grammar"]),
                           intent=r["intent"], t_start=r["t_start"], t_end=r["t_end"],
                           t_reply=r["t_reply"], during_prompt=bool(r["during_prompt"]),
@@ -266,8 +321,9 @@ def _transcript(call: Any, turn_rows: list[Any], prompt_rows: list[Any]) -> Call
         outcome=call["outcome"],
         reason=call["reason"],
         queue=call["queue"],
-        summary=call["summary"] or "",
-        context=json.loads(call["context"] or "{}"),
+        summary=opener.open(call["summary"], "calls.summary") or "",
+        context=_context(opener.open(call["context"], "calls.context")),
         flow_variant=call["flow_variant"],
         csat=call["csat"],
+        unreadable=opener.unreadable,
     )

@@ -53,6 +53,7 @@ class CallTranscript:
     context: dict[str, Any] = field(default_factory=dict)  # intent, slots, last turns
     flow_variant: str | None = None  # the flow's variant the call ran (A/B), if it has any
     csat: int | None = None  # the caller's answer to the flow's survey (1-5)
+    unreadable: list[str] = field(default_factory=list)  # stored parts no data key opened
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,15 +16,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 def upsert(conn: sa.Connection, table: sa.Table, row: Mapping[str, Any], *,
            replace: Sequence[str] = (), keep_first: Sequence[str] = (),
-           if_null: tuple[str, Sequence[str]] | None = None, where: Any = None) -> Any:
+           if_null: tuple[str, Sequence[str]] | None = None,
+           where: sa.ColumnElement[bool] | None = None) -> Any:
     """Insert `row`; if its primary key exists, update only the columns named:
 
     - `replace`: take the new value;
     - `keep_first`: keep the stored value unless it is NULL (COALESCE(stored, new));
     - `if_null=(column, columns)`: `columns` take the new values only where the stored
       `column` is NULL (e.g. record a hand-over only for a call nothing decided);
-    - `where`: update only a stored row for which this holds (a compare-and-set: with
-      RETURNING, the statement returns no row when the row exists and it does not hold).
+    - `where`: update only a stored row for which this holds (else leave it: rowcount 0; a
+      compare-and-set: with RETURNING, no row comes back when the row exists and it does not
+      hold).
     """
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(table).values(**row)

@@ -23,7 +23,7 @@ from typing import Any
 from voicebot.logs import log_event
 from voicebot.records.recorder import RecordStore
 from voicebot.records.spool import Spool
-from voicebot.records.writes import Key, apply, key_of
+from voicebot.records.writes import Key, apply, call_of, key_of
 
 log = logging.getLogger("voicebot.records.resilient")
 
@@ -73,6 +73,23 @@ class WriteQueue:
         with self._cond:
             target = self._seq
             return self._cond.wait_for(lambda: self._written_seq >= target, timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    def forget_calls(self, call_sids: set[str]) -> int:
+        """Drop what this process keeps of these calls (waiting writes, recent records), so
+        an erased caller is not written back; how many entries went."""
+        with self._cond:
+            gone = [k for k, (_, e) in self._pending.items() if call_of(e) in call_sids]
+            gone += [k for k, e in self._recent.items() if call_of(e) in call_sids]
+            for key in gone:
+                self._pending.pop(key, None)
+                self._recent.pop(key, None)
+                self._spooled.pop(key, None)
+            self._cond.notify_all()
+        return len(gone)
 
     def close(self) -> None:
         """Make the writes still waiting (for a few seconds), spool the rest, close."""

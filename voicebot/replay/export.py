@@ -8,6 +8,7 @@ from pathlib import Path
 
 from voicebot.errors import VoicebotError
 from voicebot.records.as_scenario import scenario_skeleton
+from voicebot.records.crypto import DataCipher
 from voicebot.records.store import CallStore
 
 
@@ -16,13 +17,14 @@ class ExportError(VoicebotError):
 
 
 def export_call(call_sid: str, records: Path | str, *, hash_key: str | None = None,
-                output: Path | None = None, flow_path: Path | None = None) -> str:
-    """Read `call_sid` from the call records (a SQLite file or a postgresql:// URL) and
-    return (and write) its scenario."""
+                cipher: DataCipher | None = None, output: Path | None = None,
+                flow_path: Path | None = None) -> str:
+    """Read `call_sid` from the call records (a SQLite file or a postgresql:// URL, opened
+    with the data keys `cipher`) and return (and write) its scenario."""
     if isinstance(records, Path) and not records.is_file():
         raise ExportError(f"no call records at {records} (set VOICEBOT_DB or "
                           "VOICEBOT_DATABASE_URL, or pass --db)")
-    store = CallStore(records, hash_key or "export-reads-only")
+    store = CallStore(records, hash_key or "export-reads-only", cipher=cipher)
     try:
         transcript = store.get(call_sid)
     finally:

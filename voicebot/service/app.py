@@ -9,6 +9,7 @@ from flask import Flask
 from voicebot import logs
 from voicebot.flow.model import Flow
 from voicebot.logs import log_event
+from voicebot.records.retention import Retention
 from voicebot.records.store import CallStore
 from voicebot.service import (
     auth,
@@ -19,6 +20,7 @@ from voicebot.service import (
     routes_metrics,
     routes_twilio,
 )
+from voicebot.service.housekeeping import Housekeeper
 from voicebot.service.runtime import load_service
 from voicebot.settings import Settings
 from voicebot.speech.types import Engine
@@ -44,11 +46,21 @@ def create_app(settings: Settings, *, engine: Engine | None = None, flow: Flow |
     console.install(app, svc)
     routes_api.register_json_errors(app)
     auth.install(app, svc.auth)
+    housekeeper = Housekeeper(svc.store, Retention.from_settings(settings),
+                              settings.purge_every_s)
+    housekeeper.start()
+    app.extensions["voicebot_housekeeper"] = housekeeper
     log_event(log, "service.ready", flow=svc.flow.name, flow_version=svc.flow.version,
               engine=getattr(svc.engine, "name", "?"), model=getattr(svc.engine, "model", "?"),
               public_url=settings.public_url, queues=sorted(svc.allowed_queues),
               db=svc.store.describe())
     return app
+
+
+def close(app: Flask) -> None:
+    """Stop the scheduled purge (waiting for a round under way), then close the records."""
+    app.extensions["voicebot_housekeeper"].stop()
+    app.extensions["voicebot"].store.close()
 
 
 def wsgi() -> Flask:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from voicebot.flow.reasons import agent_summary, whisper_reason
+from voicebot.flow.redact import speakable
 from voicebot.records.transcript import CallTranscript
 
 NOTHING_SAVED = ("The automated assistant stopped before the caller said anything; "
@@ -13,8 +14,8 @@ def whisper_text(transcript: CallTranscript | None) -> str:
     if transcript is None or not (transcript.summary or transcript.reason):
         return "Connecting a caller. No summary is available for this call."
     text = f"Connecting a caller who {whisper_reason(transcript.reason)}."
-    if transcript.summary:
-        text += " " + transcript.summary
+    if transcript.summary:  # as kept: placeholders and masked values read as words
+        text += " " + speakable(transcript.summary)
     return text
 
 

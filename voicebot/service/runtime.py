@@ -24,7 +24,8 @@ from voicebot.logs import log_event
 from voicebot.records.access import AccessStore
 from voicebot.records.browse import queue_lengths
 from voicebot.records.hashing import restore_key_file
-from voicebot.records.opening import hash_key, open_store, store_location
+from voicebot.records.minimise import StorageRules
+from voicebot.records.opening import data_cipher, hash_key, open_store, store_location
 from voicebot.records.resilient import ResilientRecords
 from voicebot.records.store import CallStore
 from voicebot.service.auth import BOOTSTRAP_ROLE, Authenticator
@@ -66,6 +67,7 @@ class Service:
     auth: Authenticator
     allowed_queues: frozenset[str] = field(default_factory=frozenset)
     fallback_queue: str = "support"
+    storage: StorageRules | None = None  # how the flow's slots may be kept
     calls: SharedCallRegistry = field(init=False)
     tokens: StreamTokens = field(init=False)
     drain: Drain = field(init=False)
@@ -120,6 +122,7 @@ class Service:
             recorder=self.store,
             endpoint=self.settings.endpoint,
             fallback_queue=self.fallback_queue,
+            storage=self.storage,
         )
 
     def new_driver(self) -> TimedDriver:
@@ -167,8 +170,8 @@ def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow
                   detail="Twilio signatures are NOT checked: local development only")
     return Service(settings=settings, flow=flow, engine=engine, renderer=renderer,
                    store=records, guard=guard, auth=authenticator(settings, records),
-                   allowed_queues=queues,
-                   fallback_queue=fallback_queue(settings, flow))
+                   allowed_queues=queues, fallback_queue=fallback_queue(settings, flow),
+                   storage=StorageRules.for_flow(flow, hash_key(settings)))
 
 
 def authenticator(settings: Settings, records: ResilientRecords) -> Authenticator:
@@ -198,17 +201,18 @@ def open_records(settings: Settings, store: CallStore | None = None) -> Resilien
     """The call store behind ResilientRecords (a given store is wrapped as it is). A SQLite
     file removed under the running service is made again (with its generated key)."""
     key = hash_key(settings)
+    cipher = store.cipher if store is not None else data_cipher(settings)
     sqlite = not settings.database_url
 
     def reopen() -> CallStore:
         if sqlite and not settings.hash_key:
             restore_key_file(key, settings.db_path)
-        return CallStore(store_location(settings), key, pool_size=settings.db_pool_size,
-                         timeout_s=settings.db_timeout_s)
+        return CallStore(store_location(settings), key, cipher=cipher,
+                         pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
 
     given = store is not None
     return ResilientRecords(
-        store if given else open_store(settings), hash_key=key,
+        store if given else open_store(settings, cipher), hash_key=key, cipher=cipher,
         spool_dir=settings.records_spool or settings.db_path.parent / "spool",
         reopen=None if given else reopen,
         db_path=settings.db_path if sqlite and not given else None,

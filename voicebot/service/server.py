@@ -28,7 +28,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from voicebot.errors import VoicebotError
 from voicebot.logs import log_event
-from voicebot.service.app import create_app
+from voicebot.service.app import close, create_app
 from voicebot.service.drain import Drain
 from voicebot.service.runtime import Service
 from voicebot.settings import Settings
@@ -110,9 +110,9 @@ class PhoneLine(BaseApplication):
 
 
 def _worker_exit(server: Any, worker: Any) -> None:
-    svc = _service(getattr(worker, "wsgi", None))
-    if svc is not None:
-        svc.store.close()
+    app = getattr(worker, "wsgi", None)
+    if _service(app) is not None:
+        close(app)  # the scheduled purge stops (a round under way finishes), then the records
 
 
 def run(settings: Settings, on_ready: Any = None) -> int:

@@ -25,7 +25,9 @@ Outbound texts are Twilio JSON messages: media (base64 mu-law 8 kHz), mark, clea
 Each prompt goes out as media messages of 1 s followed by a mark named after it; the
 session waits for that mark before it starts the no-input timer or closes the call. Malformed
 messages are logged (`stream.bad_message`, with call_sid and a short reason) and skipped;
-`bad_messages` counts them. Nothing here logs caller numbers, recognised text or slot values.
+`bad_messages` counts them. Nothing here logs caller numbers, recognised text or slot values,
+and the recorder gets the transcript reduced by the flow's `store` choices
+(voicebot.records.minimise); the session keeps what was said, for the call itself.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from voicebot.flow.events import LookupDone, PerformLookup
 from voicebot.flow.lookup import perform
 from voicebot.flow.model import Flow
 from voicebot.logs import log_event
+from voicebot.records.minimise import Minimiser, StorageRules
 from voicebot.records.recorder import NullRecorder, Recorder
 from voicebot.records.transcript import CallTranscript
 from voicebot.settings import EndpointSettings
@@ -95,6 +98,7 @@ class CallDeps:
     recorder: Recorder = field(default_factory=NullRecorder)
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     fallback_queue: str = "support"
+    storage: StorageRules | None = None  # how slots may be kept (None: the flow's, own key)
 
     @classmethod
     def create(cls, flow: Flow, engine: Engine, renderer: Renderer, *,
@@ -129,6 +133,10 @@ class CallDriver:
         self._ended_saved = False
         self.finished = False
         self.bad_messages = 0  # malformed inbound messages skipped (for tests and stats)
+        # What is stored is reduced by the flow's storage choices; the session keeps what
+        # was said, for the call itself (and for offline replay, which stores nothing).
+        self._minimiser = None if isinstance(deps.recorder, NullRecorder) else Minimiser(
+            deps.storage or StorageRules.for_flow(deps.flow))
 
     # ----------------------------------------------------------------------- public
 
@@ -342,8 +350,10 @@ class CallDriver:
         if final:
             self._ended_saved = True
         try:
-            self.deps.recorder.save(self.session.transcript, from_number=self._from_number,
-                                    ended=final)
+            transcript = self.session.transcript
+            if self._minimiser is not None:
+                transcript = self._minimiser.stored(transcript)
+            self.deps.recorder.save(transcript, from_number=self._from_number, ended=final)
         except Exception as exc:  # the call goes on without its record
             log_event(logger, "recorder.failed", logging.ERROR, call_sid=self.call_sid,
                       error=type(exc).__name__)

@@ -14,134 +14,34 @@ prefix or alias rules) and each problem names the variable as the operator typed
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from voicebot.errors import SettingsError
+from voicebot.settings.parse import (
+    Choice,
+    Number,
+    SettingProblem,
+    base_url,
+    flag,
+    http_url,
+    listen_host,
+    names,
+    path,
+    postgres_url,
+    text,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_FLOW = PROJECT_ROOT / "call_flows" / "support.yaml"
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models"
 ENGINES = ("auto", "vosk", "pocketsphinx", "whisper", "cascade")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
 OVERFLOW_ACTIONS = ("enqueue", "busy")
-_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?")
-
-
-class _Problem(ValueError):
-    """One setting's problem, worded for the operator (collected, then raised together)."""
-
-
-# ------------------------------------------------------------------ how a value is read
-
-
-@dataclass(frozen=True)
-class Number:
-    kind: type[int] | type[float]
-    lo: float
-    hi: float
-
-    def __call__(self, name: str, raw: str) -> int | float:
-        try:
-            value = self.kind(raw)
-        except ValueError:
-            raise _Problem(f"{name}={raw!r} is not a {self.kind.__name__}") from None
-        if not self.lo <= value <= self.hi:
-            raise _Problem(f"{name}={raw} must be between {self.lo:g} and {self.hi:g}")
-        return value
-
-
-@dataclass(frozen=True)
-class Choice:
-    options: tuple[str, ...]
-    wording: str  # how the message lists them
-
-    def __call__(self, name: str, raw: str) -> str:
-        value = raw.lower()
-        if value not in self.options:
-            raise _Problem(f"{name}={value!r} must be {self.wording}")
-        return value
-
-
-def flag(name: str, raw: str) -> bool:
-    value = raw.lower()
-    if value not in ("0", "1", "true", "false", "yes", "no"):
-        raise _Problem(f"{name}={value!r} must be 1 or 0")
-    return value in ("1", "true", "yes")
-
-
-def text(name: str, raw: str) -> str:
-    return raw
-
-
-def path(name: str, raw: str) -> Path:
-    return Path(raw).expanduser()
-
-
-def postgres_url(name: str, raw: str) -> str:
-    if not raw.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        raise _Problem(f"{name} must be a postgresql://user:password@host:port/database URL "
-                       "(leave it unset for the SQLite file VOICEBOT_DB)")
-    return raw
-
-
-def names(name: str, raw: str) -> tuple[str, ...]:
-    return tuple(q.strip() for q in raw.split(",") if q.strip())
-
-
-def _is_host(host: str) -> bool:
-    """A host name (letters, digits, dots, hyphens) or an IP address."""
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return bool(_HOSTNAME.fullmatch(host))
-
-
-def http_url(name: str, raw: str) -> str:
-    """An absolute http(s) URL Twilio can fetch: no spaces, a real host, no credentials."""
-    if any(c.isspace() or not c.isprintable() for c in raw):
-        raise _Problem(f"{name}={raw!r} must not contain spaces or control characters")
-    parts = urlsplit(raw)
-    if parts.scheme.lower() not in ("http", "https") or not raw.lower().startswith(
-            ("http://", "https://")):
-        raise _Problem(f"{name}={raw!r} must start with https:// (or http:// for local "
-                       "tests)")
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if not parts.hostname or not _is_host(parts.hostname) or port == -1:
-        raise _Problem(f"{name}={raw!r} has no valid host (and port)")
-    if parts.username is not None or parts.password is not None:
-        raise _Problem(f"{name}={raw!r} must not carry a user name or password (Twilio "
-                       "would be given them in every TwiML document)")
-    return raw
-
-
-def base_url(name: str, raw: str) -> str:
-    """The service's public base URL: http_url, without a query, fragment or final /."""
-    value = http_url(name, raw.rstrip("/"))
-    if urlsplit(value).query or urlsplit(value).fragment or value.endswith("?"):
-        raise _Problem(f"{name}={value!r} must not have a query or fragment (our paths are "
-                       "added to it)")
-    return value
-
-
-def listen_host(name: str, raw: str) -> str:
-    """An address to listen on: an IP address or a host name, without scheme or port."""
-    if not _is_host(raw.strip("[]")):
-        raise _Problem(f"{name}={raw!r} is not an address to listen on (an IP address such "
-                       "as 0.0.0.0 or 127.0.0.1, or a host name; the port goes in "
-                       "VOICEBOT_PORT)")
-    return raw.strip("[]")
 
 
 # ------------------------------------------------------------------ the table
@@ -236,6 +136,32 @@ class Settings:
     hash_key: str | None = setting(
         "VOICEBOT_HASH_KEY", "Key for hashing caller numbers (HMAC-SHA256)", text, None,
         shown="generated once into var/hash.key", secret=True)
+    data_key: str | None = setting(
+        "VOICEBOT_DATA_KEY", "Key(s) sealing what callers said in the records (AES-256-GCM; "
+        "`voicebot records new-key` makes one): comma-separated, newest first; the first "
+        "seals, all open. The same on every host", text, None,
+        shown="(none: the service refuses to start)", secret=True)
+    insecure_dev_data: bool = setting(
+        "VOICEBOT_INSECURE_DEV_DATA", "1: without VOICEBOT_DATA_KEY, keep a generated key in "
+        "data.key beside VOICEBOT_DB (a local development run only: the key lies beside "
+        "the data)", flag, False)
+    retain_calls_days: int = setting(
+        "VOICEBOT_RETAIN_CALLS_DAYS", "Days a call's metadata (times, outcome, reason, "
+        "queue, hashed number) is kept; then the call is removed; 0: kept", Number(int, 0,
+                                                                                  36500), 365)
+    retain_turns_days: int = setting(
+        "VOICEBOT_RETAIN_TURNS_DAYS", "Days what was said is kept (turn texts and prompts); "
+        "0: as long as the call", Number(int, 0, 36500), 30)
+    retain_summaries_days: int = setting(
+        "VOICEBOT_RETAIN_SUMMARIES_DAYS", "Days the agent's summary and the saved context "
+        "(slot values) are kept; 0: as long as the call", Number(int, 0, 36500), 90)
+    retain_audit_days: int = setting(
+        "VOICEBOT_RETAIN_AUDIT_DAYS", "Days audit-log entries are kept; 0: for ever",
+        Number(int, 0, 36500), 730)
+    purge_every_s: float = setting(
+        "VOICEBOT_PURGE_EVERY_S", "How often the service purges expired records (one host "
+        "at a time, under a lock in the database); 0: only `voicebot records purge`",
+        Number(float, 0, 86400 * 7), 3600.0)
     api_token: str | None = setting(
         "VOICEBOT_API_TOKEN", "Bootstrap API token with the admin role, for a first set-up "
         "and existing deployments; make tokens per person and role with `voicebot tokens "
@@ -380,7 +306,7 @@ def _read(cls: type, env: Mapping[str, str], problems: dict[str, str], **given: 
             continue  # the field's default
         try:
             values[f.name] = var.parse(var.env, raw)
-        except _Problem as exc:
+        except SettingProblem as exc:
             problems[var.env] = str(exc)
     return cls(**values, **given)
 
