@@ -34,7 +34,7 @@ import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,10 @@ class Trial:
     cpu_s: float = 0.0  # decoder CPU for the call's spoken turns
     spoken_turns: int = 0
     error: str = ""
+    # Every speech turn of the call before the closing key: (heard, confidence, result,
+    # seconds of speech), so a sentence cut in two by a pause shows as two turns.
+    turns: list = field(default_factory=list)
+    audio_s: float = 0.0  # the rendering's length
 
 
 # ------------------------------------------------------------------ one process's calls
@@ -113,7 +117,8 @@ def _run(job: tuple[Trial, str, tuple[str, ...], str]) -> Trial:
     cpu_before = _worker_cpu(env.engine)
     proc_before = time.process_time()
     try:
-        call = call_outcome(env, Path(flow_path), keys, load_phone_audio(wav),
+        pcm = load_phone_audio(wav)
+        call = call_outcome(env, Path(flow_path), keys, pcm,
                             name=f"sentence-{trial.sentence}-{trial.voice}-{trial.speed}")
     except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
         trial.error = f"{type(exc).__name__}: {exc}"
@@ -123,6 +128,12 @@ def _run(job: tuple[Trial, str, tuple[str, ...], str]) -> Trial:
                    else time.process_time() - proc_before)
     tr = call.result.transcript
     trial.spoken_turns = sum(t.kind == "speech" for t in tr.turns)
+    trial.audio_s = len(pcm) / 16000
+    flow_turns = [t for t in tr.context.get("turns", []) if t["kind"] == "speech"]
+    spoken = [t for t in tr.turns if t.kind == "speech"]
+    trial.turns = [(t.heard, t.confidence, f["result"] if f else "",
+                    round((t.t_end or 0) - (t.t_start or 0), 2))
+                   for t, f in zip(spoken, flow_turns + [None] * len(spoken), strict=False)]
     trial.got, trial.reason = call.got, tr.reason or ""
     if call.turn is not None:
         trial.heard = call.turn.get("heard") or ""
@@ -231,6 +242,10 @@ def main() -> int:
     ap.add_argument("--failures", action="store_true", help="list every trial gone wrong")
     ap.add_argument("--categories", action="store_true", help="also a table per category")
     ap.add_argument("--json", metavar="FILE", help="write every trial here")
+    ap.add_argument("--misses", metavar="FILE",
+                    help="write every trial gone wrong here, one JSON object a line: the "
+                         "sentence, voice, speed, position, each speech turn (heard, "
+                         "confidence, what the flow made of it, seconds) and the outcome")
     args = ap.parse_args()
 
     corpus = load()
@@ -262,6 +277,8 @@ def main() -> int:
         if args.failures:
             print_failures(corpus, trials)
         results[engine] = [asdict(t) for t in trials]
+    if args.misses:
+        write_misses(Path(args.misses), corpus, results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0 if results else 1
@@ -284,6 +301,21 @@ def run_engine(engine: str, jobs: list, processes: int) -> list[Trial] | None:
         return None
     print(f"engine {engine}: ran in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return trials
+
+
+def write_misses(path: Path, corpus: Corpus, results: dict[str, list[dict[str, Any]]]
+                 ) -> None:
+    sentences = {s.index: s for s in corpus.sentences}
+    with path.open("w", encoding="utf-8") as out:
+        for engine, trials in results.items():
+            for t in trials:
+                if t["got"] == t["expect"]:
+                    continue
+                s = sentences[t["sentence"]]
+                out.write(json.dumps({"engine": engine, "text": s.text, "at": s.at, **{
+                    k: t[k] for k in ("sentence", "split", "category", "expect", "got",
+                                      "reason", "voice", "voice_split", "speed", "turns",
+                                      "audio_s", "error")}}) + "\n")
 
 
 def print_failures(corpus: Corpus, trials: list[Trial]) -> None:

@@ -70,7 +70,11 @@ def test_an_answer_that_decides_the_menu_ends_it_early(turns) -> None:
     assert ends_early(menu, said("billing"), **early) == "answer"
     assert ends_early(menu, said("billing", 0.3), **early) is None  # not sure enough
     assert ends_early(menu, said(""), **early) is None
-    assert ends_early(menu, said("agent", 0.3), **{**early, "is_escape": True}) == "answer"
+    assert ends_early(menu, said("agent", 0.3), **{**early, "is_escape": True}) == "escape"
+    # A sentence before a pause is no complete answer; asking for a person is.
+    assert ends_early(menu, said("i have a question about my billing"), **early) is None
+    assert ends_early(menu, said("can i speak to a person"),
+                      **{**early, "is_escape": True}) == "escape"
 
 
 def test_a_number_or_speech_over_the_disclosure_ends_early_only_for_an_escape(turns) -> None:

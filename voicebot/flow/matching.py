@@ -213,14 +213,25 @@ def yes_no(text: str) -> str | None:
     for phrase in neg_phrases:  # longest first: "that's not right" before "right"
         while spans := _spans(tokens, phrase):
             s, e = spans[0]
-            tokens[s:e] = ["\0"]  # a gap, so the words around it do not join up
+            # A gap, so the words around it do not join up; a negation of "not" kind also
+            # turns over the answer right beside it ("no it is not right": "it is" is no yes).
+            tokens[s:e] = [_NOT_GAP if _NEGATORS.intersection(phrase) else "\0"]
             neg = True
-    pos = any(_spans(tokens, phrase) for phrase in pos_phrases)
+    pos = any(not _beside(tokens, s, e, _NOT_GAP)
+              for phrase in pos_phrases for s, e in _spans(tokens, phrase))
     if neg and pos:
         return None
     if neg:
         return "no"
     return "yes" if pos else None
+
+
+_NOT_GAP = "\1"
+_NEGATORS = frozenset({"not", "isnt", "wasnt", "dont", "doesnt", "arent"})
+
+
+def _beside(tokens: Sequence[str], start: int, end: int, mark: str) -> bool:
+    return mark in tokens[max(0, start - 1):start] or mark in tokens[end:end + 1]
 
 
 def digit_words(digits: str) -> tuple[str, ...]:
