@@ -20,8 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.scenarios.recordings import make_recordings  # noqa: E402
-from tests.speechgen import SpeechMaker  # noqa: E402
+from tests.scenarios.recordings import render  # noqa: E402
 from voicebot import logs  # noqa: E402
 from voicebot.replay.offline import ReplayEnv  # noqa: E402
 from voicebot.replay.scenario import load_scenario  # noqa: E402
@@ -39,8 +38,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         tmp_path = Path(tmp)
-        (tmp_path / "espeak").mkdir()
-        audio = make_recordings(tmp_path / "audio", SpeechMaker(tmp_path / "espeak"))
+        audio = render(tmp_path / "audio", tmp_path / "tts")
         files = sorted((ROOT / "tests" / "scenarios").glob("*.yaml"))
         scenarios = [load_scenario(f, audio_dirs=[audio]) for f in files]
         started = time.perf_counter()

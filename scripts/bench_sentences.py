@@ -97,15 +97,11 @@ def _worker_cpu(engine: Any) -> float | None:
 def _init(engine_name: str, tts_cache: str) -> None:
     from voicebot.replay.offline import ReplayEnv
     from voicebot.settings import Settings
-    from voicebot.speech.engines import load_engine
+    from voicebot.speech.engines import engine_from_settings
 
     settings = Settings.from_env()
-    try:  # one decoder process, so its CPU is the decoding CPU
-        engine = load_engine(engine_name, model_dir=settings.model_dir,
-                             vosk_model=settings.vosk_model, workers=1)
-    except TypeError:
-        engine = load_engine(engine_name, model_dir=settings.model_dir,
-                             vosk_model=settings.vosk_model)
+    # one decoder process, so its CPU is the decoding CPU
+    engine = engine_from_settings(settings, engine_name, workers=1)
     _ENV["env"] = ReplayEnv(engine=engine, tts_cache=Path(tts_cache), settings=settings)
 
 

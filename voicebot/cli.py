@@ -14,11 +14,13 @@ from voicebot.errors import VoicebotError
 
 # Modules with `register(subparsers)`: each adds parsers whose default `func(args) -> int`.
 COMMAND_MODULES = (
-    "voicebot.commands.flows",          # validate, graph, chat
+    "voicebot.commands.flows",          # validate, schema, graph, chat
     "voicebot.commands.speech",        # models, evaluate
     "voicebot.commands.serve",       # serve
     "voicebot.commands.replay",        # replay, export-scenario, call
+    "voicebot.commands.synth",         # synth
     "voicebot.commands.settings",       # settings
+    "voicebot.commands.db",             # db upgrade, db current
 )
 
 

@@ -80,6 +80,13 @@ def path(name: str, raw: str) -> Path:
     return Path(raw).expanduser()
 
 
+def postgres_url(name: str, raw: str) -> str:
+    if not raw.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise _Problem(f"{name} must be a postgresql://user:password@host:port/database URL "
+                       "(leave it unset for the SQLite file VOICEBOT_DB)")
+    return raw
+
+
 def names(name: str, raw: str) -> tuple[str, ...]:
     return tuple(q.strip() for q in raw.split(",") if q.strip())
 
@@ -164,8 +171,23 @@ class Settings:
         "VOICEBOT_WHISPER_THREADS", "Whisper decodes run at once, one CPU each; 0: one per CPU",
         Number(int, 0, 64), 0)
     db_path: Path = setting(
-        "VOICEBOT_DB", "SQLite file for call records", path,
+        "VOICEBOT_DB", "SQLite file for call records (when VOICEBOT_DATABASE_URL is unset)",
+        path,
         PROJECT_ROOT / "var" / "voicebot.sqlite3")
+    database_url: str | None = setting(
+        "VOICEBOT_DATABASE_URL", "PostgreSQL for the call records, shared by every host "
+        "(postgresql://user:password@host:5432/db); unset: the SQLite file VOICEBOT_DB",
+        postgres_url, None, shown="(none: SQLite)", secret=True)
+    db_wait_s: float = setting(
+        "VOICEBOT_DB_WAIT_S", "How long start-up (and `voicebot db`) waits for an "
+        "unreachable database, retrying, before it gives up", Number(float, 0, 3600), 30.0)
+    db_timeout_s: float = setting(
+        "VOICEBOT_DB_TIMEOUT_S", "Longest wait for one database connection or statement "
+        "(PostgreSQL); past it the request fails safe and the next one reconnects",
+        Number(float, 0.5, 300), 5.0)
+    db_pool_size: int = setting(
+        "VOICEBOT_DB_POOL_SIZE", "PostgreSQL connections each service process keeps open "
+        "(as many more may open at a peak)", Number(int, 1, 200), 10)
     hash_key: str | None = setting(
         "VOICEBOT_HASH_KEY", "Key for hashing caller numbers (HMAC-SHA256)", text, None,
         shown="generated once into var/hash.key", secret=True)
@@ -194,13 +216,26 @@ class Settings:
     decode_deadline_s: float = setting(
         "VOICEBOT_DECODE_DEADLINE_S", "Longest wait for a decoder worker's answer (a free "
         "worker and the decode); past it the turn fails to a person and a hung worker is "
-        "replaced", Number(float, 1, 600), 30.0)
+        "replaced", Number(float, 0.5, 600), 3.0)
     tts_cache: Path = setting(
         "VOICEBOT_TTS_CACHE", "Directory of rendered prompts", path,
         PROJECT_ROOT / "var" / "tts-cache")
     tts_deadline_s: float = setting(
         "VOICEBOT_TTS_DEADLINE_S", "Longest wait for one prompt to render; past it the "
-        "speech worker is replaced", Number(float, 1, 600), 30.0)
+        "caller is handed over (the hand-over prompts are kept in memory) and the speech "
+        "worker is replaced", Number(float, 0.5, 600), 3.0)
+    db_deadline_s: float = setting(
+        "VOICEBOT_DB_DEADLINE_S", "Longest wait for the call records in a request (the "
+        "<Connect> action, the agent briefing, the records API, /readyz); writes never make "
+        "anyone wait", Number(float, 0.1, 60), 2.0)
+    records_spool: Path | None = setting(
+        "VOICEBOT_RECORDS_SPOOL", "Directory keeping the call-record writes the database "
+        "refused (JSON lines, a file per process); written to the database when it is back, "
+        "and at start-up", path, None, shown="spool/ beside VOICEBOT_DB")
+    records_pending_max: int = setting(
+        "VOICEBOT_RECORDS_PENDING_MAX", "Call-record writes kept in memory while the "
+        "database refuses them (beyond it, only the spool keeps them)",
+        Number(int, 10, 1_000_000), 2000)
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     log_level: str = setting(
         "VOICEBOT_LOG_LEVEL", "debug | info | warning | error",

@@ -164,3 +164,23 @@ def test_http_headers_are_not_forwarded_to_another_origin(server, monkeypatch):
         assert [p for p, _ in SEEN] == ["/redirect/4512?to=" + target, urlsplit(target).path]
         assert ("Authorization" in SEEN[-1][1]) is forwarded
         assert ("X-Api-Key" in SEEN[-1][1]) is forwarded
+
+
+def test_a_trickling_server_fails_at_the_total_deadline_never_as_not_found():
+    from tests.orders_server import OrdersServer
+
+    orders = OrdersServer()
+    orders.trickle_s = 0.5  # every byte comes well within a per-read timeout
+    try:
+        for number in ("4512", "9999"):  # an answer that would be found, and a 404
+            started = time.monotonic()
+            done = perform(req({"url": orders.url + "/orders/{order_number}",
+                                "timeout": 1.0}, number))
+            waited = time.monotonic() - started
+            if number == "9999":  # the 404's status line came at once: a real "not found"
+                assert done.ok and done.record is None
+                continue
+            assert not done.ok and "timeout" in done.error, done
+            assert waited < 10  # not the 30+ s the whole answer takes to trickle in
+    finally:
+        orders.close()

@@ -83,7 +83,12 @@ def test_unknown_key_with_suggestion(write_flow):
     assert any("unknown key 'promt'" in m and "did you mean 'prompt'" in m for m in msgs)
     bad = next(p for p in errors if "promt" in p.message)
     assert (bad.line, bad.col) == (line_of(text, "promt:"), 5)
-    assert any("missing required key 'prompt'" in m for m in msgs)
+    # one mistake, one message: the misspelt key is not also reported as missing
+    assert msgs == [bad.message]
+
+    missing = BASE.replace("    prompt: Say help or press 1.\n", "")
+    _, problems, _ = problems_of(write_flow, missing)
+    assert [p.message for p in only(problems)] == ["nodes.menu: missing required key 'prompt'"]
 
 
 def test_wrong_type(write_flow):
@@ -274,14 +279,17 @@ def test_shipped_json_schema_is_draft_2020_12_and_accepts_the_default_flow():
 def test_validate_cli_ok_and_errors(write_flow, capsys):
     assert cli.main(["validate", str(SUPPORT)]) == 0
     out = capsys.readouterr()
-    assert out.out == "" and "ok: flow 'support'" in out.err
+    assert out.out == f"{SUPPORT}: ok: flow 'support' version 1.0, 10 nodes, 0 warning(s)\n"
 
     bad = write_flow(BASE.replace("next: bye", "next: byee"), name="bad.yaml")
     assert cli.main(["validate", str(SUPPORT), str(bad)]) == 1
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1
-    assert out[0] == f"{bad}:{line_of(BASE, 'next: bye')}:15: error: 'next' goes to unknown " \
-                     "node 'byee' (did you mean 'bye'?)"
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == [
+        f"{bad}:{line_of(BASE, 'next: bye')}:15: error: 'next' goes to unknown node 'byee' "
+        "(did you mean 'bye'?)",
+        f"{bad}: 1 error(s), 0 warning(s)"]
+    assert cli.main(["validate", "-q", str(bad)]) == 1
+    assert capsys.readouterr().out.splitlines() == out[1:2]
 
 
 def test_validate_cli_warnings_do_not_fail_unless_strict(write_flow, capsys):

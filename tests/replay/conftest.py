@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenarios.recordings import make_recordings
+from tests.scenarios.recordings import suite_audio as render_suite_audio
 from voicebot.replay.offline import ReplayEnv
 from voicebot.settings import Settings
 
@@ -28,9 +28,10 @@ def tts_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def suite_audio(tmp_path_factory: pytest.TempPathFactory, speech, shared_data) -> Path:
-    """The suite's synthetic recordings (espeak-ng, several voices), made outside the repo."""
-    return make_recordings(tmp_path_factory.mktemp("suite-audio"), speech)
+def suite_audio(request: pytest.FixtureRequest, shared_data) -> Path:
+    """The suite's synthetic recordings (`voicebot synth` of the default flow), made outside
+    the repo; the same directory the scenario items use."""
+    return render_suite_audio(request.config)
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +13,8 @@ from voicebot.settings import DEFAULT_FLOW
 
 
 @pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The CLI configures the root logger (its edge); give other tests theirs back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+def _logging(restore_logging: None) -> None:
+    """The replay command configures the root logger: each test here gets it back."""
 
 
 def scenario(directory: Path, name: str, reason: str) -> Path:

@@ -48,12 +48,12 @@ def test_a_replayed_call_exported_from_sqlite_replays_the_same(
     # until the recording is supplied, the skeleton says which one is missing, and where
     with pytest.raises(ScenarioError) as err:
         load_scenario(out)
-    assert "regression.yaml:9:10: turn 1: no recording at" in str(err.value)
+    assert "regression.yaml:9:10: turn 1: recording recordings/" in str(err.value)
     assert f"{sid}-turn-1.wav" in str(err.value)
 
     # supply it (the audio the caller spoke) and the regression scenario passes
     (out.parent / "recordings").mkdir()
-    shutil.copy(suite_audio / "recordings" / "billing.wav",
+    shutil.copy(suite_audio / "en-gb+f2-140" / "billing.wav",
                 out.parent / "recordings" / f"{sid}-turn-1.wav")
     with ReplayEnv(engine=replay_engine, tts_cache=tts_cache, settings=Settings()) as env:
         again = env.run(load_scenario(out))
@@ -88,3 +88,18 @@ def test_export_of_a_hand_written_record_and_errors(tmp_path: Path,
     assert f"no call CA404 in {db}" in capsys.readouterr().err
     assert main(["export-scenario", "CA42", "--db", str(tmp_path / "none.sqlite3")]) == 2
     assert "no call records at" in capsys.readouterr().err
+
+
+def test_export_reads_the_records_a_postgresql_database_shares(postgres, monkeypatch,
+                                                              capsys: pytest.CaptureFixture[str]):
+    url = postgres.new_database()
+    store = CallStore(url, "k")
+    store.save(CallTranscript(call_sid="CApg", flow_name="support", outcome="transfer",
+                              reason="dtmf", queue="support",
+                              turns=[TurnRecord("main_menu", "dtmf", "0")]), ended=True)
+    store.close()
+    monkeypatch.setenv("VOICEBOT_DATABASE_URL", url)
+    assert main(["export-scenario", "CApg"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["turns"] == [{"dtmf": "0"}]
+    assert main(["export-scenario", "CAnone"]) == 2
+    assert f"no call CAnone in {url}" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """The real service on a loopback port, driven by the Twilio stand-in over a real WebSocket.
 
 Heavy parts (the pocketsphinx engine, rendered prompts) load once per test session; each
-service gets its own SQLite file. Twilio's cloud is the only thing replaced (by the stand-in).
+service gets its own SQLite file or PostgreSQL database (every test that starts a service
+runs on both backends). Twilio's cloud is the only thing replaced (by the stand-in).
 """
 
 from __future__ import annotations
@@ -38,15 +39,17 @@ class _Late:
 class RunningService:
     """create_app's app in werkzeug's threaded server (a thread per request and per call)."""
 
-    def __init__(self, db_path: Path, *, engine: Any, renderer: Any,
+    def __init__(self, store_env: dict[str, str] | Path, *, engine: Any, renderer: Any,
                  env: dict[str, str] | None = None) -> None:
+        if not isinstance(store_env, dict):  # a SQLite file
+            store_env = {"VOICEBOT_DB": str(store_env)}
         late = _Late()
         self.server = make_server("127.0.0.1", 0, late, threaded=True)
         self.base_url = f"http://127.0.0.1:{self.server.server_port}"
         self.settings = Settings.from_env({
             "VOICEBOT_PUBLIC_URL": self.base_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "VOICEBOT_API_TOKEN": API_TOKEN, "VOICEBOT_DB": str(db_path),
-            "VOICEBOT_FLOW": str(DEFAULT_FLOW), **(env or {}),
+            "VOICEBOT_API_TOKEN": API_TOKEN, "VOICEBOT_FLOW": str(DEFAULT_FLOW),
+            **store_env, **(env or {}),
         })
         self.app = create_app(self.settings, engine=engine, renderer=renderer)
         late.app = self.app
@@ -90,14 +93,19 @@ def renderer(tmp_path_factory: pytest.TempPathFactory, flow):
 
 
 @pytest.fixture
-def start_service(tmp_path: Path, engine, renderer):
-    """start_service(db_path=None, engine=None, env=None) -> RunningService (stopped after)."""
+def start_service(tmp_path: Path, engine, renderer, store_backend):
+    """start_service(location=None, engine_override=None, renderer_override=None, env=None)
+    -> RunningService (stopped after), its records on the test's backend (a new SQLite file
+    or database unless `location`: a SQLite file Path, or a location of the backend)."""
     running: list[RunningService] = []
 
-    def start(db_path: Path | None = None, *, engine_override: Any = None,
+    def start(location: str | Path | None = None, *, engine_override: Any = None,
+              renderer_override: Any = None,
               env: dict[str, str] | None = None) -> RunningService:
-        svc = RunningService(db_path or tmp_path / "calls.sqlite3",
-                             engine=engine_override or engine, renderer=renderer, env=env)
+        where = location or store_backend.new_location(tmp_path)
+        store = where if isinstance(where, Path) else store_backend.env(str(where))
+        svc = RunningService(store, engine=engine_override or engine,
+                             renderer=renderer_override or renderer, env=env)
         running.append(svc)
         return svc
 
@@ -107,10 +115,11 @@ def start_service(tmp_path: Path, engine, renderer):
 
 
 @pytest.fixture(scope="module")
-def shared_service(tmp_path_factory, engine, renderer) -> Iterator[RunningService]:
+def shared_service(tmp_path_factory, engine, renderer, store_backend
+                   ) -> Iterator[RunningService]:
     """One service for the tests of a module that need no restart or special engine."""
-    svc = RunningService(tmp_path_factory.mktemp("db") / "calls.sqlite3", engine=engine,
-                         renderer=renderer)
+    where = store_backend.new_location(tmp_path_factory.mktemp("db"))
+    svc = RunningService(store_backend.env(where), engine=engine, renderer=renderer)
     yield svc
     svc.stop()
 

@@ -1,4 +1,5 @@
-"""Whole calls through the real service: webhook, real WebSocket, pocketsphinx, SQLite.
+"""Whole calls through the real service: webhook, real WebSocket, pocketsphinx, the call
+records (each test on SQLite and on PostgreSQL).
 
 The stand-in plays Twilio; caller speech is real recordings (FSDD digits) or espeak-ng
 phrases for words no recording has ("agent", "yes").
@@ -124,21 +125,21 @@ def test_malformed_stream_messages_are_skipped(shared_service, say, caplog):
     assert len(skipped) >= 5
 
 
-def test_records_survive_a_restart(start_service, tmp_path, say):
-    db = tmp_path / "restart.sqlite3"
-    first = start_service(db)
+def test_records_survive_a_restart(start_service, store_backend, tmp_path, say):
+    where = store_backend.new_location(tmp_path)
+    first = start_service(where)
     result = first.standin(from_number="+15550100777").run([dtmf("0")])
-    key = first.store._key
+    key = first.store.store._key
     first.stop()
 
-    second = start_service(db)
+    second = start_service(where)
     again = second.standin().fetch_transcript(result.call_sid)
     assert (again.outcome, again.reason) == ("transfer", "dtmf")
     assert again.prompts[0].kind == "disclosure"
     row = second.store.call_row(result.call_sid)
     assert row["caller_hash"] == hash_number(key, "+15550100777")
     assert row["status"] == "completed" and row["ended"]
-    assert b"5550100777" not in db.read_bytes()
+    assert b"5550100777" not in store_backend.raw_bytes(where)
     # the agent desktop's view of the same call
     import urllib.request
 

@@ -53,21 +53,11 @@ def fsdd_clips(shared_data: Path):
 
 
 @pytest.fixture(scope="session")
-def korean_speech(tmp_path_factory: pytest.TempPathFactory):
+def korean_speech(speech):
     """Korean phrases spoken by espeak-ng (no Korean recording is in shared/data)."""
-    import shutil
-    import subprocess
-
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is not installed: run ./scripts/setup.sh")
-    directory = tmp_path_factory.mktemp("espeak-ko")
 
     def make(text: str, speed: int = 140) -> Path:
-        out = directory / f"{abs(hash((text, speed)))}.wav"
-        if not out.exists():
-            subprocess.run(["espeak-ng", "-v", "ko", "-s", str(speed), "-w", str(out), text],
-                           check=True, capture_output=True)
-        return out
+        return speech(text, voice="ko", speed=speed)
 
     return make
 

@@ -366,7 +366,7 @@ def test_peek_knows_nothing_once_the_caller_goes_on(ps_engine, shared_data):
 
 YES_NO = Grammar(phrases=YES_SPOKEN + NO_SPOKEN + ("agent", "operator"),
                  groups=(YES_SPOKEN, NO_SPOKEN, ("agent", "operator")))
-VOICES = [(v, s) for v in ("en-us", "en-gb", "en-us+m3", "en-gb+f2", "en-029", "en-sc")
+VOICES = [(v, s) for v in ("en-us", "en-gb", "en-us+m3", "en-gb+f2", "en-029", "en-gb-scotland")
           for s in (140, 190)]
 
 

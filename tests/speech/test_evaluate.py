@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.flow.conftest import SUPPORT
 from voicebot.cli import main
 from voicebot.speech.evaluate import load_manifest, word_errors
 
@@ -162,3 +163,106 @@ def test_a_turn_ends_where_a_call_would_end_it(ps_engine, shared_data):
     assert (hyp.text, hyp.confidence) == (alone.text, alone.confidence)
     hyp, _ = recognize_turn(ps_engine, grammar, both, EndpointSettings(complete_end_ms=0))
     assert hyp.confidence != alone.confidence
+
+
+# ----------------------------------------------------------------- as calls hear it
+
+
+@pytest.fixture
+def two_speakers(fsdd_clips) -> list[tuple[Path, str, str]]:
+    """Clip 21 of every digit by one US and one German speaker: (audio, word, accent)."""
+    return [(path, word, accent) for path, word, speaker, accent, index in fsdd_clips
+            if index == 21 and speaker in ("jackson", "lucas")]
+
+
+@pytest.mark.slow
+def test_digit_labels_give_the_same_result_as_word_labels(two_speakers, tmp_path, capsys):
+    from voicebot.speech.engines.common import DIGIT_WORDS
+
+    figures, words = tmp_path / "figures", tmp_path / "words"
+    figures.mkdir()
+    words.mkdir()
+    as_figures = write_manifest(figures, [(p, str(DIGIT_WORDS.index(w)), a)
+                                          for p, w, a in two_speakers])
+    as_words = write_manifest(words, [(p, w, a) for p, w, a in two_speakers])
+    reports, details = [], []
+    for manifest in (as_figures, as_words):
+        detail = manifest.parent / "details.csv"
+        assert main(["evaluate", str(manifest), "--engine", "pocketsphinx", "--json",
+                     "--details", str(detail)]) == 0
+        out = capsys.readouterr()
+        assert "warning" not in out.err  # "4" is in the digits grammar as much as "four"
+        report = json.loads(out.out)
+        del report["rtf"]  # a timing
+        reports.append(report)
+        with open(detail, newline="") as fh:
+            details.append([{k: v for k, v in row.items() if k != "expected"}
+                            for row in csv.DictReader(fh)])
+    assert reports[0] == reports[1]
+    assert reports[0]["accuracy"] >= 0.7
+    assert details[0] == details[1]
+
+
+@pytest.mark.slow
+def test_details_list_every_recording(two_speakers, tmp_path, capsys):
+    manifest = write_manifest(tmp_path, [(p, w, a) for p, w, a in two_speakers])
+    details = tmp_path / "out" / "details.csv"
+    details.parent.mkdir()
+    assert main(["evaluate", str(manifest), "--engine", "pocketsphinx",
+                 "--details", str(details)]) == 0
+    err = capsys.readouterr().err
+    assert "evaluated 20 recordings" in err  # no progress bar off a terminal: one line
+    with open(details, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["audio", "expected", "heard", "confidence", "correct", "segment",
+                             "node"]
+    assert [r["audio"] for r in rows] == [os.path.relpath(p, tmp_path)
+                                          for p, _, _ in two_speakers]
+    for row, (_, word, accent) in zip(rows, two_speakers, strict=True):
+        assert row["expected"] == word and row["segment"] == accent
+        assert row["correct"] == str(row["heard"] == word).lower()
+        assert 0.0 <= float(row["confidence"]) <= 1.0
+
+
+def test_expected_texts_outside_the_grammar_are_warned_about(tmp_path, capsys, shared_data):
+    clip = shared_data / "fsdd" / "1_theo_0.wav"
+    manifest = write_manifest(tmp_path, [(clip, "one", "x"), (clip, "1", "x"),
+                                         (clip, "maybe", "x"), (clip, "won", "x")])
+    phrases = tmp_path / "digits.txt"
+    phrases.write_text(DIGIT_PHRASES, encoding="utf-8")
+    assert main(["evaluate", str(manifest), "--phrases", str(phrases), "--engine",
+                 "pocketsphinx", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 2 of 4 expected texts are not in what their turn listens for, so they " \
+           "can never be heard as written: 'maybe' (row 4), 'won' (row 5)" in err
+
+
+def test_a_row_naming_a_node_needs_its_flow_and_the_node(tmp_path, capsys, shared_data):
+    clip = shared_data / "fsdd" / "1_theo_0.wav"
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"audio,expected,segment,node\n{clip},one,x,main_menu\n")
+    assert main(["evaluate", str(manifest)]) == 2
+    assert f"{manifest}:2: node 'main_menu' needs its flow: a flow column in the manifest, " \
+           "or --flow FLOW" in capsys.readouterr().err
+    manifest.write_text(f"audio,expected,segment,node,flow\n{clip},one,x,main_men,{SUPPORT}\n")
+    assert main(["evaluate", str(manifest)]) == 2
+    assert f"{manifest}:2: no node 'main_men' in {SUPPORT}" in capsys.readouterr().err
+
+
+def test_a_node_turn_listens_as_the_call_does(tmp_path):
+    from voicebot.flow.loader import load_flow
+    from voicebot.flow.turns import listen_for
+    from voicebot.speech.evaluate import Item, turns_for
+
+    flow = load_flow(SUPPORT)
+    rows = [Item(tmp_path / "a.wav", "4512", "x", 2, node="ask_order_number", flow=SUPPORT),
+            Item(tmp_path / "a.wav", "yes", "x", 3, node="ask_order_number:confirm",
+                 flow=SUPPORT)]
+    turn_of = turns_for(rows)
+    number, confirm = (turn_of(r) for r in rows)
+    assert number.listen == listen_for(flow.nodes["ask_order_number"])
+    assert confirm.listen == listen_for(flow.nodes["ask_order_number"], confirming=True)
+    assert number.takes("4512") and number.takes("four five one two")
+    assert not number.takes("45123") and not number.takes("order")
+    assert number.takes("agent")  # an escape phrase is heard at every turn
+    assert confirm.takes("That's right.") and not confirm.takes("4512")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -190,3 +191,37 @@ def test_a_render_that_takes_too_long_fails_and_the_worker_is_replaced(tmp_path:
             r.render(" ".join(["This prompt is far too long to render in a millisecond."] * 50))
         assert pid not in r.worker_pids  # killed; a fresh one is started for the next render
         assert list(tmp_path.iterdir()) == []  # no cache entry, no temp file
+
+
+def test_kept_prompts_play_with_the_worker_hung_and_the_cache_gone(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    handover = "Sorry, something went wrong on our side. Please hold."
+    with PromptRenderer(cache, render_timeout=1.0) as r:
+        r.prewarm([handover, DISCLOSURE])
+        kept = r.render(handover)
+        assert r.kept_bytes >= len(kept) > 0
+        (pid,) = r.worker_pids
+        os.kill(pid, signal.SIGSTOP)  # the speech worker hangs ...
+        shutil.rmtree(cache)  # ... and the prompt cache is gone
+        assert r.render(handover) == kept
+        assert r.render("  " + DISCLOSURE) == r.render(DISCLOSURE)
+        # a prompt never rendered fails at the deadline, and the worker is replaced
+        with pytest.raises(TtsError, match="took longer"):
+            r.render("Order 7731 is on its way.")
+        assert pid not in r.worker_pids
+        assert ulaw_duration(r.render("Order 7731 is on its way.")) > 0.5
+        assert cache.is_dir()  # made again by that render
+        assert r.is_cached("Order 7731 is on its way.")
+
+
+def test_a_cache_that_cannot_be_written_costs_renders_not_prompts(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with PromptRenderer(cache) as r:
+        shutil.rmtree(cache)
+        cache.write_text("a file where the cache directory was")
+        assert "cannot be made" in (r.cache_problem() or "")
+        audio = r.render("Your order has shipped.")
+        assert ulaw_duration(audio) > 0.5
+        again = r.render("Your order has shipped.")  # rendered again: there is no cache
+        assert abs(ulaw_duration(again) - ulaw_duration(audio)) < 0.1
+        assert r.renders == 2

@@ -3,6 +3,7 @@ stays broken for a while, health, closing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -170,3 +171,87 @@ def test_closing_fails_what_waits_and_refuses_what_comes(pool) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_worker_that_died_while_idle_never_costs_a_request(pool) -> None:
+    dead = pool.pids[0]
+    os.kill(dead, signal.SIGKILL)
+    wait_until(lambda: Path(f"/proc/{dead}/stat").read_text().split(") ")[1][0] == "Z")
+    # every request is answered (none goes to the dead worker), and it is replaced
+    assert [pool.call(("echo", n)) for n in range(6)] == list(range(6))
+    wait_until(lambda: pool.health().ready == 2 and dead not in pool.pids)
+    assert pool.health().restarts == 1
+
+
+def test_health_tells_a_stopped_worker_and_the_pool_replaces_it_without_traffic(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicebot.speech import workers
+
+    monkeypatch.setattr(workers, "STOPPED_IDLE_S", 1.0)
+    pool = make_pool(size=2, deadline_s=5.0)
+    try:
+        hung = pool.pids[0]
+        os.kill(hung, signal.SIGSTOP)
+        wait_until(lambda: pool.health().stopped == 1 or hung not in pool.pids)
+        health = pool.health()
+        if hung in pool.pids:  # seen before it was replaced
+            assert (health.alive, health.stopped, health.ok) == (1, 1, True)
+            assert "1 of 2 test workers ready, 1 stopped" in health.describe("test")
+        wait_until(lambda: hung not in pool.pids and pool.health().alive == 2)
+        assert "stopped for 1 s while idle" in (pool.health().last_error or "") or \
+            pool.health().restarts == 1
+    finally:
+        pool.close()
+
+
+def test_every_worker_hung_makes_the_pool_not_ok_until_it_healed() -> None:
+    pool = make_pool(size=2, deadline_s=1.0)
+    try:
+        for pid in pool.pids:
+            os.kill(pid, signal.SIGSTOP)
+        wait_until(lambda: pool.health().stopped == 2)  # the signal takes a moment
+        health = pool.health()
+        assert not health.ok and health.describe("test").startswith(
+            "0 of 2 test workers ready, 2 stopped")
+        for _ in range(2):  # each stopped worker fails one request at its deadline
+            with pytest.raises(WorkerTimeout):
+                pool.call(("pid",))
+        wait_until(lambda: pool.health().ok and pool.health().alive == 2)
+        assert pool.call(("echo", "healed")) == "healed"
+    finally:
+        pool.close()
+
+
+def test_replacements_get_the_warm_ups_before_their_first_request(pool) -> None:
+    assert pool.broadcast(("remember", "the first turn's grammar")) == 2
+    for pid in pool.pids:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: pool.health().alive == 2 and pool.health().restarts == 2)
+    assert {pool.call(("recall",)) for _ in range(4)} == {"the first turn's grammar"}
+
+
+def test_workers_killed_again_and_again_come_back(tmp_path: Path) -> None:
+    pool = make_pool(size=2, deadline_s=2.0)
+    try:
+        end = time.monotonic() + 4.0
+        while time.monotonic() < end:  # replacements die while starting, too
+            for pid in _worker_children():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+        wait_until(lambda: pool.health().alive == 2)
+        assert pool.call(("echo", "back")) == "back"
+    finally:
+        pool.close()
+
+
+def _worker_children() -> list[int]:
+    """This process's "test" pool workers, those still starting included (from /proc)."""
+    pids = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        for pid in task.read_text().split():
+            with contextlib.suppress(OSError):
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if b"voicebot.speech.worker_process" in argv and argv[-2].startswith(b"test-"):
+                    pids.append(int(pid))
+    return pids

@@ -27,4 +27,9 @@ def handle(state: dict[str, Any], request: tuple[Any, ...]) -> Any:
         return "slept"
     if op == "raise":
         raise RuntimeError(args[0])
+    if op == "remember":  # a warm-up: state the worker keeps
+        state["remembered"] = args[0]
+        return None
+    if op == "recall":
+        return state.get("remembered")
     raise ValueError(f"unknown op {op!r}")

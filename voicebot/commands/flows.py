@@ -1,4 +1,4 @@
-"""Designers' sub-commands: validate, graph and chat a YAML call flow."""
+"""Designers' sub-commands: validate, graph and chat a YAML call flow, and print its schema."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from voicebot.errors import VoicebotError
 from voicebot.flow.chat import interactive_lines, run
 from voicebot.flow.graph import FORMATS, render
 from voicebot.flow.loader import check_file, load_flow
+from voicebot.flow.schema import SCHEMA_PATH
 from voicebot.settings import Settings
 from voicebot.speech.engines.common import EngineError
 from voicebot.speech.hearing import hearing_for, hearing_problems
+from voicebot.speech.voices import voice_problems
 
 
 class FlowCommandError(VoicebotError):
@@ -22,9 +24,11 @@ class FlowCommandError(VoicebotError):
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's sub-commands to the `voicebot` parser."""
     p = sub.add_parser("validate", help="check call-flow YAML files",
-                       description="Check flows: YAML syntax, schema, graph, templates. Prints "
-                                   "every problem as file:line:col: severity: message. Exit 0 "
-                                   "when no file has errors (warnings do not fail).")
+                       description="Check flows: YAML syntax, schema, graph, templates on "
+                                   "every path, the voice and rate, what the engine can hear. "
+                                   "Prints every problem as file:line:col: severity: message, "
+                                   "then a summary line per file. Exit 0 when no file has "
+                                   "errors (warnings do not fail).")
     p.add_argument("flows", nargs="+", metavar="FLOW", help="flow YAML file(s)")
     p.add_argument("--strict", action="store_true", help="warnings fail too")
     p.add_argument("--engine", metavar="ENGINE",
@@ -32,6 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "VOICEBOT_ENGINE, else auto)")
     p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the flow JSON Schema (or where it is)",
+                       description="Print the JSON Schema of call flows, for editors that "
+                                   "complete and check YAML as you type (yaml-language-server: "
+                                   "put `# yaml-language-server: $schema=PATH` on a flow's "
+                                   "first line).")
+    p.add_argument("--path", action="store_true", help="print the schema file's path only")
+    p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("graph", help="draw a call flow (mermaid, dot, svg)",
                        description="Draw a flow: nodes with kind and prompt, edges with intent "
@@ -56,25 +68,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
     hearing = _hearing(args.engine)
     failed = False
     for name in args.flows:
-        flow, problems = check_file(name)
-        if flow is not None:
-            problems = sorted(problems + hearing_problems(flow, name, hearing),
-                              key=lambda p: (p.line, p.col))
-            if any(p.severity == "error" for p in problems):
-                flow = None
-        for problem in problems:
-            print(problem)
+        flow, problems = check_file(name, extra=lambda f, file: (
+            hearing_problems(f, file, hearing) + voice_problems(f, file)))
         errors = sum(p.severity == "error" for p in problems)
         warnings = len(problems) - errors
         if errors or (args.strict and warnings):
             failed = True
-        if not args.quiet:
-            if flow is not None:
-                print(f"{name}: ok: flow '{flow.name}' version {flow.version}, "
-                      f"{len(flow.nodes)} nodes, {warnings} warning(s)", file=sys.stderr)
-            else:
-                print(f"{name}: {errors} error(s), {warnings} warning(s)", file=sys.stderr)
+        # One stream, in order: each problem on its line, then the file's summary line.
+        lines = [str(p) for p in problems]
+        if not args.quiet and flow is not None:
+            lines.append(f"{name}: ok: flow '{flow.name}' version {flow.version}, "
+                         f"{len(flow.nodes)} nodes, {warnings} warning(s)")
+        elif not args.quiet:
+            lines.append(f"{name}: {errors} error(s), {warnings} warning(s)")
+        if lines:
+            print("\n".join(lines), flush=True)
     return 1 if failed else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.path:
+        print(SCHEMA_PATH)
+    else:
+        sys.stdout.write(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return 0
 
 
 def _hearing(engine: str | None):

@@ -87,7 +87,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("call_sid", metavar="CALL_SID")
     e.add_argument("--db", type=Path, default=None,
-                   help="SQLite call records (default: VOICEBOT_DB)")
+                   help="a SQLite file of call records (default: VOICEBOT_DATABASE_URL, "
+                        "else VOICEBOT_DB)")
     e.add_argument("--flow", type=Path, default=None,
                    help="flow file to name in the scenario (default: VOICEBOT_FLOW)")
     e.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
@@ -165,7 +166,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    text = export_call(args.call_sid, args.db or settings.db_path,
+    text = export_call(args.call_sid, args.db or settings.database_url or settings.db_path,
                        hash_key=settings.hash_key, output=args.output,
                        flow_path=args.flow or settings.flow_path)
     if args.output is None:

@@ -7,16 +7,12 @@ FlowError carrying all of them at once, so a designer fixes a file in one pass.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import json
 import re
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from voicebot.flow.model import (
@@ -28,18 +24,12 @@ from voicebot.flow.model import (
     Policy,
 )
 from voicebot.flow.problems import FlowError, Problem
+from voicebot.flow.schema import SCHEMA_PATH, Marks, salvage, schema_errors, schema_problems
 from voicebot.flow.validator import check_flow
 
 __all__ = ["FlowError", "Problem", "load_flow", "check_file", "SCHEMA_PATH"]
 
-SCHEMA_PATH = Path(__file__).with_name("flow.schema.json")
 VALUE = "$value"  # marks[path + (VALUE,)]: where a key's value starts (path alone: the key)
-Marks = dict[tuple, tuple[int, int]]
-
-
-@lru_cache(maxsize=1)
-def flow_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
 # ------------------------------------------------------------------ YAML with positions
@@ -111,122 +101,6 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Marks, list[Problem]]:
     return build(root, ()), marks, problems
 
 
-# ------------------------------------------------------------------ schema
-
-
-def _where(path: tuple) -> str:
-    return ".".join(str(p) for p in path) or "the flow"
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false",
-            int: "a whole number", float: "a number", type(None): "empty"}.get(
-        type(value), type(value).__name__)
-
-
-Messages = list[tuple[tuple, str]]
-
-
-def _schema_message(err: jsonschema.ValidationError) -> Messages:
-    """(path, message) for one schema error, worded for designers."""
-    path = tuple(err.absolute_path)
-    wording = _WORDING.get(str(err.validator))
-    out = wording(err, path) if wording else None
-    return [(path, f"{_where(path)}: {err.message}")] if out is None else out
-
-
-def _missing(err: jsonschema.ValidationError, path: tuple) -> Messages:
-    out = []
-    for key in [k for k in err.validator_value if k not in (err.instance or {})]:
-        if key == "disclosure" and not path:
-            msg = ("missing 'disclosure': every flow must first tell callers they are talking "
-                   "to an automated assistant, what it can do and how to reach a person")
-        else:
-            msg = f"{_where(path)}: missing required key '{key}'"
-        out.append((path, msg))
-    return out
-
-
-def _unknown_keys(err: jsonschema.ValidationError, path: tuple) -> Messages | None:
-    if not isinstance(err.instance, dict):
-        return None
-    allowed = set(err.schema.get("properties", {}))
-    out = []
-    for key in err.instance:
-        if key in allowed:
-            continue
-        hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-        msg = f"unknown key '{key}' in {_where(path)}"
-        msg += f" (did you mean '{hint[0]}'?)" if hint else (
-            f" (allowed: {', '.join(sorted(allowed))})" if allowed else "")
-        out.append((path + (key,), msg))
-    return out
-
-
-def _wrong_type(err: jsonschema.ValidationError, path: tuple) -> Messages:
-    want = err.validator_value
-    want = " or ".join(want) if isinstance(want, list) else want
-    return [(path, f"{_where(path)} must be {want}, not {_type_name(err.instance)}")]
-
-
-def _not_in_enum(err: jsonschema.ValidationError, path: tuple) -> Messages:
-    return [(path, f"{_where(path)} must be one of: "
-                   f"{', '.join(map(str, err.validator_value))} (got {err.instance!r})")]
-
-
-def _bad_pattern(err: jsonschema.ValidationError, path: tuple) -> Messages:
-    return [(path, f"{_where(path)}: {err.instance!r} is not a valid value here")]
-
-
-def _no_alternative(err: jsonschema.ValidationError, path: tuple) -> Messages | None:
-    if path and path[-1] in ("dtmf", "escape_dtmf"):
-        return [(path, f"{_where(path)} must be one phone key: 0-9, * or #")]
-    if len(path) >= 2 and path[-2] == "intents":
-        return [(path, f"intent '{path[-1]}' needs phrases or a dtmf key")]
-    if path and path[-1] == "source":
-        return [(path, f"{_where(path)} needs exactly one of 'file' or 'url'")]
-    best = jsonschema.exceptions.best_match(err.context) if err.context else None
-    return _schema_message(best) if best is not None else None
-
-
-def _empty(err: jsonschema.ValidationError, path: tuple) -> Messages | None:
-    return None if err.instance else [(path, f"{_where(path)} must not be empty")]
-
-
-# Designers' wording per JSON Schema keyword; any other says "<where>: <jsonschema's text>".
-_WORDING: dict[str, Callable[[jsonschema.ValidationError, tuple], Messages | None]] = {
-    "required": _missing,
-    "additionalProperties": _unknown_keys,
-    "type": _wrong_type,
-    "enum": _not_in_enum,
-    "pattern": _bad_pattern,
-    "anyOf": _no_alternative,
-    "oneOf": _no_alternative,
-    "minProperties": _empty,
-}
-
-
-def schema_problems(data: Any, marks: Marks, file: str) -> list[Problem]:
-    validator = jsonschema.Draft202012Validator(flow_schema())
-    problems: list[Problem] = []
-    seen: set[tuple] = set()
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
-        for path, msg in _schema_message(err):
-            if (path, msg) in seen:
-                continue
-            seen.add((path, msg))
-            line, col = _mark(marks, path)
-            problems.append(Problem(file, line, col, "error", msg))
-    return problems
-
-
-def _mark(marks: Marks, path: tuple) -> tuple[int, int]:
-    p = tuple(path)
-    while p and p not in marks:
-        p = p[:-1]
-    return marks.get(p, (1, 1))
-
-
 # ------------------------------------------------------------------ model
 
 
@@ -260,23 +134,25 @@ def _text(value: Any) -> Any:
     return " ".join(value.split()) if isinstance(value, str) else value
 
 
-def build_flow(data: dict[str, Any], marks: Marks, path: Path, text: str) -> Flow:
-    """The model from schema-valid data (no further checks here)."""
+def build_flow(data: dict[str, Any], marks: Marks, path: Path, text: str,
+               broken: frozenset[tuple] = frozenset()) -> Flow:
+    """The model from schema-valid data, or from what `salvage` kept of data with schema
+    errors (`broken` names what it set aside); no further checks here."""
     policy = Policy().merged(_policy_overrides(data.get("policy", {})))
     queue_names: dict[str, str] = {}
-    for qid, spec in data["queues"].items():
+    for qid, spec in (data.get("queues") or {}).items():
         label = spec.get("name") if isinstance(spec, dict) else spec
         queue_names[qid] = label or f"the {qid} team"
     nodes: dict[str, Node] = {}
-    for nid, raw in data["nodes"].items():
-        node = Node(id=nid, kind=raw["kind"],
+    for nid, raw in (data.get("nodes") or {}).items():
+        node = Node(id=nid, kind=raw.get("kind"),
                     policy=policy.merged(_policy_overrides(raw.get("policy", {}))))
         node.prompt = _text(raw.get("prompt"))
         node.reprompts = tuple(_text(t) for t in raw.get("reprompts", ()))
         node.next = raw.get("next")
         node.intents = tuple(
             Intent(name=name, phrases=tuple(spec.get("phrases", ())), dtmf=_key(spec.get("dtmf")),
-                   next=spec["next"])
+                   next=spec.get("next"))
             for name, spec in (raw.get("intents") or {}).items())
         node.slot = raw.get("slot")
         node.slot_type = raw.get("type")
@@ -311,25 +187,32 @@ def build_flow(data: dict[str, Any], marks: Marks, path: Path, text: str) -> Flo
         name=str(data.get("name") or path.stem),
         version=str(version) if version is not None else digest,
         path=path,
-        start=data["start"],
-        disclosure=" ".join(str(data["disclosure"]).split()),
+        start=data.get("start") or "",
+        disclosure=" ".join(str(data.get("disclosure") or "").split()),
         nodes=nodes,
         policy=policy,
         queue_names=queue_names,
-        fallback_queue=data.get("fallback_queue") or next(iter(queue_names)),
+        fallback_queue=data.get("fallback_queue") or next(iter(queue_names), ""),
         backup_channels={k: str(v) for k, v in (data.get("backup_channels") or {}).items()},
         voice=data.get("voice"),
         rate=data.get("rate"),
         description=str(data.get("description") or ""),
         marks=marks,
+        broken=broken,
     )
 
 
 # ------------------------------------------------------------------ entry points
 
 
-def check_file(path: str | Path) -> tuple[Flow | None, list[Problem]]:
-    """Every problem of a flow file, and the flow when it has no errors (warnings allowed)."""
+Extra = Callable[[Flow, str], list[Problem]]
+
+
+def check_file(path: str | Path, extra: Extra | None = None
+               ) -> tuple[Flow | None, list[Problem]]:
+    """Every problem of a flow file, and the flow when it has no errors (warnings allowed).
+    `extra(flow, file)`: more checks on what could be read (the command line's checks against
+    the engine and the voice, which this layer knows nothing of)."""
     path = Path(path)
     file = str(path)
     try:
@@ -339,16 +222,20 @@ def check_file(path: str | Path) -> tuple[Flow | None, list[Problem]]:
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(file, 1, 1, "error", f"cannot read the file: {exc}")]
     data, marks, problems = parse_yaml(text, file)
-    if data is None or any(p.severity == "error" for p in problems):
+    if data is None:
         return None, problems
     if not isinstance(data, dict):
         return None, [Problem(file, 1, 1, "error", "a flow must be a mapping of keys "
                                                    "(start, disclosure, queues, nodes, ...)")]
-    problems += schema_problems(data, marks, file)
-    if problems:
-        return None, sorted(problems, key=lambda p: (p.line, p.col))
-    flow = build_flow(data, marks, path.resolve(), text)
+    # Every problem in one run: a schema error sets its part aside, and the graph and
+    # template checks still look at the rest.
+    errors = schema_errors(data)
+    problems += schema_problems(data, marks, file, errors)
+    data, broken = salvage(data, errors)
+    flow = build_flow(data, marks, path.resolve(), text, broken)
     problems += check_flow(flow, file)
+    if extra is not None:
+        problems += extra(flow, file)
     problems.sort(key=lambda p: (p.line, p.col))
     if any(p.severity == "error" for p in problems):
         return None, problems

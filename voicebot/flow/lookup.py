@@ -5,6 +5,11 @@ LookupDone back. `perform` never raises: any failure becomes LookupDone(ok=False
 which the flow routes to its `on_error` node or to a person, so a broken data source never
 leaves a caller in silence. Errors carry no looked-up values (they may reach logs).
 
+An HTTP lookup's `timeout` is a total deadline (connecting, retries and the whole answer),
+not a per-read one: a server that trickles its answer a byte at a time gives an error at the
+deadline, never a late answer read as "not found". The request runs in a helper thread the
+caller stops waiting for at the deadline; the thread gives up soon after.
+
 An HTTP source may send `headers`; their values take `${NAME}` from the environment at lookup
 time, so credentials live in the deployment, not in the flow file. Header values are secrets:
 they never appear in an error (an unset variable is named, its header value is not).
@@ -12,10 +17,12 @@ they never appear in an error (an unset variable is named, its header value is n
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import json
 import os
 import re
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -29,6 +36,9 @@ from voicebot.httpclient import is_timeout, reason, retrying_session
 
 DEFAULT_TIMEOUT = 3.0
 MAX_BYTES = 1_000_000
+READ_CHUNK = 4096
+_FETCHES = concurrent.futures.ThreadPoolExecutor(max_workers=16,
+                                                 thread_name_prefix="lookup-http")
 # A caller is waiting: one more try when no connection could be made or a proxy answered
 # 502/503/504, soon after; a slow answer is not asked again (it already cost the timeout).
 CONNECT_RETRIES = 1
@@ -142,22 +152,20 @@ def _from_url(url: str, key: str, value: str, params: dict[str, str],
     if target == url:  # the URL names no parameter: pass them as a query string
         sep = "&" if "?" in url else "?"
         target = url + sep + urllib.parse.urlencode(params)
-    # A session per lookup: no cookies carried from one caller's lookup to the next.
-    http = retrying_session(connect=CONNECT_RETRIES, status=STATUS_RETRIES,
-                            backoff_s=RETRY_BACKOFF_S, user_agent="voicebot-lookup",
-                            session=_SameOriginHeaders(list(headers or {})))
+    fetch = _Fetch(target, {"Accept": "application/json", **(headers or {})}, timeout)
+    future = _FETCHES.submit(fetch.run)
     try:
-        with http, http.get(target, headers={"Accept": "application/json", **(headers or {})},
-                            timeout=timeout, stream=True) as resp:
-            if resp.status_code == 404:
-                return LookupDone(ok=True, record=None)
-            if resp.status_code >= 400:
-                return LookupDone(ok=False, error=f"HTTP {resp.status_code}")
-            body = resp.raw.read(MAX_BYTES + 1, decode_content=True)
+        status, body = future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        return LookupDone(ok=False, error=f"timeout: no complete answer within {timeout:g}s")
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         if is_timeout(exc):
             return LookupDone(ok=False, error=f"timeout after {timeout:g}s")
         return LookupDone(ok=False, error=f"cannot reach the lookup service: {reason(exc)}")
+    if status == 404:
+        return LookupDone(ok=True, record=None)
+    if status >= 400:
+        return LookupDone(ok=False, error=f"HTTP {status}")
     if len(body) > MAX_BYTES:
         return LookupDone(ok=False, error="lookup answer too large")
     if not body.strip():
@@ -166,6 +174,35 @@ def _from_url(url: str, key: str, value: str, params: dict[str, str],
     if isinstance(data, dict) and key not in data and value not in data:
         return LookupDone(ok=True, record=data)  # the endpoint returned the record itself
     return LookupDone(ok=True, record=_find(data, key, value))
+
+
+class _Fetch:
+    """One HTTP GET read to its end by a total deadline (run in a helper thread). The body
+    is read as it arrives, so a trickling server is noticed within a byte or a read
+    timeout of the deadline and the thread ends, its connection closed."""
+
+    def __init__(self, url: str, headers: dict[str, str], timeout: float) -> None:
+        self.url, self.headers, self.timeout = url, headers, timeout
+        self.deadline = time.monotonic() + timeout
+
+    def run(self) -> tuple[int, bytes]:
+        # A session per lookup: no cookies carried from one caller's lookup to the next.
+        http = retrying_session(connect=CONNECT_RETRIES, status=STATUS_RETRIES,
+                                backoff_s=RETRY_BACKOFF_S, user_agent="voicebot-lookup",
+                                session=_SameOriginHeaders(list(self.headers)))
+        with http, http.get(self.url, headers=self.headers, timeout=self.timeout,
+                            stream=True) as resp:
+            if resp.status_code >= 400:
+                return resp.status_code, b""
+            body = b""
+            while len(body) <= MAX_BYTES:
+                if time.monotonic() >= self.deadline:
+                    raise TimeoutError("the answer did not end by the deadline")
+                chunk = resp.raw.read1(READ_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                body += chunk
+            return resp.status_code, body
 
 
 class _SameOriginHeaders(requests.Session):

@@ -234,6 +234,12 @@ class Flow:
     rate: int | None = None
     description: str = ""
     marks: dict[tuple, tuple[int, int]] = field(default_factory=dict, repr=False)
+    # Parts set aside because of schema errors (see voicebot.flow.schema.salvage): checks
+    # skip what depends on them, so one mistake is reported once. Empty for a loaded flow.
+    broken: frozenset[tuple] = frozenset()
+
+    def is_broken(self, *path: Any) -> bool:
+        return tuple(path) in self.broken
 
     def queues(self) -> set[str]:
         """Every queue a call on this flow can end up in."""

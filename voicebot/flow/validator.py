@@ -18,6 +18,7 @@ from pathlib import Path
 from voicebot.flow.lookup import BAD_HEADER_CHAR_RE, ENV_REF_RE, env_missing, env_refs
 from voicebot.flow.matching import contains_phrase, is_escape, normalize, phrase_form
 from voicebot.flow.model import Flow, Node
+from voicebot.flow.paths import cycles, path_without, reach, set_on_entry, sets_unknown
 from voicebot.flow.problems import Problem
 from voicebot.flow.templates import TEMPLATE_RE
 
@@ -43,7 +44,7 @@ class _Checker:
 
     def targets(self) -> None:
         flow = self.flow
-        if flow.start not in flow.nodes:
+        if flow.start not in flow.nodes and not flow.broken & {("start",), ("nodes",)}:
             self.add("error", f"start node '{flow.start}' is not defined", "start")
         for node in flow.nodes.values():
             base = ("nodes", node.id)
@@ -68,13 +69,15 @@ class _Checker:
         flow = self.flow
         if flow.start not in flow.nodes:
             return
-        seen = _reach(flow, [flow.start])
+        seen = reach(flow, [flow.start])
+        whole = not flow.broken  # a part set aside may have held the way to a node
         for nid in flow.nodes:
-            if nid not in seen:
+            if nid not in seen and whole:
                 self.add("warning", f"node '{nid}' is unreachable from start '{flow.start}'",
                          "nodes", nid)
         # Backwards: which nodes can still end the call or hand it to a person?
-        can_finish = {nid for nid, n in flow.nodes.items() if n.kind in ("transfer", "hangup")}
+        can_finish = {nid for nid, n in flow.nodes.items()
+                      if n.kind in ("transfer", "hangup") or flow.is_broken("nodes", nid)}
         changed = True
         while changed:
             changed = False
@@ -92,7 +95,7 @@ class _Checker:
         for nid in flow.nodes:
             if nid in can_finish or nid not in seen:
                 continue
-            escapable = [m for m in _reach(flow, [nid])
+            escapable = [m for m in reach(flow, [nid])
                          if flow.nodes[m].listens and _has_escape(flow.nodes[m])]
             if escapable:
                 self.add("warning", f"no path from node '{nid}' ends the call or reaches a "
@@ -103,13 +106,14 @@ class _Checker:
 
     def loops(self) -> None:
         flow = self.flow
-        for comp in _cycles(flow, lambda n: True):
+        for comp in cycles(flow, lambda n: not flow.is_broken("nodes", n.id)):
             quiet = all(not flow.nodes[m].listens for m in comp)
             if quiet:
                 names = ", ".join(sorted(comp))
                 self.add("error", f"loop without waiting for the caller: {names}",
                          "nodes", sorted(comp)[0])
-        unbounded = _cycles(flow, lambda n: not n.max_visits)
+        unbounded = cycles(flow, lambda n: not n.max_visits and
+                            not flow.is_broken("nodes", n.id))
         for comp in unbounded:
             if all(not flow.nodes[m].listens for m in comp):
                 continue  # reported above
@@ -123,7 +127,9 @@ class _Checker:
     def nodes(self) -> None:
         flow = self.flow
         queues = set(flow.queue_names)
-        if flow.fallback_queue not in queues:
+        if flow.is_broken("queues"):
+            queues = set(flow.queues())  # set aside: the queue names cannot be checked
+        if flow.fallback_queue not in queues and not flow.is_broken("fallback_queue"):
             self.add("error", f"fallback_queue '{flow.fallback_queue}' is not one of the queues",
                      "fallback_queue")
         if flow.policy.escape_queue and flow.policy.escape_queue not in queues:
@@ -143,7 +149,7 @@ class _Checker:
                                   "escape key", *base, "policy")
             if node.kind in ("ask", "menu"):
                 self.intents(node)
-            elif node.kind == "collect":
+            elif node.kind == "collect" and not flow.is_broken(*base, "type"):
                 self.collect(node)
             elif node.kind == "lookup":
                 self.lookup(node)
@@ -209,7 +215,7 @@ class _Checker:
         if "headers" in node.source:
             self.headers(node)
         file = node.source.get("file")
-        if not file:
+        if not file or "key" not in node.source:
             return
         p = Path(file)
         if not p.is_file():
@@ -259,33 +265,55 @@ class _Checker:
                               "is known)", "disclosure")
         slots = {n.slot for n in flow.nodes.values() if n.kind == "collect" and n.slot}
         results = {n.result: n for n in flow.nodes.values() if n.kind == "lookup"}
+        entry = set_on_entry(flow)
         for node in flow.nodes.values():
             for text, path in node.template_texts():
+                has = entry.get(node.id)
+                if has is not None and path == ("confirm",) and node.slot:
+                    has = has | {node.slot}  # the confirmation reads back what was heard
                 for m in TEMPLATE_RE.finditer(text):
-                    self._template_ref(m, ("nodes", node.id, *path), slots, results)
+                    self._template_ref(m, node, ("nodes", node.id, *path), slots, results, has)
         for reason, template in flow.policy.handover.items():
             for m in TEMPLATE_RE.finditer(template):
                 if m.group(1) != "queue":
                     self.add("error", f"handover text may only use {{queue}}, not {m.group(0)}",
                              "policy", "handover", reason)
 
-    def _template_ref(self, m: re.Match[str], path: tuple, slots: set[str],
-                      results: dict[str, Node]) -> None:
-        """One {name} or {name.field}: a collected slot, a lookup result (field) or built-in."""
+    def _template_ref(self, m: re.Match[str], node: Node, path: tuple, slots: set[str],
+                      results: dict[str, Node], has: frozenset[str] | None) -> None:
+        """One {name} or {name.field}: a collected slot, a lookup result (field) or built-in,
+        set on every path to the node that says it."""
         name, field_name = m.group(1), m.group(2)
         known = slots | set(results) | BUILTIN_NAMES
         if name not in known:
-            self.add("error", f"template '{{{m.group(0)[1:-1]}}}' names a slot that "
-                              f"is never collected{_close(name, known)}", *path, VALUE)
-        elif name in slots and field_name:
+            if not self._may_be_set_aside():
+                self.add("error", f"template '{{{m.group(0)[1:-1]}}}' names a slot that "
+                                  f"is never collected{_close(name, known)}", *path, VALUE)
+            return
+        if name in slots and field_name:
             self.add("error", f"slot '{name}' has no fields ('{m.group(0)}')", *path)
         elif name in results and field_name:
             src = results[name].source.get("file")
             fields = _file_fields(Path(src)) if src else None
             if fields is not None and field_name not in fields:
                 self.add("warning", f"'{field_name}' is not a field of {Path(src).name}", *path)
+        if name in BUILTIN_NAMES or has is None or name in has:
+            return
+        route = " -> ".join(path_without(self.flow, name, node.id))
+        looked_up = name in results and name not in slots
+        what = f"no lookup finds '{name}'" if looked_up else f"'{name}' is not collected"
+        fix = "look it up" if looked_up else "collect it"
+        self.add("error", f"'{m.group(0)}' may be empty here: on the path {route}, {what} "
+                          f"({fix} on every path to '{node.id}', or say it only where it is "
+                          "set)", *path, VALUE)
+
+    def _may_be_set_aside(self) -> bool:
+        """Whether a node that could name a slot or result lost that key to a schema error."""
+        return any(sets_unknown(self.flow, n) for n in self.flow.nodes.values())
 
     def disclosure(self) -> None:
+        if self.flow.is_broken("disclosure"):
+            return
         text = self.flow.disclosure
         words = normalize(text).split()
         if not any(w in words for w in _AUTOMATED_WORDS):
@@ -307,57 +335,6 @@ def _has_escape(node: Node) -> bool:
 def _close(name: str, options: Iterable[str]) -> str:
     hint = difflib.get_close_matches(name, sorted(options), n=1)
     return f" (did you mean '{hint[0]}'?)" if hint else ""
-
-
-def _reach(flow: Flow, starts: list[str]) -> set[str]:
-    seen: set[str] = set()
-    todo = [s for s in starts if s in flow.nodes]
-    while todo:
-        nid = todo.pop()
-        if nid in seen:
-            continue
-        seen.add(nid)
-        todo.extend(t for _, t in flow.nodes[nid].edges() if t in flow.nodes)
-    return seen
-
-
-def _cycles(flow: Flow, keep) -> list[set[str]]:
-    """Strongly connected components (with a cycle) of the nodes for which keep(node)."""
-    graph = {nid: [t for _, t in n.edges() if t in flow.nodes and keep(flow.nodes[t])]
-             for nid, n in flow.nodes.items() if keep(n)}
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on: set[str] = set()
-    out: list[set[str]] = []
-    counter = [0]
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp: set[str] = set()
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.add(w)
-                if w == v:
-                    break
-            if len(comp) > 1 or v in graph[v]:
-                out.append(comp)
-
-    for v in graph:
-        if v not in index:
-            visit(v)
-    return out
 
 
 def _file_fields(path: Path) -> set[str] | None:

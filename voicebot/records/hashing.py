@@ -46,6 +46,19 @@ def load_hash_key(configured: str | None, db_path: Path) -> bytes:
     return key.encode("utf-8")
 
 
+def restore_key_file(key: bytes, db_path: Path) -> None:
+    """Write the key in use back beside the database if its file is gone (the directory was
+    removed under the running service), so hashes stay comparable after a restart."""
+    path = key_file_for(db_path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:  # it is there (or cannot be): nothing to restore
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(key.decode("utf-8"))
+
+
 def hash_number(key: bytes, number: str) -> str:
     """HMAC-SHA256 of the number with spaces and dashes removed (same caller, same hash)."""
     canonical = "".join(ch for ch in number if ch not in " -().")

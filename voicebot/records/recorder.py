@@ -1,16 +1,17 @@
 """Where a call's transcript goes while the call runs.
 
 The driver calls `recorder.save(transcript, from_number=..., ended=...)` at the start,
-after each turn or prompt change, and at the end. The service's SQLite store implements it
-(hashing the caller number); offline replay uses NullRecorder or MemoryRecorder. A recorder
-that raises never breaks a call: the driver logs and carries on.
+after each turn or prompt change, and at the end. The service records calls through
+ResilientRecords (records/resilient.py), which keeps the writes and hands them to a store
+with the RecordStore methods (CallStore); offline replay uses NullRecorder or
+MemoryRecorder. A recorder that raises never breaks a call: the driver logs and carries on.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from voicebot.records.transcript import CallTranscript
 
@@ -19,6 +20,27 @@ class Recorder(Protocol):
     def save(self, transcript: CallTranscript, *, from_number: str | None = None,
              ended: bool = False) -> None:
         """Store the transcript as it is now (called repeatedly; last call wins)."""
+
+
+class RecordStore(Protocol):
+    """What ResilientRecords needs of a store (CallStore has it). `caller_hash` is the
+    number already hashed, for records kept in the spool."""
+
+    def save(self, transcript: CallTranscript, *, from_number: str | None = None,
+             ended: bool = False, caller_hash: str | None = None) -> None: ...
+    def open_call(self, call_sid: str, *, from_number: str | None, flow_name: str,
+                  flow_version: str, variant: str | None = None,
+                  caller_hash: str | None = None) -> None: ...
+    def mark_enqueued(self, call_sid: str, queue: str, *, summary_if_undecided: str) -> None: ...
+    def describe(self) -> str: ...
+    def get(self, call_sid: str) -> CallTranscript | None: ...
+    def call_row(self, call_sid: str) -> dict[str, Any] | None: ...
+    def close_call(self, call_sid: str, status: str) -> None: ...
+    def record_handoff(self, agent_call_sid: str, call_sid: str, queue_sid: str | None = None,
+                       queue_time: int | None = None) -> None: ...
+    def next_waiting(self, queue: str) -> CallTranscript | None: ...
+    def caller_for_agent(self, agent_call_sid: str) -> str | None: ...
+    def close(self) -> None: ...
 
 
 class NullRecorder:

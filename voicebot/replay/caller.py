@@ -15,6 +15,7 @@ caller speaks, keys or stays silent, and measures the turn gaps.
     sim.closing(now) -> list[str]         # 'stop' message (caller side hangs up)
     sim.done -> bool                      # turns exhausted and trailing wait over
     sim.turn_gaps_ms -> list[float]       # last voiced caller frame -> first bot audio back
+    sim.prompt_times -> list[float]       # when each prompt's first audio arrived
     sim.audio_gaps -> int                 # gaps in the bot's outgoing audio within a prompt
 
 When each caller turn starts:
@@ -173,6 +174,11 @@ class CallerSimulator:
             if starts_prompt:
                 self._segments.append(_Segment(now, play_start, self._turns_ended))
             self._on_bot_audio(now)
+
+    @property
+    def prompt_times(self) -> list[float]:
+        """When each of the bot's prompts began to arrive (stream seconds), in order."""
+        return [segment.t_queued for segment in self._segments]
 
     def _on_bot_audio(self, now: float) -> None:
         # the reply may come while the recording's trailing silence is still being sent

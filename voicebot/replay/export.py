@@ -93,18 +93,20 @@ def _expect_lines(t: CallTranscript) -> list[str]:
     return lines
 
 
-def export_call(call_sid: str, db_path: Path, *, hash_key: str | None = None,
+def export_call(call_sid: str, records: Path | str, *, hash_key: str | None = None,
                 output: Path | None = None, flow_path: Path | None = None) -> str:
-    """Read `call_sid` from the SQLite records and return (and write) its scenario."""
-    if not db_path.is_file():
-        raise ExportError(f"no call records at {db_path} (set VOICEBOT_DB or pass --db)")
-    store = CallStore(db_path, hash_key or "export-reads-only")
+    """Read `call_sid` from the call records (a SQLite file or a postgresql:// URL) and
+    return (and write) its scenario."""
+    if isinstance(records, Path) and not records.is_file():
+        raise ExportError(f"no call records at {records} (set VOICEBOT_DB or "
+                          "VOICEBOT_DATABASE_URL, or pass --db)")
+    store = CallStore(records, hash_key or "export-reads-only")
     try:
         transcript = store.get(call_sid)
     finally:
         store.close()
     if transcript is None:
-        raise ExportError(f"no call {call_sid} in {db_path}")
+        raise ExportError(f"no call {call_sid} in {store.describe()}")
     flow_ref = None
     if flow_path is not None:
         base = (output.parent if output else Path.cwd()).resolve()

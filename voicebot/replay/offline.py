@@ -25,7 +25,7 @@ from voicebot.replay.result import ReplayResult, evaluate
 from voicebot.replay.scenario import Scenario, ScenarioError
 from voicebot.replay.verdict import Check
 from voicebot.settings import Settings
-from voicebot.speech.engines import load_engine
+from voicebot.speech.engines import engine_from_settings
 from voicebot.speech.tts import PromptRenderer
 from voicebot.telephony.driver import CallDeps, CallDriver
 
@@ -119,11 +119,7 @@ class ReplayEnv:
                tts_cache: Path | None = None, default_flow: Path | None = None) -> ReplayEnv:
         """Load the speech engine once (the slow part) for all the scenarios to come."""
         settings = settings or Settings.from_env()
-        loaded = load_engine(engine, model_dir=settings.model_dir,
-                             vosk_model=settings.vosk_model,
-                             decode_deadline_s=settings.decode_deadline_s,
-                             whisper_model=settings.whisper_model,
-                             whisper_threads=settings.whisper_threads)
+        loaded = engine_from_settings(settings, engine)
         return cls(engine=loaded, tts_cache=tts_cache or settings.tts_cache,
                    settings=settings, default_flow=default_flow)
 

@@ -8,12 +8,13 @@ Every check carries the expected and the actual value, as text a tester can read
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from voicebot.flow.normalize import digit_form, normalize
 from voicebot.records.transcript import CallTranscript
-from voicebot.replay.scenario import Expect
+from voicebot.replay.expect import Expect, Said
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ def check(expect: Expect, transcript: CallTranscript, sim: CallerView | None = N
         checks.append(_path_check(expect.path, expect.path_exact, transcript.path))
     if expect.heard is not None:
         checks.extend(_heard_checks(expect.heard, transcript))
+    if expect.slots is not None:
+        checks.extend(_slot_checks(expect.slots, transcript))
+    if expect.said is not None:
+        checks.extend(_said_checks(expect.said, transcript))
     if expect.barged_in is not None:
         got = [p.node for p in transcript.prompts if p.barged_in]
         checks.append(Check("barged in", got == list(expect.barged_in),
@@ -114,6 +119,58 @@ def _heard_checks(want: tuple[str | None, ...], transcript: CallTranscript) -> l
         checks.append(Check(name, digit_form(turn.heard) == digit_form(text),
                             repr(normalize(text)), repr(normalize(turn.heard)) + conf))
     return checks
+
+
+def _slot_checks(want: tuple[tuple[str, str | None], ...], transcript: CallTranscript
+                 ) -> list[Check]:
+    """Slot values when the call ended (the flow's, as the agent would get them)."""
+    slots = (transcript.context or {}).get("slots") or {}
+    checks = []
+    for name, value in want:
+        got = _slot(slots, name)
+        expected = "not set" if value is None else repr(value)
+        actual = "not set" if got is None else repr(str(got))
+        ok = got is None if value is None else (
+            got is not None and digit_form(str(got)) == digit_form(value))
+        checks.append(Check(f"slot {name}", ok, expected, actual))
+    return checks
+
+
+def _slot(slots: dict[str, Any], name: str) -> Any:
+    base, _, field_name = name.partition(".")
+    value = slots.get(base)
+    if field_name:
+        return value.get(field_name) if isinstance(value, dict) else None
+    return None if value == "" else value
+
+
+def _said_checks(want: tuple[Said, ...], transcript: CallTranscript) -> list[Check]:
+    """Each entry found in a prompt, in order (at or after the prompt of the entry before)."""
+    prompts = transcript.prompts
+    checks = []
+    start = 0
+    for said in want:
+        index = next((i for i in range(start, len(prompts))
+                      if _says(prompts[i].text, said)), None)
+        expected = ("a prompt matching " if said.regex else "a prompt saying ") + \
+            said.describe() + (" after the one before" if start else "")
+        if index is None:
+            tail = "; ".join(f"[{p.node}] {p.text}" for p in prompts[start:][-3:])
+            checks.append(Check("said", False, expected,
+                                f"no such prompt (last said: {tail})" if tail else
+                                "no prompt"))
+            continue
+        checks.append(Check("said", True, expected,
+                            f"[{prompts[index].node}] {prompts[index].text!r}"))
+        start = index
+    return checks
+
+
+def _says(text: str, said: Said) -> bool:
+    if said.regex:
+        return re.search(said.text, text, re.IGNORECASE) is not None
+    want = normalize(said.text)
+    return bool(want) and f" {want} " in f" {normalize(text)} "
 
 
 def _gap_check(limit_ms: float, sim: CallerView | None) -> Check:

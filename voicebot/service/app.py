@@ -10,7 +10,7 @@ from voicebot import logs
 from voicebot.flow.model import Flow
 from voicebot.logs import log_event
 from voicebot.records.store import CallStore
-from voicebot.service import routes_api, routes_twilio
+from voicebot.service import health, routes_api, routes_twilio
 from voicebot.service.runtime import load_service
 from voicebot.settings import Settings
 from voicebot.speech.types import Engine
@@ -30,10 +30,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None, flow: Flow |
     app.extensions["voicebot"] = svc
     app.register_blueprint(routes_twilio.make_blueprint(svc))
     app.register_blueprint(routes_api.make_blueprint(svc))
+    app.register_blueprint(health.make_blueprint(svc))
     log_event(log, "service.ready", flow=svc.flow.name, flow_version=svc.flow.version,
               engine=getattr(svc.engine, "name", "?"), model=getattr(svc.engine, "model", "?"),
               public_url=settings.public_url, queues=sorted(svc.allowed_queues),
-              db=str(settings.db_path))
+              db=svc.store.describe())
     return app
 
 

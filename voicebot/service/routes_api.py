@@ -1,7 +1,9 @@
 """Routes for people and machines other than Twilio: call records for an agent desktop, health.
 
 The record routes need `Authorization: Bearer VOICEBOT_API_TOKEN`; with no token configured
-they answer 403 to everyone, because a transcript holds what callers said.
+they answer 403 to everyone, because a transcript holds what callers said. When the call
+records do not answer in time they say so with 503 (JSON), never a traceback. Health is
+voicebot.service.health.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, request
 
 from voicebot.logs import log_event
+from voicebot.records.resilient import RecordsUnavailable
 from voicebot.service.briefing import whisper_text
 from voicebot.service.runtime import Service
 
@@ -24,8 +27,6 @@ def make_blueprint(svc: Service) -> Blueprint:
 
     @bp.before_request
     def _bearer() -> None:
-        if request.endpoint == "api.healthz":
-            return
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         expected = svc.settings.api_token
@@ -40,7 +41,10 @@ def make_blueprint(svc: Service) -> Blueprint:
         transcript = svc.store.get(call_sid)
         if transcript is None:
             abort(404)
-        row = svc.store.call_row(call_sid) or {}
+        try:
+            row = svc.store.call_row(call_sid) or {}
+        except RecordsUnavailable:  # the transcript came from memory; the row can wait
+            row = {}
         out = transcript.to_dict()
         out.update({k: row.get(k) for k in ("started", "ended", "status")})
         return jsonify(out)
@@ -68,10 +72,10 @@ def make_blueprint(svc: Service) -> Blueprint:
             abort(404)
         return jsonify({"agent_call_sid": agent_call_sid, **_context(call_sid)})
 
-    @bp.get("/healthz")
-    def healthz() -> Any:
-        return jsonify({"status": "ok", "flow": svc.flow.name,
-                        "flow_version": svc.flow.version,
-                        "engine": getattr(svc.engine, "name", "?")})
+    @bp.errorhandler(RecordsUnavailable)
+    def records_unavailable(exc: RecordsUnavailable) -> Any:
+        log_event(log, "api.records_unavailable", logging.WARNING, path=request.path)
+        return jsonify({"error": "the call records are not available now",
+                        "detail": str(exc)}), 503
 
     return bp

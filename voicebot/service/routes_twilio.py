@@ -9,13 +9,14 @@ allowed all enqueue the caller into the fallback queue.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, Response, request
 from flask_sock import Sock
 
 from voicebot.logs import log_event
 from voicebot.records.transcript import CallTranscript
-from voicebot.service.briefing import whisper_text
+from voicebot.service.briefing import interrupted_summary, whisper_text
 from voicebot.service.media_socket import run_stream
 from voicebot.service.runtime import Service
 from voicebot.telephony import twiml
@@ -90,6 +91,9 @@ class TwilioRoutes:
         if request.form.get("From"):
             parameters["from"] = request.form["From"]
         log_event(log, "call.incoming", call_sid=call_sid, flow=self.svc.flow.name)
+        self._store_safely("call.open_store_error", call_sid, lambda: self.svc.store.open_call(
+            call_sid, from_number=request.form.get("From") or None,
+            flow_name=str(self.svc.flow.name), flow_version=str(self.svc.flow.version)))
         return _xml(twiml.connect_stream(
             action_url=twiml.public(self.base, "/voice/after-stream"),
             stream_url=twiml.websocket_url(self.base, "/media"),
@@ -111,7 +115,23 @@ class TwilioRoutes:
                                                                              "transfer"))
         if action == "hangup":
             return _xml(twiml.hangup())
+        # Recorded for the agent's briefing, whichever host it reaches; a call nothing
+        # decided (its stream's host died) is handed over with the context it saved.
+        self._store_safely("call.enqueue_store_error", call_sid, lambda: (
+            self.svc.store.mark_enqueued(call_sid, queue,
+                                         summary_if_undecided=interrupted_summary(transcript))))
         return _xml(twiml.enqueue(queue, twiml.public(self.base, "/queue/wait")))
+
+    @staticmethod
+    def _store_safely(event: str, call_sid: str, write: Callable[[], None]) -> None:
+        """A write the caller must not wait for or lose the call over (logged if it fails)."""
+        if not call_sid:
+            return
+        try:
+            write()
+        except Exception as exc:  # noqa: BLE001 - the caller still gets their TwiML
+            log_event(log, event, logging.ERROR, call_sid=call_sid, error=type(exc).__name__,
+                      detail=str(exc)[:300])
 
     def queue_wait(self) -> Response:
         position = _int(request.form.get("QueuePosition"))

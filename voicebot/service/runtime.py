@@ -20,15 +20,18 @@ from voicebot.flow.loader import load_flow
 from voicebot.flow.lookup import perform
 from voicebot.flow.model import Flow
 from voicebot.logs import log_event
-from voicebot.records.hashing import load_hash_key
+from voicebot.records.hashing import restore_key_file
+from voicebot.records.opening import hash_key, open_store, store_location
+from voicebot.records.resilient import ResilientRecords
 from voicebot.records.store import CallStore
 from voicebot.service.security import SignatureGuard
 from voicebot.settings import Settings
-from voicebot.speech.engines import load_engine
+from voicebot.speech.engines import engine_from_settings
 from voicebot.speech.tts import PromptRenderer
 from voicebot.speech.turn_end import turn_grammar
 from voicebot.speech.types import Engine, Grammar
 from voicebot.telephony.driver import CallDeps, CallDriver, Renderer
+from voicebot.telephony.session.core import FALLBACK_HANDOVER
 
 log = logging.getLogger("voicebot.app")
 
@@ -43,7 +46,7 @@ class Service:
     flow: Flow
     engine: Engine
     renderer: Renderer
-    store: CallStore
+    store: ResilientRecords
     guard: SignatureGuard
     allowed_queues: frozenset[str] = field(default_factory=frozenset)
     fallback_queue: str = "support"
@@ -73,32 +76,63 @@ def load_service(settings: Settings, *, engine: Engine | None = None, flow: Flow
         # queue to the caller) or the stream drops: the operator's setting wins.
         flow = replace(flow, fallback_queue=settings.fallback_queue)
     queues = allowed_queues(settings, flow)
+    # first: a database that is down or needs an upgrade stops us early
+    records = open_records(settings, store)
     if engine is None:
-        engine = load_engine(settings.engine, model_dir=settings.model_dir,
-                             vosk_model=settings.vosk_model,
-                             decode_deadline_s=settings.decode_deadline_s,
-                             whisper_model=settings.whisper_model,
-                             whisper_threads=settings.whisper_threads)
+        engine = engine_from_settings(settings)
         # Real decodes, not just compiled grammars: a decoder's first decode is slow.
-        warmed = warm_recognizers(engine, settings.warm_recognizers, first_turn_grammar(flow))
+        grammar = first_turn_grammar(flow)
+        warmed = warm_recognizers(engine, settings.warm_recognizers, grammar)
+        with contextlib.suppress(Exception):  # engines that pool decoders warm replacements
+            getattr(engine, "warm", lambda _g: None)(grammar)
         log_event(log, "service.recognizers_warmed", count=warmed)
     if renderer is None:
         renderer = PromptRenderer(settings.tts_cache, voice=getattr(flow, "voice", None),
                                   rate=getattr(flow, "rate", None),
                                   render_timeout=settings.tts_deadline_s)
-        prompts = sorted(flow.static_prompts())
-        renderer.prewarm(prompts)
-        log_event(log, "service.prompts_prewarmed", count=len(prompts))
-    if store is None:
-        store = CallStore(settings.db_path, load_hash_key(settings.hash_key, settings.db_path))
+    keep_prompts(renderer, flow)
     guard = SignatureGuard(settings.twilio_auth_token, settings.public_url,
                            insecure=settings.insecure_no_signature)
     if guard.insecure:
         log_event(log, "service.insecure_no_signature", logging.WARNING,
                   detail="Twilio signatures are NOT checked: local development only")
-    return Service(settings=settings, flow=flow, engine=engine, renderer=renderer, store=store,
-                   guard=guard, allowed_queues=queues,
+    return Service(settings=settings, flow=flow, engine=engine, renderer=renderer,
+                   store=records, guard=guard, allowed_queues=queues,
                    fallback_queue=fallback_queue(settings, flow))
+
+
+def keep_prompts(renderer: Renderer, flow: Flow) -> None:
+    """Render every fixed prompt now and keep it in memory: above all every hand-over text
+    (the flow's per reason and queue, and the session's own), so the caller always hears
+    why they are handed over, even with the speech worker hung or the prompt cache gone."""
+    prewarm = getattr(renderer, "prewarm", None)
+    if prewarm is None:
+        return
+    prompts = sorted(flow.static_prompts() | {FALLBACK_HANDOVER})
+    prewarm(prompts)
+    log_event(log, "service.prompts_kept", count=len(prompts),
+              kb=round(getattr(renderer, "kept_bytes", 0) / 1024))
+
+
+def open_records(settings: Settings, store: CallStore | None = None) -> ResilientRecords:
+    """The call store behind ResilientRecords (a given store is wrapped as it is). A SQLite
+    file removed under the running service is made again (with its generated key)."""
+    key = hash_key(settings)
+    sqlite = not settings.database_url
+
+    def reopen() -> CallStore:
+        if sqlite and not settings.hash_key:
+            restore_key_file(key, settings.db_path)
+        return CallStore(store_location(settings), key, pool_size=settings.db_pool_size,
+                         timeout_s=settings.db_timeout_s)
+
+    given = store is not None
+    return ResilientRecords(
+        store if given else open_store(settings), hash_key=key,
+        spool_dir=settings.records_spool or settings.db_path.parent / "spool",
+        reopen=None if given else reopen,
+        db_path=settings.db_path if sqlite and not given else None,
+        deadline_s=settings.db_deadline_s, pending_max=settings.records_pending_max)
 
 
 def fallback_queue(settings: Settings, flow: Flow) -> str:

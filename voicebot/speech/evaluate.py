@@ -1,35 +1,48 @@
 """`voicebot evaluate MANIFEST.csv`: how well the speech path hears, per group of callers.
 
 Each recording goes through what a phone call does to it: resampled to 8 kHz, mu-law encoded
-and decoded, framed in low-level line noise (recordings are often trimmed to the first
-sample of speech; a caller's line never is), cut by the endpointer, and recognised by the
-engine with the given phrases as the turn's grammar. We report exact-match accuracy after
-normalising case and punctuation, word error rate, accuracy per segment and the largest gap
-between two segments (the fairness figure), the real-time factor of recognition, and the share
-of results under the confidence threshold.
+and decoded, framed by the line's silence (recordings are often trimmed to the first sample
+of speech; a caller's line never is), cut by the endpointer, and recognised by the engine.
+The silence is the digital silence the Twilio simulator sends between a caller's words, so a
+clip gets here exactly the text and confidence `voicebot replay` records for it at the same
+node (the benchmarks' `line_audio` adds low-level noise instead).
+
+A recording whose manifest row names a flow node (`node`, and `flow` or --flow) is heard as
+a call hears a caller's turn at that node: the node's grammar (its phrases, the escape
+phrases, digits), the call's end silences and its early end of a turn that is already
+decided. Otherwise the turn listens for the given phrases, or for any string of digits.
+
+Expected and heard text are compared after the shared normaliser, digits either way ("4"
+= "four"), as a call compares them. We report exact-match accuracy, word error rate,
+accuracy per segment and the largest gap between two segments (the fairness figure), the
+real-time factor of recognition, and the share of results under the confidence threshold.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from voicebot.errors import VoicebotError
-from voicebot.settings import EndpointSettings, Settings
+from voicebot.flow.events import Listen
+from voicebot.flow.normalize import digit_form
+from voicebot.settings import EndpointSettings
 from voicebot.speech.audio import frames, load_phone_audio
 from voicebot.speech.endpoint import Endpointer
-from voicebot.speech.engines import KINDS, load_engine
-from voicebot.speech.engines.common import DEFAULT_THRESHOLD, normalize
-from voicebot.speech.turn_end import complete_check_ms, decides
+from voicebot.speech.engines.common import DEFAULT_THRESHOLD
+from voicebot.speech.turn_end import (
+    EndSilence,
+    complete_check_ms,
+    decides,
+    end_silence,
+    ends_early,
+    turn_grammar,
+)
 from voicebot.speech.types import (
     FRAME_BYTES,
     FRAME_MS,
@@ -42,7 +55,8 @@ from voicebot.speech.types import (
 
 LINE_PAD_S = 0.5  # line audio before and after each recording
 LINE_NOISE_RMS = 8.0  # about -72 dBFS: a quiet line, below the endpointer's onset level
-COLUMNS = ("audio", "expected", "segment")
+CALL_LINE_NOISE_RMS = 0.0  # what a replayed call's caller sends around speech: digital silence
+COLUMNS = ("audio", "expected", "segment")  # required; `node` and `flow` are optional
 
 
 class ManifestError(VoicebotError):
@@ -56,6 +70,77 @@ class Item:
     segment: str
     row: int  # line number in the manifest (header is line 1)
     manifest: Path | None = None
+    node: str | None = None  # "node" or "node:confirm": heard as a call's turn there
+    flow: Path | None = None  # the flow of `node`
+    written: str = ""  # the audio column as the manifest writes it
+
+    @property
+    def where(self) -> str:
+        return f"{self.manifest}:{self.row}" if self.manifest else f"row {self.row}"
+
+
+@dataclass(frozen=True)
+class TurnSpec:
+    """What a recording's turn listens for, and how it ends: a call's Listen, with the
+    escape phrases and threshold of its node (none for a plain phrase list)."""
+
+    listen: Listen
+    escape_phrases: tuple[str, ...] = ()
+    escape_threshold: float = DEFAULT_THRESHOLD
+
+    @property
+    def grammar(self) -> Grammar:
+        return turn_grammar(self.listen)
+
+    def takes(self, expected: str) -> bool:
+        """Whether the turn can hear `expected` as written (after the normaliser)."""
+        want = digit_form(expected)
+        grammar = self.grammar
+        if not want or grammar.is_free or any(digit_form(p) == want for p in grammar.phrases):
+            return True
+        tokens = want.split()
+        return grammar.allow_digits and all(t.isdigit() for t in tokens) and (
+            grammar.max_digits is None or len(tokens) <= grammar.max_digits)
+
+
+def phrase_turn(phrases: tuple[str, ...]) -> TurnSpec:
+    """A turn listening for `phrases`, or for any string of digits when there are none."""
+    if phrases:
+        return TurnSpec(Listen(node="", grammar=phrases, no_input_timeout=5.0,
+                               confidence_threshold=DEFAULT_THRESHOLD))
+    return TurnSpec(Listen(node="", grammar=(), no_input_timeout=5.0,
+                           confidence_threshold=DEFAULT_THRESHOLD, slot_kind="digits"))
+
+
+def turns_for(items: list[Item], phrases: tuple[str, ...] = (), flow: Path | None = None
+              ) -> Callable[[Item], TurnSpec]:
+    """What each recording's turn listens for: its node's turn (as a call hears it there)
+    when the row names a node, else `phrases` (or digits). Checks every row first, so a
+    manifest naming a node its flow lacks fails before any decoding."""
+    from voicebot.flow.loader import load_flow
+    from voicebot.flow.turns import listen_for
+
+    flows: dict[Path, object] = {}
+    turns: dict[tuple[Path, str], TurnSpec] = {}
+    plain = phrase_turn(phrases)
+    for item in items:
+        if not item.node:
+            continue
+        path = flow or item.flow
+        if path is None:
+            raise ManifestError(f"{item.where}: node {item.node!r} needs its flow: a flow "
+                                "column in the manifest, or --flow FLOW")
+        if path not in flows:
+            flows[path] = load_flow(path)
+        nid, _, confirming = item.node.partition(":")
+        node = flows[path].nodes.get(nid)  # type: ignore[attr-defined]
+        if node is None or confirming not in ("", "confirm"):
+            raise ManifestError(f"{item.where}: no node {item.node!r} in {path} (a node id, "
+                                "or id:confirm for its confirmation)")
+        turns[(path, item.node)] = TurnSpec(listen_for(node, confirming=bool(confirming)),
+                                            tuple(node.policy.escape_phrases),
+                                            node.policy.escape_threshold)
+    return lambda item: turns[(flow or item.flow, item.node)] if item.node else plain
 
 
 @dataclass
@@ -64,16 +149,16 @@ class Result:
     hypothesis: Hypothesis
     audio_s: float
     decode_s: float
+    threshold: float = DEFAULT_THRESHOLD  # the turn's confidence threshold
 
     @property
     def correct(self) -> bool:
-        return normalize(self.hypothesis.text) == normalize(self.item.expected)
+        return digit_form(self.hypothesis.text) == digit_form(self.item.expected)
 
 
 @dataclass
 class Report:
     results: list[Result] = field(default_factory=list)
-    threshold: float = DEFAULT_THRESHOLD
 
     def summary(self) -> dict:
         n = len(self.results)
@@ -86,14 +171,14 @@ class Report:
                    for name, s in sorted(segments.items())}
         accs = [s["accuracy"] for s in seg_out.values()]
         errors = sum(word_errors(r.item.expected, r.hypothesis.text) for r in self.results)
-        ref_words = sum(max(1, len(normalize(r.item.expected).split())) for r in self.results)
+        ref_words = sum(max(1, len(digit_form(r.item.expected).split())) for r in self.results)
         audio = sum(r.audio_s for r in self.results)
         return {
             "n": n,
             "accuracy": sum(r.correct for r in self.results) / n if n else 0.0,
             "wer": errors / ref_words if n else 0.0,
             "rtf": sum(r.decode_s for r in self.results) / audio if audio else 0.0,
-            "low_confidence_rate": (sum(r.hypothesis.confidence < self.threshold
+            "low_confidence_rate": (sum(r.hypothesis.confidence < r.threshold
                                         for r in self.results) / n) if n else 0.0,
             "max_gap": (max(accs) - min(accs)) if accs else 0.0,
             "segments": seg_out,
@@ -104,7 +189,8 @@ class Report:
 
 
 def load_manifest(path: Path) -> list[Item]:
-    """Rows of audio,expected,segment; audio paths relative to the manifest. Checks files."""
+    """Rows of audio,expected,segment[,node,flow]; paths relative to the manifest. Checks
+    that the recordings exist."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -131,8 +217,10 @@ def load_manifest(path: Path) -> list[Item]:
         audio = (path.parent / row["audio"]).resolve()
         if not audio.is_file():
             raise ManifestError(f"{path}:{i}: audio file not found: {row['audio']}")
+        flow = (path.parent / row["flow"]).resolve() if row.get("flow") else None
         items.append(Item(audio=audio, expected=row["expected"],
-                          segment=row["segment"] or "(none)", row=i, manifest=path))
+                          segment=row["segment"] or "(none)", row=i, manifest=path,
+                          node=row.get("node") or None, flow=flow, written=row["audio"]))
     if not items:
         raise ManifestError(f"{path}: the manifest has no rows")
     return items
@@ -164,9 +252,12 @@ def line_audio(pcm: bytes, pad_s: float = LINE_PAD_S, noise_rms: float = LINE_NO
     return np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
 
 
+EndsTurn = Callable[[Hypothesis], bool]
+
+
 def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
                    endpoint: EndpointSettings | None = None) -> tuple[Hypothesis, float]:
-    """Run 8 kHz line audio through the endpointer into one recognizer, as a call turn does.
+    """Run 8 kHz line audio through the endpointer into one recognizer with `grammar`.
 
     Everything from the first speech start to the last end of speech goes to the recognizer
     (a caller may pause inside a turn), unless, as in a call, a phrase that decides the turn
@@ -175,8 +266,33 @@ def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
     real-time factor counts.
     """
     settings = endpoint or EndpointSettings()
+    end = EndSilence(None, complete_check_ms(grammar, settings))
+    return _recognize(engine, grammar, end, pcm, settings,
+                      lambda early: decides(grammar, early, DEFAULT_THRESHOLD))
+
+
+def recognize_call_turn(engine: Engine, turn: TurnSpec, pcm: bytes,
+                        endpoint: EndpointSettings | None = None) -> tuple[Hypothesis, float]:
+    """As recognize_turn, by a call's rules for the turn: its grammar, its end silences (a
+    number waits the long silence, checking for an escape phrase at the usual one), its
+    early end (speech.turn_end.ends_early)."""
+    from voicebot.flow.matching import is_escape
+
+    settings = endpoint or EndpointSettings()
+
+    def ends(early: Hypothesis) -> bool:
+        escape = bool(turn.escape_phrases) and is_escape(early.text, turn.escape_phrases)
+        return ends_early(turn.listen, early, escape_only=False, is_escape=escape,
+                          escape_threshold=turn.escape_threshold) is not None
+
+    return _recognize(engine, turn.grammar, end_silence(turn.listen, settings), pcm, settings,
+                      ends)
+
+
+def _recognize(engine: Engine, grammar: Grammar, end: EndSilence, pcm: bytes,
+               settings: EndpointSettings, ends: EndsTurn) -> tuple[Hypothesis, float]:
     ep = Endpointer(settings)
-    ep.listen(0.0, None, check_ms=complete_check_ms(grammar, settings))
+    ep.listen(0.0, None, speech_end_ms=end.speech_end_ms, check_ms=end.check_ms)
     rec = None
     spent = 0.0
     for i, frame in enumerate(frames(pcm, FRAME_BYTES)):
@@ -197,7 +313,7 @@ def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
             t0 = time.perf_counter()
             early = rec.peek()
             spent += time.perf_counter() - t0
-            if early is not None and decides(grammar, early, DEFAULT_THRESHOLD):
+            if early is not None and early.text and early.in_grammar and ends(early):
                 break
     if rec is None:  # the endpointer heard no speech
         return Hypothesis(text="", confidence=0.0, in_grammar=False, engine=engine.name), 0.0
@@ -206,27 +322,37 @@ def recognize_turn(engine: Engine, grammar: Grammar, pcm: bytes,
     return hyp, spent + time.perf_counter() - t0
 
 
-def evaluate_items(engine: Engine, grammar: Grammar, items: Iterable[Item], *,
-                   endpoint: EndpointSettings | None = None,
+def evaluate_items(engine: Engine, turn_of: Callable[[Item], TurnSpec], items: Iterable[Item],
+                   *, endpoint: EndpointSettings | None = None,
                    on_result: Callable[[Result], None] | None = None) -> Report:
+    """Every recording heard as the turn `turn_of(item)` (see recognize_call_turn)."""
     report = Report()
     for item in items:
         try:
             pcm = load_phone_audio(item.audio)
         except VoicebotError as exc:
-            where = f"{item.manifest}:{item.row}" if item.manifest else f"row {item.row}"
-            raise ManifestError(f"{where}: {item.audio.name}: {exc}") from None
-        hyp, spent = recognize_turn(engine, grammar, line_audio(pcm, seed=item.row), endpoint)
-        result = Result(item, hyp, len(pcm) / (2 * PHONE_RATE), spent)
+            raise ManifestError(f"{item.where}: {item.audio.name}: {exc}") from None
+        turn = turn_of(item)
+        line = line_audio(pcm, noise_rms=CALL_LINE_NOISE_RMS)
+        hyp, spent = recognize_call_turn(engine, turn, line, endpoint)
+        result = Result(item, hyp, len(pcm) / (2 * PHONE_RATE), spent,
+                        turn.listen.confidence_threshold)
         report.results.append(result)
         if on_result:
             on_result(result)
     return report
 
 
+def outside_grammar(items: Iterable[Item], turn_of: Callable[[Item], TurnSpec]) -> list[Item]:
+    """The recordings whose expected text their turn cannot hear as written: they can only
+    ever count as wrong (a typo, or the wrong grammar)."""
+    return [item for item in items if not turn_of(item).takes(item.expected)]
+
+
 def word_errors(reference: str, hypothesis: str) -> int:
-    """Levenshtein distance between the word sequences (substitutions, insertions, deletions)."""
-    ref, hyp = normalize(reference).split(), normalize(hypothesis).split()
+    """Levenshtein distance between the word sequences (substitutions, insertions, deletions),
+    after the shared normaliser with digits either way."""
+    ref, hyp = digit_form(reference).split(), digit_form(hypothesis).split()
     prev = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, start=1):
         cur = [i] + [0] * len(hyp)
@@ -234,60 +360,3 @@ def word_errors(reference: str, hypothesis: str) -> int:
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
     return prev[-1]
-
-
-# ------------------------------------------------------------------------ command
-
-
-def format_report(summary: dict, engine: Engine) -> str:
-    lines = [f"engine: {engine.name} ({engine.model})",
-             f"{'segment':24} {'n':>5} {'accuracy':>9}"]
-    for name, seg in summary["segments"].items():
-        lines.append(f"{name:24} {seg['n']:5d} {seg['accuracy'] * 100:8.1f}%")
-    lines += [
-        f"{'overall':24} {summary['n']:5d} {summary['accuracy'] * 100:8.1f}%",
-        f"word error rate:       {summary['wer'] * 100:.1f}%",
-        f"largest segment gap:   {summary['max_gap'] * 100:.1f} points",
-        f"low confidence (<{DEFAULT_THRESHOLD}): {summary['low_confidence_rate'] * 100:.1f}%",
-        f"real-time factor:      {summary['rtf']:.3f}",
-    ]
-    return "\n".join(lines)
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    items = load_manifest(args.manifest)
-    phrases = load_phrases(args.phrases) if args.phrases else ()
-    grammar = Grammar(phrases=phrases, allow_digits=not phrases)
-    settings = Settings.from_env()
-    engine = load_engine(args.engine or settings.engine, model_dir=settings.model_dir,
-                         vosk_model=settings.vosk_model, whisper_model=settings.whisper_model,
-                         whisper_threads=settings.whisper_threads)
-    bar = tqdm(total=len(items), unit="rec", disable=not sys.stderr.isatty(),
-               file=sys.stderr)
-    try:
-        report = evaluate_items(engine, grammar, items, endpoint=settings.endpoint,
-                                on_result=lambda _r: bar.update(1))
-    finally:
-        bar.close()
-    summary = report.summary()
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(format_report(summary, engine))
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add `voicebot evaluate` to the `voicebot` parser."""
-    p = sub.add_parser(
-        "evaluate", help="measure recognition accuracy on recordings (per segment)",
-        description="Run recordings through the phone path (8 kHz, mu-law, endpointing, "
-                    "engine) and report accuracy, WER, per-segment accuracy and the largest "
-                    "gap between segments, real-time factor and the low-confidence share.")
-    p.add_argument("manifest", type=Path, help="CSV with columns audio,expected,segment")
-    p.add_argument("--phrases", type=Path,
-                   help="grammar: one phrase a line (default: any string of digits)")
-    p.add_argument("--engine", choices=KINDS,
-                   help="recognition engine (default: VOICEBOT_ENGINE or auto)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_evaluate)

@@ -3,11 +3,15 @@
 pyttsx3 runs in one worker process (tts_worker.py, through speech/workers.py: see there why),
 which renders one prompt at a time; a thread in the service feeds it from a queue, with a
 deadline per prompt after which the worker is killed and replaced. A caller of `render`
-blocks only itself, and only when its prompt is not cached yet; concurrent requests for the
-same text share one render.
+blocks only itself, only when its prompt is not cached yet, and at most about the deadline;
+concurrent requests for the same text share one render.
 
 The cache is a directory of `<sha256>.ulaw` files keyed by (text, voice, rate, renderer
 version), written atomically (temp file + rename), so several service processes can share it.
+Prompts known at start-up (`prewarm`: the flow's fixed prompts, every hand-over text) are
+also kept in memory, so the bot can always say why it hands over: with the speech worker
+hung, or the cache directory gone (it is made again; a cache that cannot be written only
+costs renders, never a prompt).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from voicebot.speech.audio import (
     ulaw_duration,
 )
 from voicebot.speech.types import PHONE_RATE
+from voicebot.speech.voices import rate_problem
 from voicebot.speech.workers import (
     PoolHealth,
     WorkerCrashed,
@@ -50,7 +55,8 @@ log = logging.getLogger(__name__)
 
 # Bump when the rendering changes (engine options, conversion), so old cache entries are unused.
 RENDERER_VERSION = "pyttsx3-espeak-1"
-RENDER_TIMEOUT_S = 30.0  # settings: VOICEBOT_TTS_DEADLINE_S
+RENDER_TIMEOUT_S = 3.0  # settings: VOICEBOT_TTS_DEADLINE_S
+RENDER_GRACE_S = 0.5  # render() waits the deadline plus this for the worker thread's answer
 START_TIMEOUT_S = 30.0
 ESPEAK_HINT = " (is espeak-ng installed? Debian/Ubuntu: apt-get install espeak-ng)"
 
@@ -77,13 +83,15 @@ class PromptRenderer:
         self.cache_dir = Path(cache_dir)
         self.voice = voice or None
         self.rate = rate or None
-        if self.rate is not None and not 40 <= self.rate <= 500:
-            raise TtsError(f"speech rate {self.rate} is out of range (40..500 words a minute)")
+        if (problem := rate_problem(self.rate)) is not None:
+            raise TtsError(problem)
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TtsError(f"cannot create the prompt cache {self.cache_dir}: "
                            f"{exc.strerror or exc}") from None
+        self.render_timeout = render_timeout
+        self._kept: dict[str, bytes] = {}  # cache key -> audio of the prompts kept in memory
         self.renders = 0  # prompts synthesised by this renderer (the rest came from the cache)
         self.cache_hits = 0
         self.render_seconds = 0.0  # total synthesis + conversion time, for figures
@@ -117,8 +125,14 @@ class PromptRenderer:
         return self.path_for(text).is_file()
 
     def render(self, text: str) -> bytes:
-        """The prompt as 8 kHz mu-law; renders it (once, shared by concurrent callers) if needed."""
-        return self.submit(text).result()
+        """The prompt as 8 kHz mu-law; renders it (once, shared by concurrent callers) if
+        needed. TtsError when it cannot, or when no audio came within the deadline (a
+        render queued behind a hung one included)."""
+        try:
+            return self.submit(text).result(timeout=self.render_timeout + RENDER_GRACE_S)
+        except TimeoutError:
+            raise TtsError(f"no prompt audio within {self.render_timeout:g} s (the speech "
+                           "worker took longer than the deadline)") from None
 
     def submit(self, text: str) -> Future[bytes]:
         """Start rendering `text` if needed; the Future gives the mu-law bytes or a TtsError."""
@@ -128,8 +142,9 @@ class PromptRenderer:
             done.set_result(b"")
             return done
         key = cache_key(text, self.voice, self.rate)
-        path = self.cache_dir / f"{key}.ulaw"
-        cached = _read_cache(path)
+        cached = self._kept.get(key)
+        if cached is None:
+            cached = _read_cache(self.cache_dir / f"{key}.ulaw")
         if cached is not None:
             with self._lock:
                 self.cache_hits += 1
@@ -147,7 +162,8 @@ class PromptRenderer:
         return future
 
     def prewarm(self, texts: Iterable[str]) -> int:
-        """Render every text not in the cache yet (static prompts at start-up); how many were.
+        """Render every text not in the cache yet (static prompts at start-up) and keep them
+        all in memory; returns how many were rendered.
 
         Raises TtsError naming the first prompt that failed.
         """
@@ -155,10 +171,26 @@ class PromptRenderer:
         futures = {text: self.submit(text) for text in dict.fromkeys(texts)}
         for text, future in futures.items():
             try:
-                future.result()
+                audio = future.result()
             except TtsError as exc:
                 raise TtsError(f"cannot render prompt {text[:60]!r}: {exc}") from None
+            self._kept[cache_key(_normalise(text), self.voice, self.rate)] = audio
         return self.renders - before
+
+    @property
+    def kept_bytes(self) -> int:
+        """Audio kept in memory (for figures and logs)."""
+        return sum(len(audio) for audio in self._kept.values())
+
+    def cache_problem(self) -> str | None:
+        """Why the disk cache cannot be written now (made again if it is gone), or None."""
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"prompt cache {self.cache_dir} cannot be made: {exc.strerror or exc}"
+        if not os.access(self.cache_dir, os.W_OK | os.X_OK):
+            return f"prompt cache {self.cache_dir} is not writable"
+        return None
 
     def close(self) -> None:
         """Stop the worker thread and process (pending renders fail with TtsError)."""
@@ -214,7 +246,9 @@ class PromptRenderer:
         if cached is not None:
             return cached
         started = time.perf_counter()
-        fd, wav_name = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".wav", dir=self.cache_dir)
+        problem = self.cache_problem()  # a removed cache directory is made again here
+        work_dir = self.cache_dir if problem is None else Path(tempfile.gettempdir())
+        fd, wav_name = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".wav", dir=work_dir)
         os.close(fd)
         wav = Path(wav_name)
         try:
@@ -224,7 +258,10 @@ class PromptRenderer:
             except AudioError as exc:
                 raise TtsError(f"espeak-ng produced no usable audio ({exc})") from None
             ulaw = pcm16_to_ulaw(resample(pcm, rate, PHONE_RATE))
-            _write_atomic(path, ulaw)
+            if problem is None:
+                _write_atomic(path, ulaw)
+            else:  # the caller still hears it; the next caller pays another render
+                log_event(log, "tts.cache_unwritable", logging.WARNING, detail=problem)
         finally:
             wav.unlink(missing_ok=True)
         elapsed = time.perf_counter() - started
@@ -253,20 +290,31 @@ def _normalise(text: str) -> str:
 
 
 def _read_cache(path: Path) -> bytes | None:
+    """The cached prompt, or None; a cache that cannot be read is a miss (rendered again)."""
     try:
         return path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise TtsError(f"cannot read cached prompt {path}: {exc.strerror or exc}") from None
+        log_event(log, "tts.cache_unreadable", logging.WARNING, file=path.name,
+                  error=exc.strerror or type(exc).__name__)
+        return None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".tmp", dir=path.parent)
+    """Write a cache entry; a failure is logged, never raised: the prompt was rendered."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        log_event(log, "tts.cache_write_failed", logging.WARNING, error=exc.strerror or "")
+        return
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        log_event(log, "tts.cache_write_failed", logging.WARNING, error=exc.strerror or "")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from voicebot.speech.voices import DEFAULT_RATE, installed, resolve_voice
+
 INITIALIZER = "voicebot.speech.tts_worker:init"
 HANDLER = "voicebot.speech.tts_worker:handle"
-DEFAULT_RATE = 175  # words a minute when the flow sets none (espeak-ng's own default)
 
 
 @dataclass
@@ -23,37 +24,6 @@ class Speaker:
     engine: Any  # the pyttsx3 engine
     voice: str | None
     rate: int | None
-
-
-def _resolve_voice(engine, wanted: str) -> str:
-    """Map a flow's voice ("en-us", "en-gb+f2", "English (America)", "gmw/en-us") to an
-    espeak-ng voice id, or raise ValueError listing some that exist: espeak-ng silently
-    ignores names it does not know, which would make a typo go unnoticed."""
-    base, plus, variant = wanted.strip().partition("+")
-    base_l = base.lower()
-    voices = engine.getProperty("voices")
-    for v in voices:
-        names = {v.id.lower(), v.id.lower().split("/")[-1], (v.name or "").lower()}
-        names |= {lang.lower() for lang in (v.languages or [])}
-        if base_l in names:
-            if plus:
-                variants = _variants()
-                if variants and variant.lower() not in variants:
-                    raise ValueError(f"unknown espeak-ng voice variant {variant!r} "
-                                     f"(e.g. m1..m7, f1..f5)")
-            return v.id + (f"+{variant}" if plus else "")
-    english = sorted({(v.languages or [v.id])[0] for v in voices
-                      if (v.languages or [""])[0].startswith("en")})
-    raise ValueError(f"unknown voice {wanted!r}; English voices here: {', '.join(english)}")
-
-
-def _variants() -> set[str]:
-    for root in ("/usr/lib/x86_64-linux-gnu/espeak-ng-data", "/usr/lib/aarch64-linux-gnu/"
-                 "espeak-ng-data", "/usr/share/espeak-ng-data", "/usr/local/share/espeak-ng-data"):
-        directory = Path(root) / "voices" / "!v"
-        if directory.is_dir():
-            return {p.name.lower() for p in directory.iterdir()}
-    return set()
 
 
 def _apply_voice_and_rate(voice: str | None, rate: int | None) -> None:
@@ -83,7 +53,7 @@ def init(arg: dict[str, Any]) -> Speaker:
                          "install it: apt-get install espeak-ng") from None
     voice = engine.getProperty("voice")
     if arg.get("voice"):
-        voice = _resolve_voice(engine, arg["voice"])
+        voice = resolve_voice(arg["voice"], installed(initialize=False))
     speaker = Speaker(engine, voice, int(arg["rate"]) if arg.get("rate") else None)
     _apply_voice_and_rate(speaker.voice, speaker.rate)
     # One real synthesis now: proves espeak-ng works and loads its data (the first render

@@ -68,6 +68,20 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def state(self) -> str:
+        """"running", "stopped" (SIGSTOP, a tracer: it answers nothing until continued) or
+        "exited"; from /proc where there is one, else running until it has exited."""
+        if self.process.poll() is not None:
+            return "exited"
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return "running"
+        code = stat.rsplit(")", 1)[-1].split()[:1]
+        if code and code[0] in "Tt":
+            return "stopped"
+        return "exited" if code and code[0] in "ZX" else "running"
+
     def send(self, message: Any) -> None:
         self.send_conn.send(message)
 

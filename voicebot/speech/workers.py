@@ -8,8 +8,11 @@ Each worker is a fresh interpreter (worker_process.py) that answers "ready" once
 A request has a deadline: waiting for a free worker and the answer together. When it passes,
 the request fails with WorkerTimeout and its worker is killed and replaced, so a hung worker
 (SIGSTOP, a native loop) costs one deadline, not the pool. A worker that dies fails only the
-request it had (WorkerCrashed). A supervisor thread starts replacements, with backoff while
-they fail, and never gives up, so the pool does not stay empty. `health()` says how it is.
+request it had (WorkerCrashed); one found dead or stopped while idle is replaced before a
+request reaches it (stopped: after STOPPED_IDLE_S, so the pool heals without traffic too).
+A supervisor thread starts replacements, with backoff while they fail, and never gives up,
+so the pool does not stay empty; what was broadcast (warm-ups) is run in each replacement
+before it takes requests. `health()` says how it is, without asking the workers anything.
 
 Why not concurrent.futures.ProcessPoolExecutor with an initializer: when one of its workers
 dies the whole executor is broken (every pending and later future fails until it is
@@ -26,12 +29,19 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from voicebot.errors import VoicebotError
 from voicebot.logs import log_event
 from voicebot.speech.worker_process import STOP_GRACE_S, WorkerProcess, WorkerSpec
+from voicebot.speech.worker_types import (
+    PoolHealth,
+    WorkerCrashed,
+    WorkerError,
+    WorkerPoolClosed,
+    WorkerRequestError,
+    WorkerStartError,
+    WorkerTimeout,
+)
 
 __all__ = ["Lease", "PoolHealth", "WorkerCrashed", "WorkerError", "WorkerPool",
            "WorkerPoolClosed", "WorkerRequestError", "WorkerSpec", "WorkerStartError",
@@ -40,53 +50,10 @@ __all__ = ["Lease", "PoolHealth", "WorkerCrashed", "WorkerError", "WorkerPool",
 log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 0.5  # after a failed start; doubles up to max_backoff_s
-
-
-class WorkerError(VoicebotError):
-    """A request to a worker pool did not get an answer."""
-
-
-class WorkerStartError(WorkerError):
-    """A worker could not start (its initializer failed, it exited or took too long)."""
-
-    def __init__(self, message: str, detail: str | None = None) -> None:
-        super().__init__(message)
-        self.detail = detail  # what the initializer said, when it said something
-
-
-class WorkerCrashed(WorkerError):
-    """The worker died during the request; it is being replaced."""
-
-
-class WorkerTimeout(WorkerError):
-    """The deadline passed; the worker (if one had the request) was killed and replaced."""
-
-
-class WorkerRequestError(WorkerError):
-    """The handler raised for this request; the worker carries on."""
-
-
-class WorkerPoolClosed(WorkerError):
-    """The pool was closed."""
-
-
-@dataclass(frozen=True)
-class PoolHealth:
-    """A snapshot for readiness checks and logs."""
-
-    name: str
-    size: int  # workers wanted
-    ready: int  # started and answering (idle or busy)
-    alive: int  # of those, processes still running
-    busy: int
-    starting: int
-    restarts: int  # workers started after the first ones
-    last_error: str | None
-    last_error_at: float | None  # time.time() of the last error
-    closed: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+MAX_BACKOFF_S = 5.0  # a part that was broken for a while is back within seconds of healing
+CHECK_EVERY_S = 0.5  # how often the supervisor looks at idle workers
+STOPPED_IDLE_S = 10.0  # an idle worker stopped this long is hung: replaced
+MAX_WARMUPS = 8  # broadcast requests kept to warm replacements
 
 
 def _new_worker(spec: WorkerSpec, label: str) -> WorkerProcess:
@@ -96,7 +63,7 @@ def _new_worker(spec: WorkerSpec, label: str) -> WorkerProcess:
         raise WorkerStartError(f"could not start a {label} worker: {exc}") from None
 
 
-def _wait_ready(worker: WorkerProcess, name: str, timeout: float) -> None:
+def _wait_ready(worker: WorkerProcess, name: str, timeout: float, answer: str = "ready") -> None:
     try:
         status, detail = worker.recv(timeout)
     except TimeoutError:
@@ -105,7 +72,7 @@ def _wait_ready(worker: WorkerProcess, name: str, timeout: float) -> None:
     except (EOFError, OSError):
         worker.kill()
         raise WorkerStartError(f"a {name} worker exited while starting") from None
-    if status != "ready":
+    if status != answer:
         worker.kill()
         raise WorkerStartError(f"a {name} worker could not start: {detail}", detail)
 
@@ -132,6 +99,8 @@ class _Core:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.stopping = threading.Event()
+        self.warmups: list[Any] = []  # broadcast requests, replayed to each replacement
+        self.stopped_since: dict[WorkerProcess, float] = {}  # idle workers seen stopped
 
     def start_first(self) -> None:
         """Start `size` workers at once and wait for all; WorkerStartError if one fails."""
@@ -157,8 +126,11 @@ class _Core:
             while True:
                 if self.closed:
                     raise WorkerPoolClosed(f"the {self.name} pool is closed")
-                if self.idle:
-                    return self.idle.popleft()
+                while self.idle:
+                    worker = self.idle.popleft()
+                    if worker.process.poll() is None:
+                        return worker
+                    self.discard(worker, "exited while idle")  # the next one, or wait
                 if not block:
                     return None
                 remaining = deadline - time.monotonic()
@@ -188,24 +160,46 @@ class _Core:
 
     # ------------------------------------------------------------------ supervision
 
+    def check_idle(self) -> None:
+        """Replace idle workers that died, or have been stopped for STOPPED_IDLE_S (hung:
+        a request to them could only time out). Cheap: it asks the workers nothing."""
+        now = time.monotonic()
+        with self.cond:
+            for worker in list(self.idle):
+                state = worker.state()
+                if state == "running":
+                    self.stopped_since.pop(worker, None)
+                    continue
+                if state == "stopped":
+                    since = self.stopped_since.setdefault(worker, now)
+                    if now - since < STOPPED_IDLE_S:
+                        continue
+                self.idle.remove(worker)
+                self.stopped_since.pop(worker, None)
+                self.discard(worker, "exited while idle" if state == "exited"
+                             else f"was stopped for {STOPPED_IDLE_S:g} s while idle")
+
     def supervise(self) -> None:
         """Keep `size` workers: start one whenever fewer are ready or starting."""
         backoff = BACKOFF_FIRST_S
         while True:
             with self.cond:
                 while not self.closed and len(self.workers) + len(self.starting) >= self.size:
-                    self.cond.wait()
+                    self.cond.wait(CHECK_EVERY_S)
+                    if not self.closed:
+                        self.check_idle()
                 if self.closed:
                     return
                 self.started += 1
                 number = self.started
             try:
                 worker = self._start_replacement(number)
-            except WorkerStartError as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever it was, retry: never stay empty
                 with self.cond:
                     if self.closed:  # closing killed it while it started
                         return
-                    self.note_error(str(exc))
+                    self.note_error(str(exc) if isinstance(exc, WorkerStartError)
+                                    else f"{type(exc).__name__}: {exc}")
                 log_event(log, "worker.start_failed", level=logging.ERROR, pool=self.name,
                           detail=str(exc)[:200], retry_in_s=backoff)
                 self.stopping.wait(backoff)
@@ -226,8 +220,15 @@ class _Core:
         worker = _new_worker(self.spec, f"{self.name}-{number}")
         with self.cond:
             self.starting.add(worker)
+            warmups = list(self.warmups)
         try:
             _wait_ready(worker, self.name, self.start_timeout_s)
+            for request in warmups:  # e.g. the first turn's grammar: its first decode is slow
+                worker.send(request)
+                _wait_ready(worker, self.name, self.start_timeout_s, answer="ok")
+        except BaseException:
+            worker.kill()
+            raise
         finally:
             with self.cond:
                 self.starting.discard(worker)
@@ -305,7 +306,7 @@ class WorkerPool:
 
     def __init__(self, spec: WorkerSpec, size: int, *, name: str = "worker",
                  deadline_s: float = 30.0, start_timeout_s: float = 120.0,
-                 max_backoff_s: float = 30.0) -> None:
+                 max_backoff_s: float = MAX_BACKOFF_S) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.name = name
@@ -331,7 +332,11 @@ class WorkerPool:
         return lease.submit(request).result()
 
     def broadcast(self, request: Any) -> int:
-        """Run a request once in every worker (warm-up); returns how many answered."""
+        """Run a request once in every worker (warm-up), and in every replacement before it
+        takes requests; returns how many answered."""
+        with self._core.cond:
+            if request not in self._core.warmups:
+                self._core.warmups = [*self._core.warmups, request][-MAX_WARMUPS:]
         leases: list[Lease] = []
         with contextlib.suppress(WorkerTimeout):
             for _ in range(self.size):
@@ -351,12 +356,13 @@ class WorkerPool:
     def health(self) -> PoolHealth:
         core = self._core
         with core.cond:
+            states = [w.state() for w in core.workers]
             return PoolHealth(
                 name=self.name, size=self.size, ready=len(core.workers),
-                alive=sum(w.process.poll() is None for w in core.workers),
-                busy=len(core.workers) - len(core.idle), starting=len(core.starting),
-                restarts=core.restarts, last_error=core.last_error,
-                last_error_at=core.last_error_at, closed=core.closed)
+                alive=states.count("running"), busy=len(core.workers) - len(core.idle),
+                starting=len(core.starting), restarts=core.restarts,
+                last_error=core.last_error, last_error_at=core.last_error_at,
+                closed=core.closed, stopped=states.count("stopped"))
 
     @property
     def pids(self) -> list[int]:

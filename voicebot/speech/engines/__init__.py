@@ -23,7 +23,8 @@ from voicebot.speech.engines.whisper_engine import WhisperEngine
 from voicebot.speech.models import ModelError, check_model_dir, choose_vosk_model
 from voicebot.speech.types import Engine
 
-__all__ = ["AUTO_WITH_WHISPER", "DEFAULT_THRESHOLD", "KINDS", "EngineError", "load_engine"]
+__all__ = ["AUTO_WITH_WHISPER", "DEFAULT_THRESHOLD", "KINDS", "EngineError", "engine_from_settings",
+           "load_engine"]
 
 KINDS = ("auto", "vosk", "pocketsphinx", "whisper", "cascade")
 # What `auto` takes when the Whisper weights are there (and no Vosk model is installed).
@@ -69,6 +70,17 @@ def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
             why = f"{why}; using the embedded pocketsphinx US English model"
         return _loaded(fast, kind, why, decoder_workers=fast.workers)
     return _loaded(CascadeEngine(fast, whisper), kind, why, decoder_workers=fast.workers)
+
+
+def engine_from_settings(settings: Settings, kind: str | None = None,
+                         workers: int | None = None) -> Engine:
+    """The engine the settings choose (or `kind`), loaded with every engine setting: the one
+    way the service, replay, evaluate and the benchmarks load an engine, so they agree."""
+    return load_engine(kind or settings.engine, model_dir=settings.model_dir,
+                       vosk_model=settings.vosk_model, workers=workers,
+                       decode_deadline_s=settings.decode_deadline_s,
+                       whisper_model=settings.whisper_model,
+                       whisper_threads=settings.whisper_threads)
 
 
 def _loaded(engine: Engine, requested: str, why: str, **extra: object) -> Engine:

@@ -55,7 +55,7 @@ __all__ = ["DIGIT_VARIANTS", "PocketsphinxEngine", "PocketsphinxOptions",
 
 log = logging.getLogger(__name__)
 
-DECODE_DEADLINE_S = 30.0  # settings: VOICEBOT_DECODE_DEADLINE_S
+DECODE_DEADLINE_S = 30.0  # offline tools; the service passes VOICEBOT_DECODE_DEADLINE_S
 START_TIMEOUT_S = 120.0  # a worker loads the model (~1 s; longer on a busy machine)
 
 

@@ -268,6 +268,7 @@ class CallSession:
         before = len(self.flow_session.turns)
         actions = self._ask_flow(turn.event)
         record.intent = self._turn_intent(before)
+        self.record.progress(self._summary_context())
         if not actions and previous is not None:
             # The flow let the turn pass (a lone '#'): it still waits for the same answer,
             # so keep listening instead of falling silent.

@@ -50,17 +50,24 @@ class CallRecord:
         tr.context = context
         self.milestone()
 
+    def progress(self, context: dict[str, Any]) -> None:
+        """What the call has collected so far (intent, slots, last turns), kept up to date
+        after every turn until the call is decided: if the host serving the call dies, the
+        host that answers Twilio's next request hands the caller over with it."""
+        if not self.decided:
+            self.transcript.context = context
+
     def fallback_transfer(self, queue: str, summary: str, context: dict[str, Any]) -> None:
         """Something else than the flow decided: a person, with reason error."""
         tr = self.transcript
         tr.outcome, tr.reason, tr.queue = "transfer", "error", queue
         tr.summary = tr.summary or summary
-        tr.context = tr.context or context
+        tr.context = context or tr.context
 
     def caller_hung_up(self, context: dict[str, Any]) -> None:
         tr = self.transcript
         tr.outcome, tr.reason = "hangup", "caller_hangup"
-        tr.context = tr.context or context
+        tr.context = context or tr.context
 
     def path(self, path: list[str]) -> None:
         if path != self.transcript.path:

@@ -1,0 +1,1 @@
+"""Alembic migrations of the call records (SQLite and PostgreSQL), run by records.migrate."""

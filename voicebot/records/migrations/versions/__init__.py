@@ -1,0 +1,1 @@
+"""One file per schema revision, in order (each names the one before it)."""
