@@ -5,11 +5,17 @@ time; by default their starts are spread evenly over --ramp 5 s, as real callers
 speak at the same instant; --ramp 0 starts them --stagger apart, i.e. at once) and prints:
 the turn gap (the caller's last voiced frame -> the bot's first audio back, which includes the
 endpointer's trailing-silence wait) p50/p95/max, gaps in the bot's outgoing audio, errors,
-outcomes, and the service process's CPU time and peak memory (from /proc). Each call: "one"
-(FSDD) at the main menu, a four-digit order number spoken digit by digit (FSDD, a different
-speaker per call), key 1 to confirm, key 9 to finish.
+outcomes, and the service process's CPU time and peak memory (from /proc). Each call: at the
+main menu, either "one" (FSDD: a phrase of the grammar, which may end the turn at the short
+silence) or a sentence asking for the order status (tests/corpus/sentences.yaml, rendered
+with espeak-ng); a four-digit order number spoken digit by digit (FSDD, a different speaker
+per call); at the confirmation either "yes" (espeak-ng) or a sentence ("Yes, that's
+right."); key 9 to finish. Calls alternate, so half the menu and confirmation turns are
+phrases and half sentences; the turn gaps are reported per kind (phrases, sentences,
+numbers) and per turn.
 
     python scripts/bench_calls.py --calls 20 [--ramp 5] [--engine auto] [--speed 1]
+        [--repeat N]
 
 --engine is the service's VOICEBOT_ENGINE (auto, the default, takes what ships: the cascade
 of Whisper and pocketsphinx when the Whisper weights are installed).
@@ -42,6 +48,16 @@ from voicebot.speech.engines import KINDS  # noqa: E402
 DATA = ROOT.parent / "shared" / "data"
 TOKEN = "bench-token"
 ORDERS = ["4512", "1234", "2468", "3079"]
+SENTENCE_AUDIO = ROOT / "var" / "bench-sentences"
+SENTENCE_VOICES = (("en-us", 180), ("en-gb", 140), ("en-us", 140), ("en-gb", 180))
+# What a call's sentence turns say: corpus sentences the default flow must take as the order
+# status at the main menu and as a yes at the confirmation (a misheard one is counted in the
+# outcomes: the call then goes another way).
+MENU_SENTENCES = ("I'm calling about my order.", "I'd like an update on my order.",
+                  "Can you tell me the status of my order?", "I want to track my order, please.")
+YES_SENTENCES = ("Yes, that's right.", "Yeah, that's correct.")
+KINDS_OF_TURN = {"menu phrase": "phrase", "yes phrase": "phrase", "menu sentence": "sentence",
+                 "yes sentence": "sentence", "digits": "number"}
 
 
 def free_port() -> int:
@@ -62,14 +78,32 @@ def digits_audio(digits: str, speaker: str, index: int) -> bytes:
     return pad + gap.join(clips) + pad
 
 
+def spoken(text: str, i: int) -> bytes:
+    """A corpus sentence (or phrase) in one of a few espeak-ng voices, framed like the clips."""
+    from tests.speechgen import SpeechMaker
+
+    SENTENCE_AUDIO.mkdir(parents=True, exist_ok=True)
+    voice, speed = SENTENCE_VOICES[i % len(SENTENCE_VOICES)]
+    pad = b"\x00" * 4800
+    return pad + load_phone_audio(SpeechMaker(SENTENCE_AUDIO)(text, voice, speed)) + pad
+
+
 def call_turns(i: int, people: list[str]) -> list[CallerTurn]:
     speaker = people[i % len(people)]
     index = i // len(people) % 25
     order = ORDERS[i % len(ORDERS)]
+    if i % 2:
+        menu = CallerTurn("say", audio=spoken(MENU_SENTENCES[i // 2 % len(MENU_SENTENCES)], i),
+                          label="menu sentence")
+        yes = CallerTurn("say", audio=spoken(YES_SENTENCES[i // 2 % len(YES_SENTENCES)], i),
+                         label="yes sentence")
+    else:
+        menu = CallerTurn("say", audio=digits_audio("1", speaker, index), label="menu phrase")
+        yes = CallerTurn("say", audio=spoken("Yes.", i), label="yes phrase")
     return [
-        CallerTurn("say", audio=digits_audio("1", speaker, index), label="menu"),
+        menu,
         CallerTurn("say", audio=digits_audio(order, speaker, index), label="digits"),
-        CallerTurn("dtmf", digits="1", label="yes"),
+        yes,
         CallerTurn("dtmf", digits="9", label="done"),
     ]
 
@@ -121,6 +155,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--verbose", action="store_true", help="print every call's turns")
     ap.add_argument("--stagger", type=float, default=0.05,
                     help="seconds between call starts when --ramp is 0 (default 0.05)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the whole benchmark this many times (a new service each time) "
+                         "and print the spread of the p50/p95 per kind of turn")
     ap.add_argument("--ramp", type=float, default=5.0,
                     help="spread the call starts evenly over this many seconds (default 5; "
                          "0: all at once, --stagger apart)")
@@ -183,6 +220,28 @@ def place_calls(args: argparse.Namespace, base: str, service_pid: int) -> Run:
 
 def main() -> int:
     args = parse_args()
+    summaries: list[dict[str, tuple[float, float]]] = []
+    status = 0
+    for _ in range(args.repeat):
+        code, summary = bench_once(args)
+        status = status or code
+        summaries.append(summary)
+        os.system("uptime")  # noqa: S605,S607 - the machine's load, for the record
+    if args.repeat > 1:
+        print_spread(summaries)
+    return status
+
+
+def print_spread(summaries: list[dict[str, tuple[float, float]]]) -> None:
+    print(f"\nspread over {len(summaries)} runs (p50 / p95 ms, min..max):")
+    for kind in sorted({k for s in summaries for k in s}):
+        p50 = [s[kind][0] for s in summaries if kind in s]
+        p95 = [s[kind][1] for s in summaries if kind in s]
+        print(f"  {kind:14} p50 {min(p50):5.0f}..{max(p50):5.0f}   "
+              f"p95 {min(p95):5.0f}..{max(p95):5.0f}")
+
+
+def bench_once(args: argparse.Namespace) -> tuple[int, dict[str, tuple[float, float]]]:
     tmp = Path(tempfile.mkdtemp(prefix="bench_calls_"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -198,7 +257,7 @@ def main() -> int:
         try:
             if not wait_until_up(service, base):
                 print(f"the service did not start; see {tmp / 'service.log'}")
-                return 1
+                return 1, {}
             run = place_calls(args, base, service.pid)
         finally:
             service.terminate()
@@ -214,7 +273,8 @@ def main() -> int:
     return report(args, run, tmp / "service.log")
 
 
-def report(args: argparse.Namespace, run: Run, service_log: Path) -> int:
+def report(args: argparse.Namespace, run: Run, service_log: Path
+           ) -> tuple[int, dict[str, tuple[float, float]]]:
     done = [r for r in run.results if r is not None]
     errors = run.errors
     outcomes: dict[str, int] = {}
@@ -226,7 +286,7 @@ def report(args: argparse.Namespace, run: Run, service_log: Path) -> int:
             errors.append(f"{r.call_sid}: outcome {key}, timed out {r.sim.timed_out}")
     service_errors = [line for line in service_log.read_text().splitlines()
                       if '"level": "error"' in line or "Traceback" in line]
-    print_gaps(done)
+    summary = print_gaps(done)
     if args.verbose:
         print_calls(done)
     print(f"gaps in bot audio: {sum(r.sim.audio_gaps for r in done)}")
@@ -242,10 +302,10 @@ def report(args: argparse.Namespace, run: Run, service_log: Path) -> int:
           f"(VmHWM, summed over the service and its {run.processes - 1} descendant "
           f"process(es)) {run.peak_mb:.0f} MB")
     print(f"service log: {service_log}")
-    return 0 if not errors else 1
+    return (0 if not errors else 1), summary
 
 
-def print_gaps(done: list) -> None:
+def print_gaps(done: list) -> dict[str, tuple[float, float]]:
     gaps = [g for r in done for g in r.sim.turn_gaps_ms]
     by_kind: dict[str, list[float]] = {}
     for r in done:
@@ -254,11 +314,18 @@ def print_gaps(done: list) -> None:
                 by_kind.setdefault(turn.label, []).append(turn.gap_ms)
     print("turn gap = caller's last voiced frame -> bot's first audio back (includes the "
           "endpointer's trailing silence: 400 ms by default, 1.5 s when collecting digits)")
-    for label, values in [("all", gaps), *sorted(by_kind.items())]:
+    kinds: dict[str, list[float]] = {}
+    for label, values in by_kind.items():
+        kinds.setdefault(KINDS_OF_TURN.get(label, label), []).extend(values)
+    rows = [("all", gaps), *sorted(kinds.items()), *sorted(by_kind.items())]
+    summary = {}
+    for label, values in rows:
         if values:
-            print(f"  {label:7} {len(values):3} turns: p50 {pct(values, 0.5):5.0f} ms, "
+            summary[label] = (pct(values, 0.5), pct(values, 0.95))
+            print(f"  {label:14} {len(values):3} turns: p50 {pct(values, 0.5):5.0f} ms, "
                   f"p95 {pct(values, 0.95):5.0f} ms, max {max(values):5.0f} ms, "
                   f"mean {statistics.mean(values):5.0f} ms")
+    return summary
 
 
 def print_calls(done: list) -> None:

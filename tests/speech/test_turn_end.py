@@ -52,7 +52,8 @@ def test_over_an_unskippable_prompt_the_escapes_and_the_next_answers_are_heard(t
     assert grammar.phrases[:2] == ESCAPES and "billing" in grammar.phrases
     assert len(grammar.phrases) == len(set(grammar.phrases))  # "agent" is in both, once here
     assert grammar.groups[0] == ESCAPES and not grammar.allow_digits
-    assert escape_grammar(ESCAPES, None) == Grammar(phrases=ESCAPES, groups=(ESCAPES,))
+    assert escape_grammar(ESCAPES, None) == Grammar(phrases=ESCAPES, groups=(ESCAPES,),
+                                                    escapes=ESCAPES)
 
 
 def test_a_spoken_number_waits_longer_but_checks_at_the_usual_silence(turns) -> None:

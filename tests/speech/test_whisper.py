@@ -149,11 +149,11 @@ def test_cascade_takes_the_grammar_pass_for_a_number_whisper_cut_short(
     three digits; the grammar pass hears the four, and the number is taken from it."""
     gap = b"\x00" * int(0.6 * 16000)
     pcm = gap.join(load_phone_audio(shared_data / "fsdd" / f"{d}_jackson_8.wav")
-                   for d in "8452")
+                   for d in "5550")
     alone = heard(whisper_engine, NUMBER, pcm, seed=8)
     assert len(alone.text.split()) != 4
     hyp = heard(cascade_engine, NUMBER, pcm, seed=8)
-    assert hyp.text == "eight four five two" and hyp.engine == "cascade:pocketsphinx"
+    assert hyp.text == "five five five zero" and hyp.engine == "cascade:pocketsphinx"
 
 
 def test_cascade_rule() -> None:

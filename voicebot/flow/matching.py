@@ -27,8 +27,8 @@ from voicebot.flow.numbers import spoken_digits, spoken_number
 
 __all__ = [
     "NO_PHRASES", "NO_SPOKEN", "YES_PHRASES", "YES_SPOKEN", "contains_phrase", "digit_words",
-    "find_phrase", "is_escape", "match_intent", "normalize", "phrase_form", "spoken_digits",
-    "spoken_number", "yes_no",
+    "find_phrase", "intents_named", "is_escape", "match_intent", "normalize", "phrase_form",
+    "spoken_digits", "spoken_number", "yes_no",
 ]
 
 # What means yes or no in a caller's answer (typed in chat, or heard), found anywhere in it.
@@ -162,8 +162,25 @@ def match_intent(
     A spoken key ("one", "press two") selects the intent with that DTMF key.
     """
     forms = _forms(text)
+    names = _named(forms, intents)
+    if len(names) == 1:
+        return names.pop()
+    if not names and dtmf_keys:
+        key = _spoken_key(forms)
+        if key is not None:
+            return next((name for name, k in dtmf_keys.items() if k == key), None)
+    return None
+
+
+def intents_named(text: str, intents: Mapping[str, Sequence[str]]) -> set[str]:
+    """Every intent the sentence names by match_intent's rules: none, one (the answer), or
+    several (no answer: the caller is asked again)."""
+    return _named(_forms(text), intents)
+
+
+def _named(forms: tuple[str, ...], intents: Mapping[str, Sequence[str]]) -> set[str]:
     if not forms:
-        return None
+        return set()
     found: list[_Match] = []
     for name, phrases in intents.items():
         for phrase in phrases:
@@ -176,14 +193,7 @@ def match_intent(
     found = [m for m in found if not any(m.inside(o) for o in found)]
     if any(m.kind == "content" for m in found):
         found = [m for m in found if m.kind != "yes"]
-    names = {m.intent for m in found}
-    if len(names) == 1:
-        return names.pop()
-    if not names and dtmf_keys:
-        key = _spoken_key(forms)
-        if key is not None:
-            return next((name for name, k in dtmf_keys.items() if k == key), None)
-    return None
+    return {m.intent for m in found}
 
 
 def _spoken_key(forms: Sequence[str]) -> str | None:
@@ -214,10 +224,11 @@ def yes_no(text: str) -> str | None:
         while spans := _spans(tokens, phrase):
             s, e = spans[0]
             # A gap, so the words around it do not join up; a negation of "not" kind also
-            # turns over the answer right beside it ("no it is not right": "it is" is no yes).
+            # turns over the answer right beside it ("no it is not right": "it is" is no
+            # yes), though not a bare yes ("yes, not correct" is both: asked again).
             tokens[s:e] = [_NOT_GAP if _NEGATORS.intersection(phrase) else "\0"]
             neg = True
-    pos = any(not _beside(tokens, s, e, _NOT_GAP)
+    pos = any(set(phrase) <= BARE_YES_WORDS or not _beside(tokens, s, e, _NOT_GAP)
               for phrase in pos_phrases for s, e in _spans(tokens, phrase))
     if neg and pos:
         return None

@@ -22,7 +22,8 @@ def turn_grammar(listen: Listen) -> Grammar:
     collects a number (at most as many as the node wants)."""
     return Grammar(phrases=tuple(listen.grammar),
                    allow_digits=listen.slot_kind in ("digits", "number"),
-                   max_digits=listen.max_digits, groups=listen.groups)
+                   max_digits=listen.max_digits, groups=listen.groups,
+                   escapes=tuple(listen.escapes), answer=listen.slot_kind or "")
 
 
 def escape_grammar(escape_phrases: tuple[str, ...], listen: Listen | None) -> Grammar:
@@ -31,7 +32,8 @@ def escape_grammar(escape_phrases: tuple[str, ...], listen: Listen | None) -> Gr
     instead of being forced onto "agent"."""
     phrases = escape_phrases + (listen.grammar if listen else ())
     groups = (escape_phrases, *(listen.groups if listen else ()))
-    return Grammar(phrases=tuple(dict.fromkeys(phrases)), groups=groups)
+    return Grammar(phrases=tuple(dict.fromkeys(phrases)), groups=groups,
+                   escapes=escape_phrases)
 
 
 @dataclass(frozen=True)
