@@ -11,7 +11,9 @@ An utterance asks for a person when:
    wanting ("want", "need", "get me", "can I have") directly before one ("a", "a real",
    "me an" may sit between); or a person word followed by "(that) I can talk to"; or
    someone to talk to with nobody named ("who can I talk to?", "is there any way I can
-   speak with", the person left unsaid or not heard);
+   speak with", the person left unsaid or not heard); or asking to talk to anyone at all
+   ("can I talk to him", "let me speak to a supervisor", a person word misheard: "let me
+   speak to an imageant"), though not to "you" about something;
 2. it is a handing-over verb with "me" ("transfer me", "put me through", "connect me");
 3. a person is named as real or live ("a real person", "live agent", "an actual human");
 4. it is one of the flow's escape phrases: a phrase of several words anywhere (the designer
@@ -141,8 +143,7 @@ _TRAILING = frozenset({"please", "now", "here", "there", "today", "uh", "um"})
 
 def _to_or_end(tokens: Sequence[str], i: int) -> bool:
     """Whether a talking verb ending at i is followed by "to"/"with" or nothing more."""
-    rest = [w for w in tokens[i:] if w not in _TRAILING]
-    return not rest or tokens[i] in _TALK_TO
+    return tokens[i:] in ([], ["please"]) or tokens[i] in _TALK_TO
 
 
 def _someone_unsaid(tokens: Sequence[str]) -> bool:
@@ -151,6 +152,28 @@ def _someone_unsaid(tokens: Sequence[str]) -> bool:
         end -= 1
     return (end >= 2 and tokens[end - 1] in _TALK_TO and tokens[end - 2] in _TALK
             and not _negated(tokens, end - 2))
+
+
+# "Can I talk to him", "let me speak to a librarian": asking to talk to someone, whoever the
+# listener is (a recogniser may mishear the person word, "an imageant" for "a live agent").
+_ASKING = frozenset({"can", "could", "may", "want", "wanna", "need", "like", "let", "please",
+                     "rather", "id", "would"})
+_LISTENER_SKIP = frozenset({"a", "an", "the", "your", "one", "of", "some", "real", "live",
+                            "um", "uh"})
+_NOT_A_LISTENER = frozenset({"you", "it", "this", "that", "about", "me", "myself", "them",
+                             "anything", "something"})
+
+
+def _asks_to_talk(tokens: Sequence[str]) -> bool:
+    for i in range(len(tokens) - 2):
+        if tokens[i] not in _TALK or tokens[i + 1] not in _TALK_TO or _negated(tokens, i):
+            continue
+        if not any(w in _ASKING for w in tokens[max(0, i - 3):i]):
+            continue
+        rest = [w for w in tokens[i + 2:] if w not in _LISTENER_SKIP]
+        if rest and rest[0] not in _NOT_A_LISTENER and rest[0] not in _TRAILING:
+            return True
+    return False
 
 
 def _hand_over_me(tokens: Sequence[str]) -> bool:
@@ -173,7 +196,7 @@ def asks_for_person(text: str, escape_phrases: Iterable[str] = ()) -> bool:
         for i in range(len(tokens) - len(phrase) + 1):
             if _at(tokens, i, phrase) and not _negated(tokens, i):
                 return True
-    if _hand_over_me(tokens) or _someone_unsaid(tokens):
+    if _hand_over_me(tokens) or _someone_unsaid(tokens) or _asks_to_talk(tokens):
         return True
     spans = _persons(tokens, singles)
     for start, _end in spans:

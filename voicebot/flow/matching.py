@@ -70,6 +70,9 @@ BARE_NO_WORDS = frozenset({"no", "nope", "nah", "thanks", "thank", "you", "pleas
 KEY_WORDS = frozenset({"press", "pressing", "option", "number", "key", "choose", "select",
                        "pick", "the", "please", "ok", "okay", "ill", "id", "like", "want",
                        "its", "is", "and", "so", "yes", "yeah"}) | HESITATIONS  # as words()
+# Words after which a phrase is a verb or is refused ("I didn't order it", "not billing").
+NEGATED_VERB = frozenset({"didnt", "dont", "doesnt", "never", "not", "havent", "hasnt",
+                          "wont", "cant", "wasnt", "werent"})
 # Inflections are folded only where the lemma keeps the word's stem ("charged" -> "charge",
 # "deliveries" -> "delivery"), never across words ("is" -> "be", "us" -> "we").
 _STEM_KEPT = 3
@@ -188,8 +191,11 @@ def _named(forms: tuple[str, ...], intents: Mapping[str, Sequence[str]]) -> set[
             kind = ("yes" if all(w in BARE_YES_WORDS for w in pf) else
                     "no" if all(w in BARE_NO_WORDS for w in pf) else "content")
             # Negations do not cancel a phrase: callers complain with them ("I didn't get
-            # my refund", "my parcel hasn't arrived").
-            found += [_Match(name, s, e, kind) for s, e in _spans(forms, pf)]
+            # my refund", "my parcel hasn't arrived"). But a phrase right after a negated
+            # auxiliary is a verb, not the thing named ("something I didn't order" is no
+            # order status; "not billing" is no billing).
+            found += [_Match(name, s, e, kind) for s, e in _spans(forms, pf)
+                      if kind != "content" or s == 0 or forms[s - 1] not in NEGATED_VERB]
     found = [m for m in found if not any(m.inside(o) for o in found)]
     if any(m.kind == "content" for m in found):
         found = [m for m in found if m.kind != "yes"]
