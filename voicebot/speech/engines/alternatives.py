@@ -38,7 +38,8 @@ class Transcript:
 
 def meaning(grammar: Grammar, text: str) -> str | None:
     """What the turn makes of `text`: "escape", "digits:NNNN", "yes"/"no", "intent:N" (the
-    N-th group of the grammar), AMBIGUOUS (two answers at once), or None (nothing)."""
+    N-th group of the grammar, or phrase of a grammar without groups), AMBIGUOUS (two
+    answers at once), or None (nothing)."""
     if not text:
         return None
     if asks_for_person(text, grammar.escapes):
@@ -51,7 +52,8 @@ def meaning(grammar: Grammar, text: str) -> str | None:
     if grammar.answer == "yes_no":
         return yes_no(text)
     escapes = {compare_form(p) for p in grammar.escapes}
-    intents = {str(i): group for i, group in enumerate(grammar.groups)
+    groups = grammar.groups or tuple((p,) for p in grammar.phrases)  # each phrase its own
+    intents = {str(i): group for i, group in enumerate(groups)
                if {compare_form(p) for p in group} != escapes}
     named = intents_named(text, intents)
     if len(named) > 1:
