@@ -104,7 +104,7 @@ def _init(engine_name: str, tts_cache: str, whisper_set: dict[str, Any] | None =
 
     settings = Settings.from_env()
     # one decoder process, so its CPU is the decoding CPU
-    engine = engine_from_settings(settings, engine_name, workers=1)
+    engine = engine_from_settings(settings, engine_name, workers=1, offline=True)
     whisper = getattr(engine, "slow", engine)
     if whisper_set and hasattr(whisper, "options"):  # before any decode: prompts are cached
         whisper.options = replace(whisper.options, **whisper_set)

@@ -62,7 +62,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     turn_of = turns_for(items, phrases, args.flow)
     _warn_outside_grammar(outside_grammar(items, turn_of), len(items))
     settings = Settings.from_env()
-    engine = engine_from_settings(settings, args.engine)
+    engine = engine_from_settings(settings, args.engine, offline=True)
     started = time.perf_counter()
     bar = tqdm(total=len(items), unit="rec", disable=not sys.stderr.isatty(), file=sys.stderr)
     try:

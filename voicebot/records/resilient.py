@@ -37,6 +37,7 @@ from voicebot.records.hashing import hash_number
 from voicebot.records.recorder import RecordStore
 from voicebot.records.spool import Spool
 from voicebot.records.transcript import CallTranscript
+from voicebot.records.writes import Key, apply_entry, entry_key
 
 log = logging.getLogger(__name__)
 
@@ -48,37 +49,10 @@ CLOSE_WAIT_S = 5.0
 FINAL_WAIT_S = 0.5  # a call's last save waits this long at most for the database
 PROBE_SID = "readyz-probe"
 
-Key = tuple[str, str]
 
 
 class RecordsUnavailable(VoicebotError):
     """The call records did not answer (in time); what is kept in memory was not enough."""
-
-
-def _key(entry: dict[str, Any]) -> Key:
-    who = entry["agent_call_sid"] if entry["op"] == "handoff" else entry["call_sid"]
-    return entry["op"], str(who)
-
-
-def _apply(store: RecordStore, entry: dict[str, Any]) -> None:
-    op = entry["op"]
-    if op == "save":
-        store.save(CallTranscript.from_dict(entry["transcript"]),
-                   ended=bool(entry.get("ended")), caller_hash=entry.get("caller_hash"))
-    elif op == "open":
-        store.open_call(entry["call_sid"], from_number=None, flow_name=entry["flow_name"],
-                        flow_version=entry["flow_version"], variant=entry.get("variant"),
-                        caller_hash=entry.get("caller_hash"))
-    elif op == "enqueued":
-        store.mark_enqueued(entry["call_sid"], entry["queue"],
-                            summary_if_undecided=entry["summary_if_undecided"])
-    elif op == "close":
-        store.close_call(entry["call_sid"], entry["status"])
-    elif op == "handoff":
-        store.record_handoff(entry["agent_call_sid"], entry["call_sid"],
-                             entry.get("queue_sid"), entry.get("queue_time"))
-    else:
-        raise ValueError(f"unknown record write {op!r}")
 
 
 class ResilientRecords:
@@ -232,7 +206,7 @@ class ResilientRecords:
     # ------------------------------------------------------------------ internals
 
     def _put(self, entry: dict[str, Any], *, spooled: bool = False) -> int:
-        key = _key(entry)
+        key = entry_key(entry)
         with self._cond:
             if entry["op"] == "save":
                 before = self._latest_locked(key)
@@ -332,7 +306,7 @@ class ResilientRecords:
         wrote = 0
         for key, (seq, entry) in batch:
             try:
-                _apply(self.store, entry)
+                apply_entry(self.store, entry)
             except Exception as exc:  # noqa: BLE001 - any store failure: keep and retry
                 if wrote == 0:
                     self._failed(exc)

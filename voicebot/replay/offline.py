@@ -119,7 +119,7 @@ class ReplayEnv:
                tts_cache: Path | None = None, default_flow: Path | None = None) -> ReplayEnv:
         """Load the speech engine once (the slow part) for all the scenarios to come."""
         settings = settings or Settings.from_env()
-        loaded = engine_from_settings(settings, engine)
+        loaded = engine_from_settings(settings, engine, offline=True)
         return cls(engine=loaded, tts_cache=tts_cache or settings.tts_cache,
                    settings=settings, default_flow=default_flow)
 

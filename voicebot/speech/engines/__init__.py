@@ -73,12 +73,14 @@ def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
 
 
 def engine_from_settings(settings: Settings, kind: str | None = None,
-                         workers: int | None = None) -> Engine:
+                         workers: int | None = None, *, offline: bool = False) -> Engine:
     """The engine the settings choose (or `kind`), loaded with every engine setting: the one
-    way the service, replay, evaluate and the benchmarks load an engine, so they agree."""
+    way the service, replay, evaluate and the benchmarks load an engine, so they agree.
+    `offline`: nobody waits on the line (replay, evaluate, benchmarks), so a decode is not
+    cut at the caller's deadline, only at the engine's own (a loaded machine is not a fault)."""
     return load_engine(kind or settings.engine, model_dir=settings.model_dir,
                        vosk_model=settings.vosk_model, workers=workers,
-                       decode_deadline_s=settings.decode_deadline_s,
+                       decode_deadline_s=None if offline else settings.decode_deadline_s,
                        whisper_model=settings.whisper_model,
                        whisper_threads=settings.whisper_threads)
 
