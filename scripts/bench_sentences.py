@@ -20,7 +20,7 @@ recordings).
     python scripts/bench_sentences.py [--engine pocketsphinx[,whisper,...]]
         [--split tune|held-out|all] [--voices tune|held-out|all|V1,V2] [--speeds 140,180]
         [--limit N] [--jobs 2] [--set WHISPER_OPTION=VALUE]
-        [--failures] [--json FILE] [--misses FILE]
+        [--failures] [--json FILE]
 
 Rendered audio is cached in var/bench-sentences/ (by text, voice and speed).
 """
@@ -251,10 +251,6 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                     help="a WhisperOptions field for the whisper engine (also in the "
                          "cascade), e.g. alternatives=1; repeatable")
-    ap.add_argument("--misses", metavar="FILE",
-                    help="write every trial gone wrong here, one JSON object a line: the "
-                         "sentence, voice, speed, position, each speech turn (heard, "
-                         "confidence, what the flow made of it, seconds) and the outcome")
     args = ap.parse_args()
 
     corpus = load()
@@ -287,8 +283,6 @@ def main() -> int:
         if args.failures:
             print_failures(corpus, trials)
         results[engine] = [asdict(t) for t in trials]
-    if args.misses:
-        write_misses(Path(args.misses), corpus, results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0 if results else 1
@@ -314,21 +308,6 @@ def run_engine(engine: str, jobs: list, processes: int,
     return trials
 
 
-def write_misses(path: Path, corpus: Corpus, results: dict[str, list[dict[str, Any]]]
-                 ) -> None:
-    sentences = {s.index: s for s in corpus.sentences}
-    with path.open("w", encoding="utf-8") as out:
-        for engine, trials in results.items():
-            for t in trials:
-                if t["got"] == t["expect"]:
-                    continue
-                s = sentences[t["sentence"]]
-                out.write(json.dumps({"engine": engine, "text": s.text, "at": s.at, **{
-                    k: t[k] for k in ("sentence", "split", "category", "expect", "got",
-                                      "reason", "voice", "voice_split", "speed", "turns",
-                                      "audio_s", "error")}}) + "\n")
-
-
 def print_failures(corpus: Corpus, trials: list[Trial]) -> None:
     text = {s.index: s.text for s in corpus.sentences}
     print("\nwrong:")
@@ -338,6 +317,9 @@ def print_failures(corpus: Corpus, trials: list[Trial]) -> None:
             print(f"  [{t.split}] {t.voice}@{t.speed} {text[t.sentence]!r}: expected "
                   f"{t.expect}, got {t.got} (heard {t.heard!r}, {conf}, {t.result})"
                   f"{' ' + t.error if t.error else ''}")
+            if len(t.turns) > 1:  # a sentence cut in two by a pause shows here
+                print("      turns: " + "; ".join(f"{h!r} {c or 0:.2f} {r} ({s} s)"
+                                                  for h, c, r, s in t.turns))
 
 
 if __name__ == "__main__":
