@@ -15,7 +15,7 @@ from voicebot.speech.audio import load_phone_audio
 from voicebot.speech.engines import EngineError, load_engine
 from voicebot.speech.engines.cascade import choose
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
-from voicebot.speech.engines.whisper_engine import prompts_for
+from voicebot.speech.engines.whisper_engine import prompts_for, request_prompt
 from voicebot.speech.evaluate import line_audio, recognize_turn
 from voicebot.speech.types import Grammar, Hypothesis
 from voicebot.speech.whisper_models import packaged_dir
@@ -91,6 +91,12 @@ def test_prompts_are_the_turns_grammar() -> None:
                               "seven, eight, nine.")  # tried when the first one loops
     assert prompts_for(DIGITS) == (" ".join(DIGIT_WORDS), ", ".join(DIGIT_WORDS) + ".")
     assert prompts_for(Grammar()) == (None,)
+
+
+def test_the_second_look_asks_for_a_person_in_the_flows_words() -> None:
+    assert request_prompt(("agent", "operator", "speak to someone")) == (
+        "I'd like to speak to an agent. Can I talk to an operator? Speak to someone, please.")
+    assert request_prompt(()) is None  # a node without escape phrases: no second look
 
 
 # ----------------------------------------------------------------- the model files

@@ -68,6 +68,9 @@ class WhisperOptions:
     # much mean token log probability of the best (engines/alternatives.py).
     alternatives: int = 5
     alternatives_within: float = 0.3
+    # A decode that means nothing at the turn is decoded again with requests for a person as
+    # the prompt (whisper_engine.request_prompt), taken only if it asks for one.
+    request_prompt: bool = True
 
 
 @dataclass(frozen=True)

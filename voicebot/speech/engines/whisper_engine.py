@@ -66,6 +66,24 @@ def prompts_for(grammar: Grammar, digits_first: bool = False) -> tuple[str | Non
     return (f"{listed}. {run}", ", ".join([*words, *DIGIT_WORDS]) + ".")
 
 
+# Ways callers ask for a person, filled with the flow's own person words for the request
+# prompt (request_prompt).
+_REQUEST_FRAMES = ("I'd like to speak to {}.", "Can I talk to {}?", "Transfer me to {}, please.",
+                   "Put me through to {}.", "Get me {}.")
+
+
+def request_prompt(escapes: tuple[str, ...]) -> str | None:
+    """A prompt of requests for a person, in the flow's words: "I'd like to speak to an
+    agent. Can I talk to a representative? ..." (each one-word escape phrase once, in a
+    frame callers use; the flow's longer phrases as they are). Why: a list of phrases
+    primes Whisper for phrases said alone, while callers put the request in a sentence."""
+    words = [p for p in escapes if p.isalpha()]
+    named = [f"{'an' if w[0] in 'aeiou' else 'a'} {w}" for w in words]
+    said = [_REQUEST_FRAMES[i % len(_REQUEST_FRAMES)].format(w) for i, w in enumerate(named)]
+    said += [p[0].upper() + p[1:] + ", please." for p in escapes if not p.isalpha()]
+    return " ".join(said) or None
+
+
 def confidence(result: WhisperResult) -> float:
     """P(the answer is right), calibrated on the tuning split (calibration.py)."""
     x = (calibration.WHISPER_LOGPROB_SLOPE * result.avg_logprob
@@ -102,6 +120,7 @@ class TurnPrompts:
     prompts: tuple[str | None, ...]
     digits: bool
     phrases: tuple[str | None, ...] | None = None
+    request: str | None = None  # request_prompt of the turn's escape phrases
 
 
 class WhisperEngine:
@@ -122,7 +141,7 @@ class WhisperEngine:
 
     def prompts(self, grammar: Grammar) -> TurnPrompts:
         """The turn's prompts (cached per grammar)."""
-        key = (grammar.phrases, grammar.allow_digits)
+        key = (grammar.phrases, grammar.allow_digits, grammar.escapes)
         with self._lock:
             hit = self._prompts.get(key)
             if hit is None:
@@ -130,7 +149,8 @@ class WhisperEngine:
                 words = replace(grammar, allow_digits=False, max_digits=None)
                 phrases = prompts_for(words) if digits and grammar_phrases(words) else None
                 hit = self._prompts[key] = TurnPrompts(
-                    prompts_for(grammar, self.options.digits_first), digits, phrases)
+                    prompts_for(grammar, self.options.digits_first), digits, phrases,
+                    request_prompt(grammar.escapes) if self.options.request_prompt else None)
         return hit
 
     def decode(self, pcm: bytes, prompts: tuple[str | None, ...],
@@ -139,16 +159,28 @@ class WhisperEngine:
         return self._core.decode(pcm, prompts, self.options, digits)
 
     def decode_turn(self, pcm: bytes, grammar: Grammar) -> WhisperResult:
-        """One utterance of a turn. A number turn's prompt leads Whisper to write digits, even
-        for "representative, please": when its decode is no number of the turn and no request
-        for a person, the turn's phrases alone are tried as the prompt, and that decode is
-        taken if it asks for a person."""
+        """One utterance of a turn. When the decode means nothing at the turn, the caller may
+        have asked for a person in words Whisper did not expect: the utterance is decoded
+        again, first (on a number turn, whose prompt leads Whisper to write digits even for
+        "representative, please") with the turn's phrases alone as the prompt, then with
+        requests for a person (request_prompt); a second decode is taken only if it asks for
+        a person, so it can hand a caller over but never choose an answer."""
         turn = self.prompts(grammar)
         result = self.decode(pcm, turn.prompts, turn.digits)
-        if turn.phrases is None or self._meaning(result, grammar) is not None:
+        if self._meaning(result, grammar) is not None:
             return result
-        second = self.decode(pcm, turn.phrases, False)
-        return second if self._meaning(second, grammar) == alternatives.ESCAPE else result
+        again = [turn.phrases] if turn.phrases is not None else []
+        if turn.request and self._heard(result, grammar):  # not noise
+            again.append((turn.request,))
+        for prompts in again:
+            second = self.decode(pcm, prompts, False)
+            if self._meaning(second, grammar) == alternatives.ESCAPE:
+                return second
+        return result
+
+    def _heard(self, result: WhisperResult, grammar: Grammar) -> bool:
+        """Whether the decode is speech worth a second look (not rejected as noise)."""
+        return bool(hypothesis(result, grammar=grammar).text)
 
     def _meaning(self, result: WhisperResult, grammar: Grammar) -> str | None:
         hyp = hypothesis(result, grammar=grammar, within=self.options.alternatives_within)
