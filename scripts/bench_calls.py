@@ -5,13 +5,19 @@ time; by default their starts are spread evenly over --ramp 5 s, as real callers
 speak at the same instant; --ramp 0 starts them --stagger apart, i.e. at once) and prints:
 the turn gap (the caller's last voiced frame -> the bot's first audio back, which includes the
 endpointer's trailing-silence wait) p50/p95/max, gaps in the bot's outgoing audio, errors,
-outcomes, and the service process's CPU time and peak memory (from /proc). Each call: "one"
-(FSDD) at the main menu, a four-digit order number spoken digit by digit (FSDD, a different
-speaker per call), key 1 to confirm, key 9 to finish. Calls beyond the service's capacity
+outcomes, and the service process's CPU time and peak memory (from /proc). Each call: at the
+main menu, either "one" (FSDD: a phrase of the grammar, which may end the turn at the short
+silence) or a sentence asking for the order status (tests/corpus/sentences.yaml, rendered
+with espeak-ng); a four-digit order number spoken digit by digit (FSDD, a different speaker
+per call); at the confirmation either "yes" (espeak-ng) or a sentence ("Yes, that's
+right."); key 9 to finish. Calls alternate, so half the menu and confirmation turns are
+phrases and half sentences; the turn gaps are reported per kind (phrases, sentences,
+numbers) and per turn. Calls beyond the service's capacity
 (VOICEBOT_MAX_CALLS, --capacity) are answered without the bot: for them it prints how fast
 /voice told them and queued them.
 
     python scripts/bench_calls.py --calls 20 [--ramp 5] [--engine auto] [--speed 1]
+        [--repeat N]
     python scripts/bench_calls.py --calls 40 --ramp 0 --capacity 20    # overload
 
 --engine is the service's VOICEBOT_ENGINE (auto, the default, takes what ships: the cascade
@@ -28,7 +34,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import TOKEN, call_turns, pct, proc_cpu_s, proc_mb, running_service, speakers, tree
+from benchlib import (
+    KINDS_OF_TURN,
+    TOKEN,
+    call_turns,
+    pct,
+    proc_cpu_s,
+    proc_mb,
+    running_service,
+    speakers,
+    tree,
+)
 
 from voicebot.replay.standin import TwilioStandin
 from voicebot.speech.engines import KINDS
@@ -48,6 +64,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--verbose", action="store_true", help="print every call's turns")
     ap.add_argument("--stagger", type=float, default=0.05,
                     help="seconds between call starts when --ramp is 0 (default 0.05)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the whole benchmark this many times (a new service each time) "
+                         "and print the spread of the p50/p95 per kind of turn")
     ap.add_argument("--ramp", type=float, default=5.0,
                     help="spread the call starts evenly over this many seconds (default 5; "
                          "0: all at once, --stagger apart)")
@@ -68,7 +87,7 @@ class Run:
 
 def place_calls(args: argparse.Namespace, base: str, service_pid: int) -> Run:
     people = speakers()
-    plans = [call_turns(i, people) for i in range(args.calls)]
+    plans = [call_turns(i, people, sentences=True) for i in range(args.calls)]
     run = Run(results=[None] * args.calls)
 
     def one(i: int) -> None:
@@ -98,6 +117,29 @@ def place_calls(args: argparse.Namespace, base: str, service_pid: int) -> Run:
 
 def main() -> int:
     args = parse_args()
+    summaries: list[dict[str, tuple[float, float]]] = []
+    status = 0
+    for _ in range(args.repeat):
+        code, summary = bench_once(args)
+        status = status or code
+        summaries.append(summary)
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"load average (1, 5, 15 min): {load}")  # the machine is shared: for the record
+    if args.repeat > 1:
+        print_spread(summaries)
+    return status
+
+
+def print_spread(summaries: list[dict[str, tuple[float, float]]]) -> None:
+    print(f"\nspread over {len(summaries)} runs (p50 / p95 ms, min..max):")
+    for kind in sorted({k for s in summaries for k in s}):
+        p50 = [s[kind][0] for s in summaries if kind in s]
+        p95 = [s[kind][1] for s in summaries if kind in s]
+        print(f"  {kind:14} p50 {min(p50):5.0f}..{max(p50):5.0f}   "
+              f"p95 {min(p95):5.0f}..{max(p95):5.0f}")
+
+
+def bench_once(args: argparse.Namespace) -> tuple[int, dict[str, tuple[float, float]]]:
     env = {"VOICEBOT_ENGINE": args.engine,
            "VOICEBOT_WARM_RECOGNIZERS": str(args.warm if args.warm is not None else args.calls)}
     if args.capacity is not None:
@@ -113,7 +155,8 @@ def main() -> int:
     return report(args, run, live.log)
 
 
-def report(args: argparse.Namespace, run: Run, service_log: Path) -> int:
+def report(args: argparse.Namespace, run: Run, service_log: Path
+           ) -> tuple[int, dict[str, tuple[float, float]]]:
     done = [r for r in run.results if r is not None and r.streamed]
     turned_away = [r for r in run.results if r is not None and not r.streamed]
     errors = run.errors
@@ -128,7 +171,7 @@ def report(args: argparse.Namespace, run: Run, service_log: Path) -> int:
     print(f"admitted (streamed) calls: {len(done)}")
     service_errors = [line for line in service_log.read_text().splitlines()
                       if '"level": "error"' in line or "Traceback" in line]
-    print_gaps(done)
+    summary = print_gaps(done)
     if args.verbose:
         print_calls(done)
     print(f"gaps in bot audio: {sum(r.sim.audio_gaps for r in done)}")
@@ -144,7 +187,7 @@ def report(args: argparse.Namespace, run: Run, service_log: Path) -> int:
           f"(VmHWM, summed over the service and its {run.processes - 1} descendant "
           f"process(es)) {run.peak_mb:.0f} MB")
     print(f"service log: {service_log}")
-    return 0 if not errors else 1
+    return (0 if not errors else 1), summary
 
 
 def print_turned_away(results: list) -> list[str]:
@@ -166,7 +209,7 @@ def print_turned_away(results: list) -> list[str]:
     return errors
 
 
-def print_gaps(done: list) -> None:
+def print_gaps(done: list) -> dict[str, tuple[float, float]]:
     gaps = [g for r in done for g in r.sim.turn_gaps_ms]
     by_kind: dict[str, list[float]] = {}
     for r in done:
@@ -175,11 +218,18 @@ def print_gaps(done: list) -> None:
                 by_kind.setdefault(turn.label, []).append(turn.gap_ms)
     print("turn gap = caller's last voiced frame -> bot's first audio back (includes the "
           "endpointer's trailing silence: 400 ms by default, 1.5 s when collecting digits)")
-    for label, values in [("all", gaps), *sorted(by_kind.items())]:
+    kinds: dict[str, list[float]] = {}
+    for label, values in by_kind.items():
+        kinds.setdefault(KINDS_OF_TURN.get(label, label), []).extend(values)
+    rows = [("all", gaps), *sorted(kinds.items()), *sorted(by_kind.items())]
+    summary = {}
+    for label, values in rows:
         if values:
-            print(f"  {label:7} {len(values):3} turns: p50 {pct(values, 0.5):5.0f} ms, "
+            summary[label] = (pct(values, 0.5), pct(values, 0.95))
+            print(f"  {label:14} {len(values):3} turns: p50 {pct(values, 0.5):5.0f} ms, "
                   f"p95 {pct(values, 0.95):5.0f} ms, max {max(values):5.0f} ms, "
                   f"mean {statistics.mean(values):5.0f} ms")
+    return summary
 
 
 def print_calls(done: list) -> None:

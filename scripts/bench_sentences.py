@@ -8,9 +8,10 @@ every call ends. What the flow did with the sentence is read from the call's rec
 
 Prints, per engine and voice, and per corpus split: escape recall (handed over with reason
 `keyword`), false escapes (any other sentence handed over as an escape), answers right
-(intent, digits, yes/no, or asked again when nothing should be taken), wrong answers taken,
-reprompts, the turn gap (caller's last voiced frame to the bot's reply, on replay's virtual
-clock: the endpointer's wait, not decoding time) p50/p95 and CPU per spoken turn (the
+(intent, digits, yes/no, or asked again when nothing should be taken), menu requests sent
+down another branch (wrong branch), wrong answers taken, reprompts, the turn gap (caller's
+last voiced frame to the bot's reply, on replay's virtual clock: the endpointer's wait, not
+decoding time) p50/p95 and CPU per spoken turn (the
 engine's decoder processes, one per job, when it has them; else this process's CPU for the
 whole call, replay included). Synthetic voices are not callers: this measures the
 understanding of sentences, not accents (scripts/bench_digits.py measures those on real
@@ -18,7 +19,7 @@ recordings).
 
     python scripts/bench_sentences.py [--engine pocketsphinx[,whisper,...]]
         [--split tune|held-out|all] [--voices tune|held-out|all|V1,V2] [--speeds 140,180]
-        [--limit N] [--jobs 2]
+        [--limit N] [--jobs 2] [--set WHISPER_OPTION=VALUE]
         [--failures] [--json FILE]
 
 Rendered audio is cached in var/bench-sentences/ (by text, voice and speed).
@@ -27,6 +28,7 @@ Rendered audio is cached in var/bench-sentences/ (by text, voice and speed).
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import statistics
@@ -34,7 +36,7 @@ import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,10 @@ class Trial:
     cpu_s: float = 0.0  # decoder CPU for the call's spoken turns
     spoken_turns: int = 0
     error: str = ""
+    # Every speech turn of the call before the closing key: (heard, confidence, result,
+    # seconds of speech), so a sentence cut in two by a pause shows as two turns.
+    turns: list = field(default_factory=list)
+    audio_s: float = 0.0  # the rendering's length
 
 
 # ------------------------------------------------------------------ one process's calls
@@ -90,7 +96,8 @@ def _worker_cpu(engine: Any) -> float | None:
     return total
 
 
-def _init(engine_name: str, tts_cache: str) -> None:
+def _init(engine_name: str, tts_cache: str, whisper_set: dict[str, Any] | None = None
+          ) -> None:
     from voicebot.replay.offline import ReplayEnv
     from voicebot.settings import Settings
     from voicebot.speech.engines import engine_from_settings
@@ -98,6 +105,9 @@ def _init(engine_name: str, tts_cache: str) -> None:
     settings = Settings.from_env()
     # one decoder process, so its CPU is the decoding CPU
     engine = engine_from_settings(settings, engine_name, workers=1, offline=True)
+    whisper = getattr(engine, "slow", engine)
+    if whisper_set and hasattr(whisper, "options"):  # before any decode: prompts are cached
+        whisper.options = replace(whisper.options, **whisper_set)
     _ENV["env"] = ReplayEnv(engine=engine, tts_cache=Path(tts_cache), settings=settings)
 
 
@@ -109,7 +119,8 @@ def _run(job: tuple[Trial, str, tuple[str, ...], str]) -> Trial:
     cpu_before = _worker_cpu(env.engine)
     proc_before = time.process_time()
     try:
-        call = call_outcome(env, Path(flow_path), keys, load_phone_audio(wav),
+        pcm = load_phone_audio(wav)
+        call = call_outcome(env, Path(flow_path), keys, pcm,
                             name=f"sentence-{trial.sentence}-{trial.voice}-{trial.speed}")
     except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
         trial.error = f"{type(exc).__name__}: {exc}"
@@ -119,6 +130,12 @@ def _run(job: tuple[Trial, str, tuple[str, ...], str]) -> Trial:
                    else time.process_time() - proc_before)
     tr = call.result.transcript
     trial.spoken_turns = sum(t.kind == "speech" for t in tr.turns)
+    trial.audio_s = len(pcm) / 16000
+    flow_turns = [t for t in tr.context.get("turns", []) if t["kind"] == "speech"]
+    spoken = [t for t in tr.turns if t.kind == "speech"]
+    trial.turns = [(t.heard, t.confidence, f["result"] if f else "",
+                    round((t.t_end or 0) - (t.t_start or 0), 2))
+                   for t, f in zip(spoken, flow_turns + [None] * len(spoken), strict=False)]
     trial.got, trial.reason = call.got, tr.reason or ""
     if call.turn is not None:
         trial.heard = call.turn.get("heard") or ""
@@ -156,6 +173,9 @@ def summarise(trials: list[Trial]) -> dict[str, Any]:
         "escape": (sum(t.got == "escape" for t in esc), len(esc)),
         "false_escape": (sum(t.got == "escape" for t in other), len(other)),
         "intent": (sum(t.got == t.expect for t in answers), len(answers)),
+        # a menu request sent down another branch (the "wrong branch")
+        "wrong_branch": (sum(t.got.startswith("intent:") and t.got != t.expect
+                             for t in answers), len(answers)),
         "right": (sum(t.got == t.expect for t in trials), len(trials)),
         "wrong_taken": (sum(t.got != t.expect for t in taken), len(other)),
         "reprompts": (sum(t.got == "none" and t.expect != "none" for t in trials),
@@ -169,8 +189,8 @@ def summarise(trials: list[Trial]) -> dict[str, Any]:
 def print_table(title: str, groups: dict[str, list[Trial]]) -> None:
     print(f"\n{title}")
     print(f"  {'':22} {'escape recall':>16} {'false escapes':>16} {'intents right':>16} "
-          f"{'all right':>16} {'wrong taken':>16} {'reprompts':>16} {'gap p50/p95 ms':>15} "
-          f"{'CPU/turn':>8}")
+          f"{'wrong branch':>16} {'all right':>16} {'wrong taken':>16} {'reprompts':>16} "
+          f"{'gap p50/p95 ms':>15} {'CPU/turn':>8}")
     for name, trials in groups.items():
         s = summarise(trials)
         gap = ("-" if s["gap_p50"] is None
@@ -178,7 +198,8 @@ def print_table(title: str, groups: dict[str, list[Trial]]) -> None:
         cpu = "-" if s["cpu_per_turn"] is None else f"{s['cpu_per_turn']:.2f}s"
         err = f"  ({s['errors']} errors)" if s["errors"] else ""
         print(f"  {name:22} {_pct(*s['escape']):>16} {_pct(*s['false_escape']):>16} "
-              f"{_pct(*s['intent']):>16} {_pct(*s['right']):>16} "
+              f"{_pct(*s['intent']):>16} {_pct(*s['wrong_branch']):>16} "
+              f"{_pct(*s['right']):>16} "
               f"{_pct(*s['wrong_taken']):>16} {_pct(*s['reprompts']):>16} {gap:>15} "
               f"{cpu:>8}{err}")
 
@@ -227,6 +248,9 @@ def main() -> int:
     ap.add_argument("--failures", action="store_true", help="list every trial gone wrong")
     ap.add_argument("--categories", action="store_true", help="also a table per category")
     ap.add_argument("--json", metavar="FILE", help="write every trial here")
+    ap.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                    help="a WhisperOptions field for the whisper engine (also in the "
+                         "cascade), e.g. alternatives=1; repeatable")
     args = ap.parse_args()
 
     corpus = load()
@@ -250,8 +274,9 @@ def main() -> int:
     print(f"{len(sentences)} sentences x {len(voices)} voices x {len(speeds)} speeds = "
           f"{len(jobs)} calls per engine, {args.jobs} processes", file=sys.stderr)
     results: dict[str, list[dict[str, Any]]] = {}
+    whisper_set = {k: ast.literal_eval(v) for k, _, v in (x.partition("=") for x in args.set)}
     for engine in args.engine.split(","):
-        trials = run_engine(engine, jobs, args.jobs)
+        trials = run_engine(engine, jobs, args.jobs, whisper_set)
         if trials is None:
             continue
         report(engine, trials, args.categories)
@@ -263,7 +288,8 @@ def main() -> int:
     return 0 if results else 1
 
 
-def run_engine(engine: str, jobs: list, processes: int) -> list[Trial] | None:
+def run_engine(engine: str, jobs: list, processes: int,
+               whisper_set: dict[str, Any] | None = None) -> list[Trial] | None:
     from voicebot.speech.engines import KINDS
 
     if engine not in KINDS:
@@ -273,7 +299,7 @@ def run_engine(engine: str, jobs: list, processes: int) -> list[Trial] | None:
     tts_cache = str(ROOT / "var" / "tts-cache")
     try:
         with ProcessPoolExecutor(max_workers=processes, initializer=_init,
-                                 initargs=(engine, tts_cache)) as pool:
+                                 initargs=(engine, tts_cache, whisper_set)) as pool:
             trials = list(pool.map(_run, jobs, chunksize=4))
     except Exception as exc:  # noqa: BLE001 - e.g. the engine cannot load: say so, go on
         print(f"engine {engine}: cannot run ({type(exc).__name__}: {exc})", file=sys.stderr)
@@ -291,6 +317,9 @@ def print_failures(corpus: Corpus, trials: list[Trial]) -> None:
             print(f"  [{t.split}] {t.voice}@{t.speed} {text[t.sentence]!r}: expected "
                   f"{t.expect}, got {t.got} (heard {t.heard!r}, {conf}, {t.result})"
                   f"{' ' + t.error if t.error else ''}")
+            if len(t.turns) > 1:  # a sentence cut in two by a pause shows here
+                print("      turns: " + "; ".join(f"{h!r} {c or 0:.2f} {r} ({s} s)"
+                                                  for h, c, r, s in t.turns))
 
 
 if __name__ == "__main__":

@@ -50,16 +50,55 @@ def digits_audio(digits: str, speaker: str, index: int) -> bytes:
     return pad + gap.join(clips) + pad
 
 
-def call_turns(i: int, people: list[str]) -> list[CallerTurn]:
-    """Call i: "one" at the main menu, a four-digit order number spoken digit by digit (a
-    different speaker per call), key 1 to confirm, key 9 to finish."""
+SENTENCE_AUDIO = ROOT / "var" / "bench-sentences"
+SENTENCE_VOICES = (("en-us", 180), ("en-gb", 140), ("en-us", 140), ("en-gb", 180))
+# What a call's sentence turns say: corpus sentences the default flow must take as the order
+# status at the main menu and as a yes at the confirmation (a misheard one is counted in the
+# outcomes: the call then goes another way).
+MENU_SENTENCES = ("I'm calling about my order.", "I'd like an update on my order.",
+                  "Can you tell me the status of my order?", "I want to track my order, please.")
+YES_SENTENCES = ("Yes, that's right.", "Yeah, that's correct.")
+KINDS_OF_TURN = {"menu phrase": "phrase", "yes phrase": "phrase", "menu sentence": "sentence",
+                 "yes sentence": "sentence", "digits": "number"}
+
+
+def spoken(text: str, i: int) -> bytes:
+    """A corpus sentence (or phrase) in one of a few espeak-ng voices, framed like the clips."""
+    from tests.speechgen import SpeechMaker
+
+    SENTENCE_AUDIO.mkdir(parents=True, exist_ok=True)
+    voice, speed = SENTENCE_VOICES[i % len(SENTENCE_VOICES)]
+    pad = b"\x00" * 4800
+    return pad + load_phone_audio(SpeechMaker(SENTENCE_AUDIO)(text, voice, speed)) + pad
+
+
+def call_turns(i: int, people: list[str], *, sentences: bool = False) -> list[CallerTurn]:
+    """Call i: "one" (FSDD) at the main menu, a four-digit order number spoken digit by digit
+    (a different speaker per call), key 1 to confirm, key 9 to finish. With `sentences`, the
+    menu and confirmation turns are spoken: "one" or, every other call, a sentence asking
+    for the order status (espeak-ng); "yes" or a sentence meaning yes."""
     speaker = people[i % len(people)]
     index = i // len(people) % 25
     order = ORDERS[i % len(ORDERS)]
+    if not sentences:
+        return [
+            CallerTurn("say", audio=digits_audio("1", speaker, index), label="menu"),
+            CallerTurn("say", audio=digits_audio(order, speaker, index), label="digits"),
+            CallerTurn("dtmf", digits="1", label="yes"),
+            CallerTurn("dtmf", digits="9", label="done"),
+        ]
+    if i % 2:
+        menu = CallerTurn("say", audio=spoken(MENU_SENTENCES[i // 2 % len(MENU_SENTENCES)], i),
+                          label="menu sentence")
+        yes = CallerTurn("say", audio=spoken(YES_SENTENCES[i // 2 % len(YES_SENTENCES)], i),
+                         label="yes sentence")
+    else:
+        menu = CallerTurn("say", audio=digits_audio("1", speaker, index), label="menu phrase")
+        yes = CallerTurn("say", audio=spoken("Yes.", i), label="yes phrase")
     return [
-        CallerTurn("say", audio=digits_audio("1", speaker, index), label="menu"),
+        menu,
         CallerTurn("say", audio=digits_audio(order, speaker, index), label="digits"),
-        CallerTurn("dtmf", digits="1", label="yes"),
+        yes,
         CallerTurn("dtmf", digits="9", label="done"),
     ]
 

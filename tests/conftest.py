@@ -38,6 +38,16 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechMaker]:
         yield maker
 
 
+@pytest.fixture(scope="session")
+def call_cascade(tmp_path_factory: pytest.TempPathFactory):
+    """The engine `auto` takes with the packaged Whisper weights (the cascade of Whisper and
+    pocketsphinx), for whole calls: loaded once, pocketsphinx decoding in the call's thread."""
+    from voicebot.speech.engines import load_engine
+
+    return load_engine("cascade", model_dir=tmp_path_factory.mktemp("no-models"),
+                       whisper_model="", whisper_threads=1, workers=0)
+
+
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     """The CLI configures the root logger (its edge); give other tests theirs back."""

@@ -71,6 +71,8 @@ def test_one_comparison_form_for_apostrophes_and_digits():
     ("forty-five twelve", "4512"),
     ("four five, uh, one two", "4512"),
     ("Oh, it's 4512.", "4512"),  # a lone "oh" is no zero
+    ("it's three o seven nine", "3079"),  # "o" as recognisers write a spoken zero
+    ("o", None),
     ("it's 4512, yes 4512", "4512"),
     ("I want to go", None),
     ("order status", None),
@@ -96,6 +98,8 @@ def test_spoken_number(text, number):
     ("um, yeah", "yes"), ("uh huh", "yes"), ("that is correct", "yes"),
     ("no, it isn't", "no"), ("that's not right", "no"), ("it is not", "no"),
     ("I don't think so", "no"), ("that's wrong", "no"), ("no that's right", None),
+    ("no it is not right", "no"), ("no it is not", "no"), ("it's not correct", "no"),
+    ("yes it is", "yes"), ("no, it isn't correct", "no"), ("yes, not correct", None),
 ])
 def test_yes_no_inside_sentences(text, answer):
     assert yes_no(text) == answer
@@ -109,6 +113,9 @@ def test_yes_no_inside_sentences(text, answer):
     "could you put me through to someone", "can I have an agent", "I want to speak to a manager",
     "I'd like to talk to one of your agents", "a human being please",
     "no, get me a person", "can I speak to one of our agents",
+    "can I speak to that person", "who can I talk to?", "is there any way I can talk to",
+    "I'd like to speak with, um, please",
+    "can I talk to him about it", "please let me speak to a librarian",  # a misheard person
 ])
 def test_escape_requests_inside_sentences(text):
     assert is_escape(text, ESCAPES)
@@ -121,6 +128,10 @@ def test_escape_requests_inside_sentences(text):
     "I don't want to talk to a person", "I need the person who signed for it",
     "a personal question", "someone stole my package", "order status",
     "no need to talk to a person", "I can't talk to a person right now",
+    "I don't want to talk to", "what can I talk to you about", "I talked to",
+    "I was billed for somebody I need to talk about", "for somebody I need to talk now",
+    "can I talk to you about my bill", "I talked to the driver", "I can't talk to it",
+    "the courier said to talk to the depot",
 ])
 def test_mentions_of_people_are_not_escape_requests(text):
     assert not is_escape(text, ESCAPES)
@@ -147,6 +158,8 @@ def test_escape_words_of_another_flow_follow_the_same_rules():
     ("anything_else", "yes please", "more"),
     ("order_not_found", "yes, let me try another number", "retry"),
     ("main_menu", "I didn't get my refund", "billing"),  # complaints come with negations
+    ("main_menu", "I was billed for something I didn't order", "billing"),  # "order": a verb
+    ("main_menu", "not billing, order status", "order_status"),
 ])
 def test_menu_sentences(node, text, intent):
     assert match_intent(text, *menu(node)) == intent
@@ -159,6 +172,7 @@ def test_menu_sentences(node, text, intent):
     ("anything_else", "what time do you close"),
     ("anything_else", "no, my order is fine"),  # a no with a request: ask again
     ("order_not_found", "no, I don't have another number"),
+    ("main_menu", "I didn't order this"),  # a complaint, but about what?
 ])
 def test_sentences_that_must_not_be_taken(node, text):
     assert match_intent(text, *menu(node)) is None

@@ -47,3 +47,10 @@ def test_an_answer_not_confident_enough_to_be_taken_does_not() -> None:
 def test_numbers_and_empty_answers_never_decide() -> None:
     assert not decides(Grammar(allow_digits=True, max_digits=4), said("four five one two"), 0.5)
     assert not decides(MENU, said(""), 0.5)
+
+
+def test_a_sentence_around_a_phrase_does_not_decide() -> None:
+    # An open-vocabulary engine writes what came before a pause: "yes," before "can I speak
+    # to an agent", "billing" inside a longer sentence.
+    assert not decides(MENU, said("billing please"), 0.5)
+    assert not decides(MENU, said("i want to talk to an agent"), 0.5)

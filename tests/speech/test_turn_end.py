@@ -52,7 +52,8 @@ def test_over_an_unskippable_prompt_the_escapes_and_the_next_answers_are_heard(t
     assert grammar.phrases[:2] == ESCAPES and "billing" in grammar.phrases
     assert len(grammar.phrases) == len(set(grammar.phrases))  # "agent" is in both, once here
     assert grammar.groups[0] == ESCAPES and not grammar.allow_digits
-    assert escape_grammar(ESCAPES, None) == Grammar(phrases=ESCAPES, groups=(ESCAPES,))
+    assert escape_grammar(ESCAPES, None) == Grammar(phrases=ESCAPES, groups=(ESCAPES,),
+                                                    escapes=ESCAPES)
 
 
 def test_a_spoken_number_waits_longer_but_checks_at_the_usual_silence(turns) -> None:
@@ -70,7 +71,11 @@ def test_an_answer_that_decides_the_menu_ends_it_early(turns) -> None:
     assert ends_early(menu, said("billing"), **early) == "answer"
     assert ends_early(menu, said("billing", 0.3), **early) is None  # not sure enough
     assert ends_early(menu, said(""), **early) is None
-    assert ends_early(menu, said("agent", 0.3), **{**early, "is_escape": True}) == "answer"
+    assert ends_early(menu, said("agent", 0.3), **{**early, "is_escape": True}) == "escape"
+    # A sentence before a pause is no complete answer; asking for a person is.
+    assert ends_early(menu, said("i have a question about my billing"), **early) is None
+    assert ends_early(menu, said("can i speak to a person"),
+                      **{**early, "is_escape": True}) == "escape"
 
 
 def test_a_number_or_speech_over_the_disclosure_ends_early_only_for_an_escape(turns) -> None:

@@ -9,7 +9,11 @@ An utterance asks for a person when:
 1. a request frame governs a person word: a verb of being put through ("speak", "talk",
    "transfer", "connect", ...) followed by a person within a few words, or a verb of
    wanting ("want", "need", "get me", "can I have") directly before one ("a", "a real",
-   "me an" may sit between); or a person word followed by "(that) I can talk to";
+   "me an" may sit between); or a person word followed by "(that) I can talk to"; or
+   someone to talk to with nobody named ("who can I talk to?", "is there any way I can
+   speak with", the person left unsaid or not heard); or asking to talk to anyone at all
+   ("can I talk to him", "let me speak to a supervisor", a person word misheard: "let me
+   speak to an imageant"), though not to "you" about something;
 2. it is a handing-over verb with "me" ("transfer me", "put me through", "connect me");
 3. a person is named as real or live ("a real person", "live agent", "an actual human");
 4. it is one of the flow's escape phrases: a phrase of several words anywhere (the designer
@@ -51,7 +55,7 @@ _BETWEEN_WANT = frozenset({"me", "a", "an", "to", "some", "real", "live", "actua
                            "of", "your", "you", "uh", "um", "just", "through", "with",
                            "please"})
 _BETWEEN_PUT = _BETWEEN_WANT | {"the", "my", "our", "directly", "right", "now", "away",
-                                "there"}
+                                "there", "that", "this"}
 PUT_THROUGH_WINDOW = 5
 REAL = frozenset({"real", "live", "actual", "proper"})
 HAND_OVER_ME = frozenset({"transfer", "connect", "put", "forward", "escalate"})
@@ -124,9 +128,52 @@ def _governed(tokens: Sequence[str], start: int) -> bool:
             return not _negated(tokens, j)
         if w not in _BETWEEN_WANT:
             break
-    # "a person I can talk to", "anyone there to speak with".
-    after = tokens[start + 1:start + 5]
-    return any(w in PUT_THROUGH for w in after) and not _negated(tokens, start)
+    # "a person I can talk to", "anyone there to speak with" (not "somebody I need to talk
+    # about it").
+    return any(tokens[k] in PUT_THROUGH and _to_or_end(tokens, k + 1)
+               for k in range(start + 1, min(len(tokens), start + 5))
+               ) and not _negated(tokens, start)
+
+
+# "Who can I talk to?": talking to someone, with the someone unsaid (politeness may follow).
+_TALK = frozenset({"speak", "talk", "chat"})
+_TALK_TO = frozenset({"to", "with"})
+_TRAILING = frozenset({"please", "now", "here", "there", "today", "uh", "um"})
+
+
+def _to_or_end(tokens: Sequence[str], i: int) -> bool:
+    """Whether a talking verb ending at i is followed by "to"/"with" or nothing more."""
+    return tokens[i:] in ([], ["please"]) or tokens[i] in _TALK_TO
+
+
+def _someone_unsaid(tokens: Sequence[str]) -> bool:
+    end = len(tokens)
+    while end and tokens[end - 1] in _TRAILING:
+        end -= 1
+    return (end >= 2 and tokens[end - 1] in _TALK_TO and tokens[end - 2] in _TALK
+            and not _negated(tokens, end - 2))
+
+
+# "Can I talk to him", "let me speak to a librarian": asking to talk to someone, whoever the
+# listener is (a recogniser may mishear the person word, "an imageant" for "a live agent").
+_ASKING = frozenset({"can", "could", "may", "want", "wanna", "need", "like", "let", "please",
+                     "rather", "id", "would"})
+_LISTENER_SKIP = frozenset({"a", "an", "the", "your", "one", "of", "some", "real", "live",
+                            "um", "uh"})
+_NOT_A_LISTENER = frozenset({"you", "it", "this", "that", "about", "me", "myself", "them",
+                             "anything", "something"})
+
+
+def _asks_to_talk(tokens: Sequence[str]) -> bool:
+    for i in range(len(tokens) - 2):
+        if tokens[i] not in _TALK or tokens[i + 1] not in _TALK_TO or _negated(tokens, i):
+            continue
+        if not any(w in _ASKING for w in tokens[max(0, i - 3):i]):
+            continue
+        rest = [w for w in tokens[i + 2:] if w not in _LISTENER_SKIP]
+        if rest and rest[0] not in _NOT_A_LISTENER and rest[0] not in _TRAILING:
+            return True
+    return False
 
 
 def _hand_over_me(tokens: Sequence[str]) -> bool:
@@ -149,7 +196,7 @@ def asks_for_person(text: str, escape_phrases: Iterable[str] = ()) -> bool:
         for i in range(len(tokens) - len(phrase) + 1):
             if _at(tokens, i, phrase) and not _negated(tokens, i):
                 return True
-    if _hand_over_me(tokens):
+    if _hand_over_me(tokens) or _someone_unsaid(tokens) or _asks_to_talk(tokens):
         return True
     spans = _persons(tokens, singles)
     for start, _end in spans:

@@ -96,6 +96,9 @@ class Listen:
     # Phrases of the grammar that mean the same (an intent's phrases and key word, yes, no,
     # the escape phrases): confidence weighs an answer against what means something else.
     groups: tuple[tuple[str, ...], ...] = ()
+    # The escape phrases in force at the node: a request for a person is looked for in
+    # every answer, so a recognizer that weighs alternatives must know which ask for one.
+    escapes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

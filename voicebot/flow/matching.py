@@ -27,8 +27,8 @@ from voicebot.flow.numbers import spoken_digits, spoken_number
 
 __all__ = [
     "NO_PHRASES", "NO_SPOKEN", "YES_PHRASES", "YES_SPOKEN", "contains_phrase", "digit_words",
-    "find_phrase", "is_escape", "match_intent", "normalize", "phrase_form", "spoken_digits",
-    "spoken_number", "yes_no",
+    "find_phrase", "intents_named", "is_escape", "match_intent", "normalize", "phrase_form",
+    "spoken_digits", "spoken_number", "yes_no",
 ]
 
 # What means yes or no in a caller's answer (typed in chat, or heard), found anywhere in it.
@@ -70,6 +70,9 @@ BARE_NO_WORDS = frozenset({"no", "nope", "nah", "thanks", "thank", "you", "pleas
 KEY_WORDS = frozenset({"press", "pressing", "option", "number", "key", "choose", "select",
                        "pick", "the", "please", "ok", "okay", "ill", "id", "like", "want",
                        "its", "is", "and", "so", "yes", "yeah"}) | HESITATIONS  # as words()
+# Words after which a phrase is a verb or is refused ("I didn't order it", "not billing").
+NEGATED_VERB = frozenset({"didnt", "dont", "doesnt", "never", "not", "havent", "hasnt",
+                          "wont", "cant", "wasnt", "werent"})
 # Inflections are folded only where the lemma keeps the word's stem ("charged" -> "charge",
 # "deliveries" -> "delivery"), never across words ("is" -> "be", "us" -> "we").
 _STEM_KEPT = 3
@@ -162,21 +165,7 @@ def match_intent(
     A spoken key ("one", "press two") selects the intent with that DTMF key.
     """
     forms = _forms(text)
-    if not forms:
-        return None
-    found: list[_Match] = []
-    for name, phrases in intents.items():
-        for phrase in phrases:
-            pf = _phrase_forms(phrase)
-            kind = ("yes" if all(w in BARE_YES_WORDS for w in pf) else
-                    "no" if all(w in BARE_NO_WORDS for w in pf) else "content")
-            # Negations do not cancel a phrase: callers complain with them ("I didn't get
-            # my refund", "my parcel hasn't arrived").
-            found += [_Match(name, s, e, kind) for s, e in _spans(forms, pf)]
-    found = [m for m in found if not any(m.inside(o) for o in found)]
-    if any(m.kind == "content" for m in found):
-        found = [m for m in found if m.kind != "yes"]
-    names = {m.intent for m in found}
+    names = _named(forms, intents)
     if len(names) == 1:
         return names.pop()
     if not names and dtmf_keys:
@@ -184,6 +173,33 @@ def match_intent(
         if key is not None:
             return next((name for name, k in dtmf_keys.items() if k == key), None)
     return None
+
+
+def intents_named(text: str, intents: Mapping[str, Sequence[str]]) -> set[str]:
+    """Every intent the sentence names by match_intent's rules: none, one (the answer), or
+    several (no answer: the caller is asked again)."""
+    return _named(_forms(text), intents)
+
+
+def _named(forms: tuple[str, ...], intents: Mapping[str, Sequence[str]]) -> set[str]:
+    if not forms:
+        return set()
+    found: list[_Match] = []
+    for name, phrases in intents.items():
+        for phrase in phrases:
+            pf = _phrase_forms(phrase)
+            kind = ("yes" if all(w in BARE_YES_WORDS for w in pf) else
+                    "no" if all(w in BARE_NO_WORDS for w in pf) else "content")
+            # Negations do not cancel a phrase: callers complain with them ("I didn't get
+            # my refund", "my parcel hasn't arrived"). But a phrase right after a negated
+            # auxiliary is a verb, not the thing named ("something I didn't order" is no
+            # order status; "not billing" is no billing).
+            found += [_Match(name, s, e, kind) for s, e in _spans(forms, pf)
+                      if kind != "content" or s == 0 or forms[s - 1] not in NEGATED_VERB]
+    found = [m for m in found if not any(m.inside(o) for o in found)]
+    if any(m.kind == "content" for m in found):
+        found = [m for m in found if m.kind != "yes"]
+    return {m.intent for m in found}
 
 
 def _spoken_key(forms: Sequence[str]) -> str | None:
@@ -213,14 +229,26 @@ def yes_no(text: str) -> str | None:
     for phrase in neg_phrases:  # longest first: "that's not right" before "right"
         while spans := _spans(tokens, phrase):
             s, e = spans[0]
-            tokens[s:e] = ["\0"]  # a gap, so the words around it do not join up
+            # A gap, so the words around it do not join up; a negation of "not" kind also
+            # turns over the answer right beside it ("no it is not right": "it is" is no
+            # yes), though not a bare yes ("yes, not correct" is both: asked again).
+            tokens[s:e] = [_NOT_GAP if _NEGATORS.intersection(phrase) else "\0"]
             neg = True
-    pos = any(_spans(tokens, phrase) for phrase in pos_phrases)
+    pos = any(set(phrase) <= BARE_YES_WORDS or not _beside(tokens, s, e, _NOT_GAP)
+              for phrase in pos_phrases for s, e in _spans(tokens, phrase))
     if neg and pos:
         return None
     if neg:
         return "no"
     return "yes" if pos else None
+
+
+_NOT_GAP = "\1"
+_NEGATORS = frozenset({"not", "isnt", "wasnt", "dont", "doesnt", "arent"})
+
+
+def _beside(tokens: Sequence[str], start: int, end: int, mark: str) -> bool:
+    return mark in tokens[max(0, start - 1):start] or mark in tokens[end:end + 1]
 
 
 def digit_words(digits: str) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from voicebot.flow.normalize import DIGIT_NAMES, words
 
 # Words that sound like digits: digits only when every word of the utterance is a digit.
-HOMOPHONES: dict[str, str] = {"o": "0", "to": "2", "too": "2", "for": "4", "won": "1",
+HOMOPHONES: dict[str, str] = {"to": "2", "too": "2", "for": "4", "won": "1",
                               "ate": "8", "null": "0"}
 _TEENS = {w: str(i) for i, w in enumerate((
     "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -22,6 +22,9 @@ _TENS = {"twenty": "2", "thirty": "3", "forty": "4", "fifty": "5", "sixty": "6",
 _MULTIPLIERS = {"double": 2, "triple": 3}
 # Hesitations that may sit between the digits of one number without ending it.
 _HESITATIONS = frozenset({"uh", "um", "er", "erm", "uhm", "hmm", "ah", "mm"})
+# Recognisers write a spoken zero as the letter "o" ("three o seven nine"); like "oh", a
+# lone one is no number.
+_DIGITS_AS_WRITTEN = {**DIGIT_NAMES, "o": "0"}
 _UNITS = {w: int(d) for w, d in DIGIT_NAMES.items() if w not in ("oh", "nought")}
 _NUMBER_FILLERS = frozenset({"and", "a", "its", "is", "my", "number", "the", "it", "um", "uh",
                              "er", "please", "so", "ok", "okay"})
@@ -31,7 +34,7 @@ def _digit_pieces(tokens: list[str], homophones: bool) -> list[str | None]:
     """Each word as the digits it stands for, or None for a word that is not part of a
     number. "forty five" is "45" (the second word then stands for ""), "forty" alone "40",
     "double seven" "77", "forty five hundred" "4500"."""
-    table = {**DIGIT_NAMES, **HOMOPHONES} if homophones else DIGIT_NAMES
+    table = {**DIGIT_NAMES, **HOMOPHONES} if homophones else _DIGITS_AS_WRITTEN
     out: list[str | None] = []
     repeat = 1
     i = 0

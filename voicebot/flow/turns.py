@@ -22,7 +22,7 @@ def listen_for(node: Node, confirming: bool = False) -> Listen:
     policy = node.policy
     escape = tuple(policy.escape_phrases)
     common = dict(node=node.id, no_input_timeout=policy.no_input_timeout,
-                  confidence_threshold=policy.confidence_threshold)
+                  confidence_threshold=policy.confidence_threshold, escapes=escape)
     yes_no = (matching.YES_SPOKEN, matching.NO_SPOKEN, escape)
     if confirming:
         return Listen(grammar=unique(YES_NO_GRAMMAR + escape), dtmf_max=1, slot=node.slot,

@@ -22,7 +22,8 @@ def turn_grammar(listen: Listen) -> Grammar:
     collects a number (at most as many as the node wants)."""
     return Grammar(phrases=tuple(listen.grammar),
                    allow_digits=listen.slot_kind in ("digits", "number"),
-                   max_digits=listen.max_digits, groups=listen.groups)
+                   max_digits=listen.max_digits, groups=listen.groups,
+                   escapes=tuple(listen.escapes), answer=listen.slot_kind or "")
 
 
 def escape_grammar(escape_phrases: tuple[str, ...], listen: Listen | None) -> Grammar:
@@ -31,7 +32,8 @@ def escape_grammar(escape_phrases: tuple[str, ...], listen: Listen | None) -> Gr
     instead of being forced onto "agent"."""
     phrases = escape_phrases + (listen.grammar if listen else ())
     groups = (escape_phrases, *(listen.groups if listen else ()))
-    return Grammar(phrases=tuple(dict.fromkeys(phrases)), groups=groups)
+    return Grammar(phrases=tuple(dict.fromkeys(phrases)), groups=groups,
+                   escapes=escape_phrases)
 
 
 @dataclass(frozen=True)
@@ -65,34 +67,41 @@ def complete_check_ms(grammar: Grammar, settings: EndpointSettings) -> int | Non
 
 def decides(grammar: Grammar, hyp: Hypothesis, threshold: float) -> bool:
     """Whether an (early) hypothesis already decides the turn, so it may end at a short
-    silence: a phrase of the grammar, confident enough to be taken, that nothing longer
-    the caller could still be saying turns into something else ("order" may grow into
-    "order status", the same answer; "yes" into "yes another order", a different one).
-    Never for numbers: a digit string can always go on."""
+    silence: a phrase of the grammar (said as it is, not a sentence around it), confident
+    enough to be taken, that nothing longer the caller could still be saying turns into
+    something else ("order" may grow into "order status", the same answer; "yes" into "yes
+    another order", a different one). Never for numbers: a digit string can always go on.
+
+    An open-vocabulary engine writes whatever was said before a pause ("can I speak to a
+    person," before "please"; "yes," before "can I speak to an agent"): a sentence is not
+    a complete answer, so only the grammar's own phrases end a turn early."""
     if not hyp.text or not hyp.in_grammar or hyp.confidence < threshold:
         return False
     said = normalize(hyp.text)
-    if not said or grammar.allow_digits:
+    phrases = grammar_phrases(grammar)
+    if not said or grammar.allow_digits or said not in phrases:
         return False
     same = next((g for g in (set(map(normalize, group)) for group in grammar.groups)
                  if said in g), {said})
-    return not any(p.startswith(said + " ") and p not in same
-                   for p in grammar_phrases(grammar))
+    return not any(p.startswith(said + " ") and p not in same for p in phrases)
 
 
 def ends_early(listen: Listen, hyp: Hypothesis, *, escape_only: bool, is_escape: bool,
                escape_threshold: float) -> Literal["escape", "answer"] | None:
     """Whether the early decode at the check silence ends the turn there, and why.
 
-    Speech over a prompt the caller may not skip can only ask for a person, and so can a
-    number at its check (hand over now rather than after the long silence); a number is not
-    ended because it has all its digits (the decode of the first digits often already shows
+    Asking for a person ends any turn at its check, however it was put ("can I speak to a
+    person", then a pause): the hand-over follows whatever comes after. Speech over a prompt
+    the caller may not skip can do nothing else, and neither can a number (a number is not
+    ended because it has all its digits: the decode of the first digits often already shows
     as many, so it would cut callers short). A phrase turn ends when the answer decides it.
-    `is_escape`: the flow counts the text as an escape phrase.
+    `is_escape`: the flow counts the text as a request for a person.
     """
     if not hyp.text or not hyp.in_grammar:
         return None
+    if is_escape and hyp.confidence >= escape_threshold:
+        return "escape"
     if escape_only or listen.slot_kind == "digits":
-        return "escape" if is_escape and hyp.confidence >= escape_threshold else None
-    threshold = escape_threshold if is_escape else listen.confidence_threshold
-    return "answer" if decides(turn_grammar(listen), hyp, threshold) else None
+        return None
+    return "answer" if decides(turn_grammar(listen), hyp, listen.confidence_threshold) \
+        else None

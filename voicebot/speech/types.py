@@ -50,6 +50,12 @@ class Grammar:
     # Phrases that mean the same (synonyms of one answer). An engine's confidence compares
     # the answer with what means something else: "yes" against "yeah" is no doubt at all.
     groups: tuple[tuple[str, ...], ...] = ()
+    # The phrases that ask for a person (the flow's escape phrases; its rules also find a
+    # request in other words), and what kind of answer the turn takes: "" (one of the
+    # groups), "digits", "yes_no", "number" or "free". An engine that weighs several
+    # transcripts of one utterance looks for these meanings in them.
+    escapes: tuple[str, ...] = ()
+    answer: str = ""
 
     @property
     def is_free(self) -> bool:

@@ -1,6 +1,7 @@
-"""The cascade: Whisper hears every turn; when it hears a number of the wrong length, the
-grammar pass (pocketsphinx) decodes the same audio, and its number of the right length is
-taken.
+"""The cascade: Whisper hears every turn; the grammar pass (pocketsphinx) decodes the same
+audio only where it can change the answer: when Whisper hears a number of the wrong length
+(its number of the right length is taken), and when a short utterance means nothing at the
+turn in Whisper's transcript (its confident phrase of the grammar is taken).
 
 Why this shape (scripts/tune_whisper.py --rules; figures in the README's measurements):
 letting the grammar pass answer first when it is confident took wrong branches on
@@ -14,14 +15,27 @@ The grammar pass decodes only then, after Whisper: decoding both at every pause 
 number (the early decode) made simultaneous callers wait noticeably longer on every number,
 for an answer that changes few of them; and a number of the wrong length would be asked
 again, which costs the caller far more than one extra decode.
+
+Short answers are where Whisper is weakest (a word on its own, "Operator.", heard as "the
+regular") and a grammar is strongest; forcing a sentence onto a phrase is what a grammar
+gets wrong, so the grammar pass is asked only for utterances no longer than SHORT_S (speech
+with its end silence), only when Whisper's transcript means nothing at the turn or is under
+the default threshold, and its answer is taken only if it is confident and means something.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
+from voicebot.speech.engines import alternatives
+from voicebot.speech.engines.common import DEFAULT_THRESHOLD, DIGIT_ALIASES, DIGIT_WORDS
 from voicebot.speech.types import Grammar, Hypothesis, Recognizer
+
+# Utterances up to this long (as the recognizer gets them: speech, end silence, pre-roll)
+# may be answered by the grammar pass, when it is at least SHORT_TAKE sure.
+SHORT_S = 1.2
+SHORT_TAKE = DEFAULT_THRESHOLD
+_BYTES_PER_S = 16000  # 8 kHz 16-bit PCM
 
 
 def _digits(text: str) -> str | None:
@@ -51,6 +65,21 @@ def choose(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypothesis:
                 pick = max(slow, fast, key=lambda h: h.confidence)
             elif len(fast_digits) == grammar.max_digits != len(slow_digits):
                 pick = fast
+    return replace(pick, engine=f"cascade:{pick.engine}")
+
+
+def means_nothing(hyp: Hypothesis, grammar: Grammar) -> bool:
+    """Whether a hypothesis gives the turn nothing to act on (no meaning, or too unsure)."""
+    return (not hyp.text or hyp.confidence < DEFAULT_THRESHOLD
+            or alternatives.meaning(grammar, hyp.text) is None)
+
+
+def short_answer(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypothesis:
+    """The grammar pass's answer to a short utterance when Whisper's means nothing: taken
+    if it is in the grammar, at least SHORT_TAKE sure and means something at the turn."""
+    sure = (fast.text and fast.in_grammar and fast.confidence >= SHORT_TAKE
+            and alternatives.meaning(grammar, fast.text) is not None)
+    pick = fast if sure else slow
     return replace(pick, engine=f"cascade:{pick.engine}")
 
 
@@ -87,23 +116,26 @@ class CascadeEngine:
 
     def recognizer(self, grammar: Grammar) -> Recognizer:
         slow = self.slow.recognizer(grammar)
-        if not (grammar.allow_digits and grammar.max_digits):
-            return slow  # the grammar pass adds nothing there (see the module docstring)
+        if grammar.is_free:
+            return slow  # the grammar pass needs a grammar
         return CascadeRecognizer(self.fast.recognizer(grammar), slow, grammar)
 
 
 class CascadeRecognizer:
     """One utterance: both engines hear it, Whisper decodes it (early, at the pause, too),
-    the grammar pass only when Whisper's number has the wrong length (`needs_fast`)."""
+    the grammar pass only when Whisper's number has the wrong length (`needs_fast`) or a
+    short utterance means nothing in Whisper's transcript (`means_nothing`)."""
 
     def __init__(self, fast: Recognizer, slow: Recognizer, grammar: Grammar) -> None:
         self.fast = fast
         self.slow = slow
         self._grammar = grammar
+        self._bytes = 0
 
     def accept(self, pcm: bytes) -> str | None:
         self.fast.accept(pcm)
         self.slow.accept(pcm)
+        self._bytes += len(pcm)
         return None
 
     def prefetch(self, tail_ms: int) -> None:
@@ -118,6 +150,9 @@ class CascadeRecognizer:
 
     def finish(self) -> Hypothesis:
         slow = self.slow.finish()
-        if not needs_fast(slow, self._grammar):
-            return replace(slow, engine=f"cascade:{slow.engine}")
-        return choose(self.fast.finish(), slow, self._grammar)
+        if needs_fast(slow, self._grammar):
+            return choose(self.fast.finish(), slow, self._grammar)
+        if self._bytes <= SHORT_S * _BYTES_PER_S and not self._grammar.allow_digits \
+                and means_nothing(slow, self._grammar):
+            return short_answer(self.fast.finish(), slow, self._grammar)
+        return replace(slow, engine=f"cascade:{slow.engine}")

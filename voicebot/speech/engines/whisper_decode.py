@@ -60,6 +60,17 @@ class WhisperOptions:
     # > 1 makes tokens already written less likely, the prompt's too: escape phrases were lost
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
+    # In a prompt of phrases and digits, the digit run first: the phrases then end the prompt,
+    # and sentences around a number are written as words rather than forced into digits.
+    digits_first: bool = True
+    # Transcripts the beam search returns (1: only the best); the engine passes on a less
+    # likely one that means something at the turn when the best does not, within this
+    # much mean token log probability of the best (engines/alternatives.py).
+    alternatives: int = 5
+    alternatives_within: float = 0.3
+    # A decode that means nothing at the turn is decoded again with requests for a person as
+    # the prompt (whisper_engine.request_prompt), taken only if it asks for one.
+    request_prompt: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,9 @@ class WhisperResult:
     prompt_index: int  # which prompt gave it (0: the first)
     looped: bool = False  # every prompt looped: the first one's text, cut at the repetition
     foreign: bool = False  # characters that are not English text
+    # The beam's other transcripts, most likely first: (normalised text, mean token log
+    # probability), loops and other scripts left out.
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 _NUMERAL = re.compile(r"\d+")
@@ -206,23 +220,33 @@ class WhisperCore:
             start = self.prompt_tokens(prompt)
             out = self.model.generate(
                 features, [start], beam_size=beam, max_length=len(start) + cap,
+                num_hypotheses=max(1, min(beam, options.alternatives)),
                 repetition_penalty=options.repetition_penalty,
                 no_repeat_ngram_size=options.no_repeat_ngram_size,
                 return_scores=True, return_no_speech_prob=True, suppress_blank=True,
                 suppress_tokens=self.suppress)[0]
-            ids = out.sequences_ids[0]
-            raw = self.tokenizer.decode(ids).strip()
-            n = len(ids)
-            avg = out.scores[0] * n / (n + 1) if n else float(out.scores[0])
-            looped = n >= cap or compression_ratio(raw) > options.max_compression
-            result = WhisperResult(text=clean_text(raw), raw=raw, avg_logprob=float(avg),
+            decoded = [self._transcript(ids, score, cap, options)
+                       for ids, score in zip(out.sequences_ids, out.scores, strict=True)]
+            raw, avg, n, looped = decoded[0]
+            others = tuple((clean_text(r), a) for r, a, _, loop in decoded[1:]
+                           if r and not loop and not is_foreign(r))
+            result = WhisperResult(text=clean_text(raw), raw=raw, avg_logprob=avg,
                                    no_speech_prob=float(out.no_speech_prob), tokens=n,
                                    audio_s=seconds, prompt_index=index, looped=looped,
-                                   foreign=bool(raw) and is_foreign(raw))
+                                   foreign=bool(raw) and is_foreign(raw),
+                                   alternatives=others)
             if not looped:
                 return result
             first = first or result
         return replace(first, text=collapse_repeats(first.text))
+
+    def _transcript(self, ids: list[int], score: float, cap: int, options: WhisperOptions
+                    ) -> tuple[str, float, int, bool]:
+        """(raw text, mean token log probability with the end token, tokens, looped)."""
+        raw = self.tokenizer.decode(ids).strip()
+        n = len(ids)
+        avg = float(score) * n / (n + 1) if n else float(score)
+        return raw, avg, n, n >= cap or compression_ratio(raw) > options.max_compression
 
 
 _cores: dict[tuple[str, int], WhisperCore] = {}

@@ -17,9 +17,11 @@ probability, fitted on the tuning split (calibration.py), so that the flow's thr
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from voicebot.speech.engines import calibration
+from voicebot.speech.engines import alternatives, calibration
+from voicebot.speech.engines.alternatives import Transcript
 from voicebot.speech.engines.common import (
     DIGIT_ALIASES,
     DIGIT_WORDS,
@@ -45,7 +47,7 @@ def hears_digits(grammar: Grammar) -> bool:
     return grammar.allow_digits or (bool(phrases) and all(p in _DIGITS for p in phrases))
 
 
-def prompts_for(grammar: Grammar) -> tuple[str | None, ...]:
+def prompts_for(grammar: Grammar, digits_first: bool = False) -> tuple[str | None, ...]:
     """The grammar as Whisper's prompt. Phrases are listed with commas; digits are written
     as one run of words ("zero one two ... nine"), which measured far better for spoken
     digits than a comma list (the list invited "six, six, six"); if a decode loops on that
@@ -59,7 +61,27 @@ def prompts_for(grammar: Grammar) -> tuple[str | None, ...]:
         return (listed + ".",)
     if not listed:
         return (run, ", ".join(DIGIT_WORDS) + ".")
+    if digits_first:
+        return (f"{run}. {listed}.", ", ".join([*DIGIT_WORDS, *words]) + ".")
     return (f"{listed}. {run}", ", ".join([*words, *DIGIT_WORDS]) + ".")
+
+
+# Ways callers ask for a person, filled with the flow's own person words for the request
+# prompt (request_prompt).
+_REQUEST_FRAMES = ("I'd like to speak to {}.", "Can I talk to {}?", "Transfer me to {}, please.",
+                   "Put me through to {}.", "Get me {}.")
+
+
+def request_prompt(escapes: tuple[str, ...]) -> str | None:
+    """A prompt of requests for a person, in the flow's words: "I'd like to speak to an
+    agent. Can I talk to a representative? ..." (each one-word escape phrase once, in a
+    frame callers use; the flow's longer phrases as they are). Why: a list of phrases
+    primes Whisper for phrases said alone, while callers put the request in a sentence."""
+    words = [p for p in escapes if p.isalpha()]
+    named = [f"{'an' if w[0] in 'aeiou' else 'a'} {w}" for w in words]
+    said = [_REQUEST_FRAMES[i % len(_REQUEST_FRAMES)].format(w) for i, w in enumerate(named)]
+    said += [p[0].upper() + p[1:] + ", please." for p in escapes if not p.isalpha()]
+    return " ".join(said) or None
 
 
 def confidence(result: WhisperResult) -> float:
@@ -71,15 +93,34 @@ def confidence(result: WhisperResult) -> float:
 
 
 def hypothesis(result: WhisperResult, reject_below: float = calibration.WHISPER_REJECT_BELOW,
-               ) -> Hypothesis:
-    """The Hypothesis a result gives, or a rejection (text "", in_grammar False)."""
+               grammar: Grammar | None = None, within: float = 0.0) -> Hypothesis:
+    """The Hypothesis a result gives, or a rejection (text "", in_grammar False). With the
+    turn's `grammar`, a transcript of the beam other than the best may be passed on
+    (engines/alternatives.py), with its own confidence."""
     if result.foreign or not result.text \
             or result.no_speech_prob >= calibration.WHISPER_NO_SPEECH_REJECT:
         return Hypothesis(text="", confidence=0.0, in_grammar=False, engine=ENGINE)
+    if grammar is not None and result.alternatives:
+        found = [Transcript(result.text, result.avg_logprob),
+                 *(Transcript(text, logprob) for text, logprob in result.alternatives)]
+        pick = alternatives.choose(found, grammar, within)
+        if pick:
+            result = replace(result, text=found[pick].text, avg_logprob=found[pick].logprob)
     conf = confidence(result)
     if conf < reject_below:
         return Hypothesis(text="", confidence=conf, in_grammar=False, engine=ENGINE)
     return Hypothesis(text=result.text, confidence=conf, in_grammar=True, engine=ENGINE)
+
+
+@dataclass(frozen=True)
+class TurnPrompts:
+    """A turn's prompts: the grammar's (tried in order while a decode loops), whether it
+    listens for digits, and for a number turn with phrases the phrases alone (None: none)."""
+
+    prompts: tuple[str | None, ...]
+    digits: bool
+    phrases: tuple[str | None, ...] | None = None
+    request: str | None = None  # request_prompt of the turn's escape phrases
 
 
 class WhisperEngine:
@@ -95,16 +136,21 @@ class WhisperEngine:
         self.model = model_label or f"whisper ({self.model_dir})"
         self._core = shared_core(self.model_dir, parallel)  # fails now, not in a call
         self._core.silence()  # a full encode: at start-up rather than in the first call
-        self._prompts: dict[tuple, tuple[tuple[str | None, ...], bool]] = {}
+        self._prompts: dict[tuple, TurnPrompts] = {}
         self._lock = threading.Lock()
 
-    def prompts(self, grammar: Grammar) -> tuple[tuple[str | None, ...], bool]:
-        """The turn's prompts, and whether it listens for digits (cached per grammar)."""
-        key = (grammar.phrases, grammar.allow_digits)
+    def prompts(self, grammar: Grammar) -> TurnPrompts:
+        """The turn's prompts (cached per grammar)."""
+        key = (grammar.phrases, grammar.allow_digits, grammar.escapes)
         with self._lock:
             hit = self._prompts.get(key)
             if hit is None:
-                hit = self._prompts[key] = (prompts_for(grammar), hears_digits(grammar))
+                digits = hears_digits(grammar)
+                words = replace(grammar, allow_digits=False, max_digits=None)
+                phrases = prompts_for(words) if digits and grammar_phrases(words) else None
+                hit = self._prompts[key] = TurnPrompts(
+                    prompts_for(grammar, self.options.digits_first), digits, phrases,
+                    request_prompt(grammar.escapes) if self.options.request_prompt else None)
         return hit
 
     def decode(self, pcm: bytes, prompts: tuple[str | None, ...],
@@ -112,22 +158,54 @@ class WhisperEngine:
         """One utterance, in this thread (CTranslate2 releases the GIL while it works)."""
         return self._core.decode(pcm, prompts, self.options, digits)
 
+    def decode_turn(self, pcm: bytes, grammar: Grammar) -> WhisperResult:
+        """One utterance of a turn. When the decode means nothing at the turn, the caller may
+        have asked for a person in words Whisper did not expect: the utterance is decoded
+        again, first (on a number turn, whose prompt leads Whisper to write digits even for
+        "representative, please") with the turn's phrases alone as the prompt, then with
+        requests for a person (request_prompt); a second decode is taken only if it asks for
+        a person, so it can hand a caller over but never choose an answer."""
+        turn = self.prompts(grammar)
+        result = self.decode(pcm, turn.prompts, turn.digits)
+        if self._meaning(result, grammar) is not None:
+            return result
+        again = [turn.phrases] if turn.phrases is not None else []
+        if turn.request and self._heard(result, grammar):  # not noise
+            again.append((turn.request,))
+        for prompts in again:
+            second = self.decode(pcm, prompts, False)
+            if self._meaning(second, grammar) == alternatives.ESCAPE:
+                return second
+        return result
+
+    def _heard(self, result: WhisperResult, grammar: Grammar) -> bool:
+        """Whether the decode is speech worth a second look (not rejected as noise)."""
+        return bool(hypothesis(result, grammar=grammar).text)
+
+    def _meaning(self, result: WhisperResult, grammar: Grammar) -> str | None:
+        hyp = hypothesis(result, grammar=grammar, within=self.options.alternatives_within)
+        return alternatives.meaning(grammar, hyp.text)
+
     def unknown_words(self, phrases: tuple[str, ...] | list[str]) -> list[str]:
         """Whisper has an open vocabulary: it can hear any English word."""
         return []
 
     def recognizer(self, grammar: Grammar) -> WhisperRecognizer:
-        return WhisperRecognizer(self, *self.prompts(grammar))
+        return WhisperRecognizer(self, grammar)
 
 
 class WhisperRecognizer:
     """One utterance; the same early decode as pocketsphinx (prefetch at the pause, peek)."""
 
-    def __init__(self, engine: WhisperEngine, prompts: tuple[str | None, ...],
-                 digits: bool) -> None:
+    def __init__(self, engine: WhisperEngine, grammar: Grammar) -> None:
         self._utterance: EarlyDecode[WhisperResult] = EarlyDecode(
-            lambda pcm: engine.decode(pcm, prompts, digits))
+            lambda pcm: engine.decode_turn(pcm, grammar))
+        self._grammar = grammar
+        self._within = engine.options.alternatives_within
         self.result: WhisperResult | None = None  # the raw figures, for calibration scripts
+
+    def _hypothesis(self, result: WhisperResult) -> Hypothesis:
+        return hypothesis(result, grammar=self._grammar, within=self._within)
 
     def accept(self, pcm: bytes) -> str | None:
         self._utterance.accept(pcm)
@@ -138,8 +216,8 @@ class WhisperRecognizer:
 
     def peek(self) -> Hypothesis | None:
         result = self._utterance.early()
-        return None if result is None else hypothesis(result)
+        return None if result is None else self._hypothesis(result)
 
     def finish(self) -> Hypothesis:
         self.result = self._utterance.finish()
-        return hypothesis(self.result)
+        return self._hypothesis(self.result)

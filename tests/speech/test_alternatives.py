@@ -1,0 +1,67 @@
+"""Which of a beam's transcripts an engine passes on, and when the cascade's grammar pass
+answers a short utterance: by what the turn makes of each (the flow's own rules)."""
+
+from __future__ import annotations
+
+from voicebot.speech.engines.alternatives import AMBIGUOUS, ESCAPE, Transcript, choose, meaning
+from voicebot.speech.engines.cascade import means_nothing, short_answer
+from voicebot.speech.types import Grammar, Hypothesis
+
+ESCAPES = ("agent", "representative", "operator", "person", "speak to someone")
+ORDER = ("order status", "my order", "package", "one")
+BILLING = ("billing", "bill", "refund", "two")
+MENU = Grammar(phrases=ORDER + BILLING + ESCAPES, groups=(ORDER, BILLING, ESCAPES),
+               escapes=ESCAPES)
+CONFIRM = Grammar(phrases=("yes", "no", *ESCAPES), groups=(("yes",), ("no",), ESCAPES),
+                  escapes=ESCAPES, answer="yes_no")
+NUMBER = Grammar(phrases=ESCAPES, allow_digits=True, max_digits=4, escapes=ESCAPES,
+                 answer="digits")
+
+
+def beam(*texts: str, step: float = 0.1) -> list[Transcript]:
+    return [Transcript(t, -0.2 - i * step) for i, t in enumerate(texts)]
+
+
+def test_what_each_kind_of_turn_makes_of_a_transcript() -> None:
+    assert meaning(MENU, "transfer me to a representative") == ESCAPE
+    assert meaning(MENU, "i have a question about my bill") == "intent:1"
+    assert meaning(MENU, "my order and my bill") == AMBIGUOUS
+    assert meaning(MENU, "the person at the door") is None  # a mention, not an answer
+    assert meaning(CONFIRM, "no it is not right") == "no"
+    assert meaning(NUMBER, "its four five one two") == "digits:4512"
+    assert meaning(NUMBER, "four five one") is None  # not a number of the turn
+    assert meaning(MENU, "") is None
+    assert meaning(Grammar(phrases=("one", "two")), "two") == "intent:1"  # no groups
+
+
+def test_the_best_transcript_is_kept_when_it_means_anything() -> None:
+    assert choose(beam("billing please", "agent please"), MENU, within=0.3) == 0
+    assert choose(beam("my order and my bill", "my order"), MENU, within=0.3) == 0
+
+
+def test_a_near_transcript_that_asks_for_a_person_is_taken() -> None:
+    found = beam("transfer meetler preventative", "transfer me to a representative")
+    assert choose(found, MENU, within=0.3) == 1
+    assert choose(beam("transfer meetler", "transfer me to a representative", step=0.5),
+                  MENU, within=0.3) == 0  # too far below the best
+
+
+def test_near_transcripts_must_agree_on_an_answer() -> None:
+    assert choose(beam("can you explain the car again", "can you explain the charges",
+                       "can you explain the bill"), MENU, within=0.3) in (1, 2)
+    assert choose(beam("can you explain the car again", "can you check my package",
+                       "can you explain the bill"), MENU, within=0.3) == 0
+
+
+def test_the_grammar_pass_answers_a_short_utterance_whisper_made_nothing_of() -> None:
+    said = Hypothesis(text="open the door", confidence=0.95, engine="whisper")
+    assert means_nothing(said, MENU)
+    assert not means_nothing(Hypothesis(text="operator", confidence=0.95), MENU)
+    assert means_nothing(Hypothesis(text="operator", confidence=0.3), MENU)  # too unsure
+    sure = Hypothesis(text="operator", confidence=0.8, engine="pocketsphinx")
+    assert short_answer(sure, said, MENU).text == "operator"
+    assert short_answer(sure, said, MENU).engine == "cascade:pocketsphinx"
+    unsure = Hypothesis(text="operator", confidence=0.4, engine="pocketsphinx")
+    assert short_answer(unsure, said, MENU).engine == "cascade:whisper"
+    rejected = Hypothesis(text="", confidence=0.0, in_grammar=False, engine="pocketsphinx")
+    assert short_answer(rejected, said, MENU).text == "open the door"

@@ -1,0 +1,75 @@
+"""Which of several transcripts of one utterance to pass on: the turn's meanings decide.
+
+Why: a beam search ends with several transcripts, and on an unfamiliar voice the best one
+is sometimes a near miss that means nothing at this turn ("Transfer, meetler,
+preventative.") while one a little less likely means something ("Transfer me to a
+representative."). The flow alone decides what a text means (flow.matching, the rules
+`chat` uses too); here the same rules only tell which transcripts have a meaning at this
+turn, so that an engine passes on the best transcript that does, never a different
+meaning than the best one's:
+
+- the best transcript means something (an answer, a request for a person, or two answers
+  at once, which the flow asks again): it is taken;
+- else a near one (mean token log probability within `within` of the best) that asks for a
+  person is taken: a missed request traps the caller;
+- else near ones that mean something must all mean the same, and the first is taken;
+- else the best (the flow will ask again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from voicebot.flow.escape import asks_for_person
+from voicebot.flow.matching import intents_named, spoken_digits, yes_no
+from voicebot.flow.normalize import compare_form
+from voicebot.speech.types import Grammar
+
+ESCAPE = "escape"
+AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str  # normalised
+    logprob: float  # mean log probability per token, as the decoder scored it
+
+
+def meaning(grammar: Grammar, text: str) -> str | None:
+    """What the turn makes of `text`: "escape", "digits:NNNN", "yes"/"no", "intent:N" (the
+    N-th group of the grammar, or phrase of a grammar without groups), AMBIGUOUS (two
+    answers at once), or None (nothing)."""
+    if not text:
+        return None
+    if asks_for_person(text, grammar.escapes):
+        return ESCAPE
+    if grammar.allow_digits:
+        digits = spoken_digits(text)
+        wanted = grammar.max_digits is None or (digits is not None
+                                                and len(digits) == grammar.max_digits)
+        return f"digits:{digits}" if digits and wanted else None
+    if grammar.answer == "yes_no":
+        return yes_no(text)
+    escapes = {compare_form(p) for p in grammar.escapes}
+    groups = grammar.groups or tuple((p,) for p in grammar.phrases)  # each phrase its own
+    intents = {str(i): group for i, group in enumerate(groups)
+               if {compare_form(p) for p in group} != escapes}
+    named = intents_named(text, intents)
+    if len(named) > 1:
+        return AMBIGUOUS
+    return f"intent:{named.pop()}" if named else None
+
+
+def choose(transcripts: Sequence[Transcript], grammar: Grammar, within: float) -> int:
+    """The index of the transcript to pass on (0: the best; see the module's rules)."""
+    if len(transcripts) < 2 or meaning(grammar, transcripts[0].text) is not None:
+        return 0
+    floor = transcripts[0].logprob - within
+    near = [(i, meaning(grammar, t.text)) for i, t in enumerate(transcripts) if i
+            and t.logprob >= floor]
+    asks = next((i for i, m in near if m == ESCAPE), None)
+    if asks is not None:
+        return asks
+    found = [(i, m) for i, m in near if m not in (None, AMBIGUOUS)]
+    return found[0][0] if found and len({m for _, m in found}) == 1 else 0
