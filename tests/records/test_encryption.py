@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.backends import DATA_KEY, TEST_CIPHER
+from tests.pg import free_port
 from voicebot.records.crypto import (
     UNREADABLE,
     DataCipher,
@@ -89,8 +90,8 @@ def test_serve_refuses_to_start_without_a_key_or_with_a_wrong_one(tmp_path):
     CallStore(db, "k", cipher=TEST_CIPHER).close()
 
     def serve(**env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "voicebot", "serve", "--port", "0"],
-                              env={**base, **env}, capture_output=True, text=True,
+        command = [sys.executable, "-m", "voicebot", "serve", "--port", str(free_port())]
+        return subprocess.run(command, env={**base, **env}, capture_output=True, text=True,
                               timeout=120, cwd=tmp_path)
 
     missing = serve()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import DATA_KEY, TEST_CIPHER
 from tests.service.conftest import API_TOKEN, AUTH_TOKEN, dtmf, wait
 from voicebot.records.hashing import load_hash_key
 from voicebot.records.store import CallStore
@@ -38,7 +39,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("VOICEBOT_", "TWILIO_"))}
     return {**clean, "VOICEBOT_DB": str(tmp_path / "calls.sqlite3"),
             "VOICEBOT_TTS_CACHE": str(tmp_path / "tts"), "VOICEBOT_WARM_RECOGNIZERS": "2",
-            "VOICEBOT_LOG_LEVEL": "warning", **extra}
+            "VOICEBOT_LOG_LEVEL": "warning", "VOICEBOT_DATA_KEY": DATA_KEY, **extra}
 
 
 def _serve(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -129,7 +130,7 @@ def test_sigterm_during_calls_hands_each_caller_over_and_exits_0(tmp_path):
     assert status == 200 and late.find("Say").text == UNAVAILABLE
     assert late.find("Enqueue") is not None and late.find("Connect") is None
     store = CallStore(tmp_path / "calls.sqlite3",
-                      load_hash_key(None, tmp_path / "calls.sqlite3"))
+                      load_hash_key(None, tmp_path / "calls.sqlite3"), cipher=TEST_CIPHER)
     for i, result in results.items():
         assert not isinstance(result, Exception), f"call {i}: {result}"
         t = store.get(result.call_sid)

@@ -75,9 +75,14 @@ class ResilientRecords(WriteQueue, ResilientStreamStates):
                          "transcript": transcript.to_dict(), "caller_hash": caller_hash,
                          "ended": ended})
         if ended:
-            with self._cond:
-                self._cond.wait_for(lambda: self._written_seq >= seq
-                                    or self._failing_since is not None, FINAL_WAIT_S)
+            self._settle(seq)
+
+    def _settle(self, seq: int) -> None:
+        """Wait (FINAL_WAIT_S at most, and not while the database is failing) until write
+        `seq` is made: for what another host reads next (a call's end, an agent's pairing)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._written_seq >= seq
+                                or self._failing_since is not None, FINAL_WAIT_S)
 
     def open_call(self, call_sid: str, *, from_number: str | None, flow_name: str,
                   flow_version: str, variant: str | None = None) -> None:
@@ -106,8 +111,10 @@ class ResilientRecords(WriteQueue, ResilientStreamStates):
 
     def record_handoff(self, agent_call_sid: str, call_sid: str, queue_sid: str | None = None,
                        queue_time: int | None = None) -> None:
-        self._put({"op": "handoff", "agent_call_sid": agent_call_sid, "call_sid": call_sid,
-                   "queue_sid": queue_sid, "queue_time": queue_time})
+        # The agent's desktop asks for this caller's context next, maybe from another host.
+        self._settle(self._put({"op": "handoff", "agent_call_sid": agent_call_sid,
+                                "call_sid": call_sid, "queue_sid": queue_sid,
+                                "queue_time": queue_time}))
 
     def audit(self, entry: AuditEntry) -> None:
         """An audit-log entry: written like the records (never waits, kept while refused)."""
