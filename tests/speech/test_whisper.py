@@ -15,6 +15,7 @@ from voicebot.speech.audio import load_phone_audio
 from voicebot.speech.engines import EngineError, load_engine
 from voicebot.speech.engines.cascade import choose
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
+from voicebot.speech.engines.whisper_decode import WhisperOptions, loops, shared_core
 from voicebot.speech.engines.whisper_engine import prompts_for, request_prompt
 from voicebot.speech.evaluate import line_audio, recognize_turn
 from voicebot.speech.types import Grammar, Hypothesis
@@ -25,6 +26,7 @@ ESCAPES = ("agent", "representative", "operator", "human", "person", "speak to s
 MENU = Grammar(phrases=("order status", "my order", "billing", "refund", *ESCAPES),
                groups=(("order status", "my order"), ("billing", "refund"), ESCAPES))
 NUMBER = Grammar(phrases=ESCAPES, allow_digits=True, max_digits=4)
+ROOT = Path(__file__).resolve().parents[2]
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")  # 4 accents
 
 
@@ -79,6 +81,46 @@ def test_nothing_is_invented_on_silence_or_line_noise(whisper_engine) -> None:
         for grammar in (MENU, NUMBER):
             hyp = raw(whisper_engine, grammar, pcm)
             assert hyp.text == "" and not hyp.in_grammar and hyp.confidence < 0.25, (name, hyp)
+
+
+def test_a_word_written_again_and_again_is_a_loop_except_in_a_number() -> None:
+    options = WhisperOptions()
+    assert loops("Sure, I'll try nope nope nope nope.", options)
+    assert loops("one zero zero zero zero zero zero", options)
+    assert not loops("Yes, I'd like to check another order.", options)
+    assert not loops("No, no, that's not it.", options)  # twice is how people talk
+    assert not loops("five five five zero", options, digits=True)  # order number 5550
+    assert not loops("nope nope nope", WhisperOptions(repeat_loops=False))
+
+
+@pytest.mark.slow
+def test_a_sentence_read_into_a_loop_of_the_prompt_is_read_again(whisper_engine, speech
+                                                                 ) -> None:
+    # espeak-ng: no recording has this sentence. Whisper, given the node's phrases as its
+    # prompt, wrote "sure I'll try nope nope nope" for it in these voices.
+    from voicebot.flow.loader import load_flow
+    from voicebot.flow.matching import match_intent
+    from voicebot.flow.turns import listen_for
+    from voicebot.speech.turn_end import turn_grammar
+
+    node = load_flow(ROOT / "call_flows" / "support.yaml").nodes["order_not_found"]
+    grammar = turn_grammar(listen_for(node))
+    intents = {i.name: i.phrases for i in node.intents}
+    for voice in ("en-gb", "en-029"):
+        pcm = load_phone_audio(speech("Sure, I'll try another number.", voice=voice, speed=140))
+        hyp = heard(whisper_engine, grammar, pcm)
+        assert "nope" not in hyp.text.split(), (voice, hyp)
+        assert match_intent(hyp.text, intents) == "retry", (voice, hyp)
+
+
+def test_a_reading_again_reuses_the_encoding_with_the_same_result(whisper_engine, speech
+                                                                  ) -> None:
+    core = shared_core(whisper_engine.model_dir, whisper_engine.parallel)
+    pcm = load_phone_audio(speech("I have a question about my bill", voice="en-us", speed=150))
+    prompts = prompts_for(MENU)
+    once = core.encoded(pcm, whisper_engine.options)
+    assert core.decode(once, prompts, whisper_engine.options) == core.decode(
+        pcm, prompts, whisper_engine.options)
 
 
 def test_prompts_are_the_turns_grammar() -> None:

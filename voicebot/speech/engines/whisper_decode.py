@@ -71,6 +71,10 @@ class WhisperOptions:
     # A decode that means nothing at the turn is decoded again with requests for a person as
     # the prompt (whisper_engine.request_prompt), taken only if it asks for one.
     request_prompt: bool = True
+    # Where no digits are heard, a word or a few written three times or more in a row is a
+    # loop too ("sure I'll try nope nope nope nope": the prompt's "nope"), and a decode that
+    # loops with every prompt is tried once more with no prompt before it is cut.
+    repeat_loops: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,14 @@ class WhisperResult:
     # The beam's other transcripts, most likely first: (normalised text, mean token log
     # probability), loops and other scripts left out.
     alternatives: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An utterance as the encoder saw it, and its length."""
+
+    features: object  # a CTranslate2 StorageView
+    seconds: float
 
 
 _NUMERAL = re.compile(r"\d+")
@@ -127,6 +139,17 @@ def collapse_repeats(text: str, times: int = 3) -> str:
 def compression_ratio(text: str) -> float:
     data = text.encode("utf-8")
     return len(data) / max(1, len(zlib.compress(data)))
+
+
+def loops(raw: str, options: WhisperOptions, digits: bool = False) -> bool:
+    """Whether a decode's text repeats itself: too compressible (a long loop), or, with
+    `repeat_loops`, a run of words written three times or more in a row (a short loop, which
+    compresses too little to show: "sure I'll try nope nope nope nope"), except where
+    digits are heard (an order number may be "five five five zero")."""
+    if compression_ratio(raw) > options.max_compression:
+        return True
+    text = clean_text(raw)
+    return options.repeat_loops and not digits and collapse_repeats(text) != text
 
 
 class WhisperCore:
@@ -206,17 +229,26 @@ class WhisperCore:
 
     # ------------------------------------------------------------------ the decode
 
-    def decode(self, pcm: bytes, prompts: tuple[str | None, ...], options: WhisperOptions,
-               digits: bool = False) -> WhisperResult:
-        """Decode one utterance of 8 kHz PCM with the first prompt that does not loop;
-        `digits`: the turn listens for digits (greedy search, see WhisperOptions)."""
-        beam = options.digits_beam_size if digits else options.beam_size
+    def encoded(self, pcm: bytes, options: WhisperOptions) -> Encoded:
+        """The utterance's encoder output, the costly part of a decode: a turn decoded again
+        with another prompt reuses it."""
         audio = self._audio(pcm)
-        seconds = audio.size / WHISPER_RATE
-        features = self.encode(audio, options)
+        return Encoded(self.encode(audio, options), audio.size / WHISPER_RATE)
+
+    def decode(self, pcm: bytes | Encoded, prompts: tuple[str | None, ...],
+               options: WhisperOptions, digits: bool = False) -> WhisperResult:
+        """Decode one utterance of 8 kHz PCM (or its encoding) with the first prompt that
+        does not loop; `digits`: the turn listens for digits (greedy search, see
+        WhisperOptions)."""
+        beam = options.digits_beam_size if digits else options.beam_size
+        enc = pcm if isinstance(pcm, Encoded) else self.encoded(pcm, options)
+        features, seconds = enc.features, enc.seconds
         cap = int(math.ceil(seconds * options.tokens_per_s)) + options.extra_tokens
         first = None
-        for index, prompt in enumerate(prompts or (None,)):
+        tries = prompts or (None,)
+        if options.repeat_loops and not digits and None not in tries:
+            tries = (*tries, None)
+        for index, prompt in enumerate(tries):
             start = self.prompt_tokens(prompt)
             out = self.model.generate(
                 features, [start], beam_size=beam, max_length=len(start) + cap,
@@ -225,7 +257,7 @@ class WhisperCore:
                 no_repeat_ngram_size=options.no_repeat_ngram_size,
                 return_scores=True, return_no_speech_prob=True, suppress_blank=True,
                 suppress_tokens=self.suppress)[0]
-            decoded = [self._transcript(ids, score, cap, options)
+            decoded = [self._transcript(ids, score, cap, options, digits)
                        for ids, score in zip(out.sequences_ids, out.scores, strict=True)]
             raw, avg, n, looped = decoded[0]
             others = tuple((clean_text(r), a) for r, a, _, loop in decoded[1:]
@@ -240,13 +272,13 @@ class WhisperCore:
             first = first or result
         return replace(first, text=collapse_repeats(first.text))
 
-    def _transcript(self, ids: list[int], score: float, cap: int, options: WhisperOptions
-                    ) -> tuple[str, float, int, bool]:
+    def _transcript(self, ids: list[int], score: float, cap: int, options: WhisperOptions,
+                    digits: bool = False) -> tuple[str, float, int, bool]:
         """(raw text, mean token log probability with the end token, tokens, looped)."""
         raw = self.tokenizer.decode(ids).strip()
         n = len(ids)
         avg = float(score) * n / (n + 1) if n else float(score)
-        return raw, avg, n, n >= cap or compression_ratio(raw) > options.max_compression
+        return raw, avg, n, n >= cap or loops(raw, options, digits)
 
 
 _cores: dict[tuple[str, int], WhisperCore] = {}

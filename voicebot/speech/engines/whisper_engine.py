@@ -31,6 +31,7 @@ from voicebot.speech.engines.common import (
 )
 from voicebot.speech.engines.early import EarlyDecode
 from voicebot.speech.engines.whisper_decode import (
+    Encoded,
     WhisperOptions,
     WhisperResult,
     shared_core,
@@ -153,7 +154,7 @@ class WhisperEngine:
                     request_prompt(grammar.escapes) if self.options.request_prompt else None)
         return hit
 
-    def decode(self, pcm: bytes, prompts: tuple[str | None, ...],
+    def decode(self, pcm: bytes | Encoded, prompts: tuple[str | None, ...],
                digits: bool = False) -> WhisperResult:
         """One utterance, in this thread (CTranslate2 releases the GIL while it works)."""
         return self._core.decode(pcm, prompts, self.options, digits)
@@ -166,14 +167,15 @@ class WhisperEngine:
         requests for a person (request_prompt); a second decode is taken only if it asks for
         a person, so it can hand a caller over but never choose an answer."""
         turn = self.prompts(grammar)
-        result = self.decode(pcm, turn.prompts, turn.digits)
+        encoded = self._core.encoded(pcm, self.options)  # encoded once for every reading
+        result = self.decode(encoded, turn.prompts, turn.digits)
         if self._meaning(result, grammar) is not None:
             return result
         again = [turn.phrases] if turn.phrases is not None else []
         if turn.request and self._heard(result, grammar):  # not noise
             again.append((turn.request,))
         for prompts in again:
-            second = self.decode(pcm, prompts, False)
+            second = self.decode(encoded, prompts, False)
             if self._meaning(second, grammar) == alternatives.ESCAPE:
                 return second
         return result
