@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from voicebot.speech.audio import resample
-from voicebot.speech.engines.common import DIGIT_WORDS, EngineError, normalize
+from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS, EngineError, normalize
 from voicebot.speech.types import PHONE_RATE
 
 WHISPER_RATE = 16000
@@ -121,19 +121,28 @@ def is_foreign(raw: str) -> bool:
 def collapse_repeats(text: str, times: int = 3) -> str:
     """A looping decode's text up to the first repetition: "yep yep yep yep" -> "yep",
     "order status order order" stays. A run of one to four words said `times` times or more
-    in a row is kept once, and what follows it (more of the loop) is dropped."""
+    in a row is kept once, and what follows it (more of the loop) is dropped. Digits repeat
+    in real numbers ("four one one one one", "five five five"), so a run of digits (as
+    words or figures) is never a loop, in any turn."""
     words = text.split()
     for start in range(len(words)):
         for size in range(1, 5):
             unit = words[start:start + size]
             if len(unit) < size:
                 break
+            if all(_is_digit(word) for word in unit):
+                continue
             count = 1
             while words[start + count * size: start + (count + 1) * size] == unit:
                 count += 1
             if count >= times:
                 return " ".join(words[:start + size])
     return text
+
+
+def _is_digit(word: str) -> bool:
+    bare = word.strip(".,?!;:").lower()
+    return bare.isdigit() or bare in DIGIT_WORDS or bare in DIGIT_ALIASES
 
 
 def compression_ratio(text: str) -> float:
