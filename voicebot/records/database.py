@@ -201,7 +201,10 @@ class Database:
                 and not self.files.replaced:
             _never_close(self.engine)
             return
-        self.engine.dispose()
+        # SQLite's one connection may be in a statement on another thread (a read on the old
+        # store while the writer reopens the records): closing it then crashes the process.
+        with self._lock:
+            self.engine.dispose()
 
 
 def _never_close(engine: sa.Engine) -> None:
