@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from voicebot.speech.engines import alternatives
-from voicebot.speech.engines.common import DEFAULT_THRESHOLD, DIGIT_ALIASES, DIGIT_WORDS
+from voicebot.speech.engines.common import DEFAULT_THRESHOLD, DIGIT_WORDS, SPOKEN_DIGITS
 from voicebot.speech.types import Grammar, Hypothesis, Recognizer
 
 # Utterances up to this long (as the recognizer gets them: speech, end silence, pre-roll)
@@ -40,7 +40,7 @@ _BYTES_PER_S = 16000  # 8 kHz 16-bit PCM
 
 def _digits(text: str) -> str | None:
     words = text.split()
-    if not words or not all(w in DIGIT_WORDS or w in DIGIT_ALIASES for w in words):
+    if not words or not all(w in SPOKEN_DIGITS for w in words):
         return None
     return "".join(str(DIGIT_WORDS.index(w)) if w in DIGIT_WORDS else "0" for w in words)
 

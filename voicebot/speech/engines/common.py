@@ -17,6 +17,7 @@ from voicebot.speech.types import Grammar
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGIT_ALIASES = ("oh",)  # "oh" is how many callers say 0 in numbers
+SPOKEN_DIGITS = frozenset(DIGIT_WORDS + DIGIT_ALIASES)
 DEFAULT_THRESHOLD = 0.5  # the team's default cut: below it, the flow re-asks or hands over
 
 

@@ -29,6 +29,7 @@ from voicebot.speech.engines import calibration
 from voicebot.speech.engines.common import (
     DIGIT_ALIASES,
     DIGIT_WORDS,
+    SPOKEN_DIGITS,
     EngineError,
     clamp01,
     logistic,
@@ -97,9 +98,8 @@ class Compiled:
         """Whether `text` is a complete sentence of the grammar."""
         if text in self.phrases:
             return True
-        digits = set(DIGIT_WORDS + DIGIT_ALIASES)
         words = text.split()
-        return (self.allow_digits and all(w in digits for w in words)
+        return (self.allow_digits and all(w in SPOKEN_DIGITS for w in words)
                 and (self.max_digits is None or len(words) <= self.max_digits))
 
     def rival(self, text: str) -> tuple[str, str] | None:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from voicebot.speech.audio import resample
-from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS, EngineError, normalize
+from voicebot.speech.engines.common import DIGIT_WORDS, SPOKEN_DIGITS, EngineError, normalize
 from voicebot.speech.types import PHONE_RATE
 
 WHISPER_RATE = 16000
@@ -141,8 +141,8 @@ def collapse_repeats(text: str, times: int = 3) -> str:
 
 
 def _is_digit(word: str) -> bool:
-    bare = word.strip(".,?!;:").lower()
-    return bare.isdigit() or bare in DIGIT_WORDS or bare in DIGIT_ALIASES
+    bare = normalize(word)
+    return bare.isdigit() or bare in SPOKEN_DIGITS
 
 
 def compression_ratio(text: str) -> float:

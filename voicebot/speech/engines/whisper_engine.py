@@ -23,8 +23,8 @@ from pathlib import Path
 from voicebot.speech.engines import alternatives, calibration
 from voicebot.speech.engines.alternatives import Transcript
 from voicebot.speech.engines.common import (
-    DIGIT_ALIASES,
     DIGIT_WORDS,
+    SPOKEN_DIGITS,
     clamp01,
     grammar_phrases,
     logistic,
@@ -39,13 +39,12 @@ from voicebot.speech.engines.whisper_decode import (
 from voicebot.speech.types import Grammar, Hypothesis
 
 ENGINE = "whisper"
-_DIGITS = frozenset(DIGIT_WORDS + DIGIT_ALIASES)
 
 
 def hears_digits(grammar: Grammar) -> bool:
     """Whether the turn listens for digits (a number, or a list of digit words)."""
     phrases = grammar_phrases(grammar)
-    return grammar.allow_digits or (bool(phrases) and all(p in _DIGITS for p in phrases))
+    return grammar.allow_digits or (bool(phrases) and all(p in SPOKEN_DIGITS for p in phrases))
 
 
 def prompts_for(grammar: Grammar, digits_first: bool = False) -> tuple[str | None, ...]:
@@ -53,7 +52,7 @@ def prompts_for(grammar: Grammar, digits_first: bool = False) -> tuple[str | Non
     as one run of words ("zero one two ... nine"), which measured far better for spoken
     digits than a comma list (the list invited "six, six, six"); if a decode loops on that
     run (it can repeat it over a sentence), the all-comma list is tried next."""
-    words = [p for p in grammar_phrases(grammar) if p not in _DIGITS]
+    words = [p for p in grammar_phrases(grammar) if p not in SPOKEN_DIGITS]
     listed = ", ".join(words)
     run = " ".join(DIGIT_WORDS) if hears_digits(grammar) else ""
     if not listed and not run:
