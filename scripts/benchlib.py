@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,27 +80,18 @@ def call_turns(i: int, people: list[str], *, sentences: bool = False) -> list[Ca
     speaker = people[i % len(people)]
     index = i // len(people) % 25
     order = ORDERS[i % len(ORDERS)]
-    if not sentences:
-        return [
-            CallerTurn("say", audio=digits_audio("1", speaker, index), label="menu"),
-            CallerTurn("say", audio=digits_audio(order, speaker, index), label="digits"),
-            CallerTurn("dtmf", digits="1", label="yes"),
-            CallerTurn("dtmf", digits="9", label="done"),
-        ]
-    if i % 2:
+    menu = CallerTurn("say", audio=digits_audio("1", speaker, index), label="menu")
+    yes = CallerTurn("dtmf", digits="1", label="yes")
+    if sentences and i % 2:
         menu = CallerTurn("say", audio=spoken(MENU_SENTENCES[i // 2 % len(MENU_SENTENCES)], i),
                           label="menu sentence")
         yes = CallerTurn("say", audio=spoken(YES_SENTENCES[i // 2 % len(YES_SENTENCES)], i),
                          label="yes sentence")
-    else:
-        menu = CallerTurn("say", audio=digits_audio("1", speaker, index), label="menu phrase")
+    elif sentences:
+        menu = replace(menu, label="menu phrase")
         yes = CallerTurn("say", audio=spoken("Yes.", i), label="yes phrase")
-    return [
-        menu,
-        CallerTurn("say", audio=digits_audio(order, speaker, index), label="digits"),
-        yes,
-        CallerTurn("dtmf", digits="9", label="done"),
-    ]
+    return [menu, CallerTurn("say", audio=digits_audio(order, speaker, index), label="digits"),
+            yes, CallerTurn("dtmf", digits="9", label="done")]
 
 
 @dataclass
