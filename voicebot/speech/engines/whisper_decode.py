@@ -75,6 +75,12 @@ class WhisperOptions:
     # loop too ("sure I'll try nope nope nope nope": the prompt's "nope"), and a decode that
     # loops with every prompt is tried once more with no prompt before it is cut.
     repeat_loops: bool = True
+    # A turn that still means nothing is heard again with its audio played at these speeds
+    # (whisper_engine.WhisperEngine.decode_turn): a request for a person in any of those
+    # readings is taken; an answer only when `speeds_agree` of them give it and none gives
+    # another. () turns it off.
+    other_speeds: tuple[float, ...] = (0.9, 1.1, 0.8, 1.2)
+    speeds_agree: int = 2
 
 
 @dataclass(frozen=True)
@@ -195,10 +201,11 @@ class WhisperCore:
 
     # ------------------------------------------------------------------ pieces
 
-    def _audio(self, pcm: bytes) -> np.ndarray:
-        """Whisper's input: 16 kHz float. (Scaling speech to a fixed level, as pocketsphinx
-        does, measured no better.)"""
-        pcm16 = resample(pcm[: len(pcm) // 2 * 2], PHONE_RATE, WHISPER_RATE)
+    def _audio(self, pcm: bytes, speed: float = 1.0) -> np.ndarray:
+        """Whisper's input: 16 kHz float, played `speed` times as fast (pitch with it).
+        (Scaling speech to a fixed level, as pocketsphinx does, measured no better.)"""
+        pcm16 = resample(pcm[: len(pcm) // 2 * 2], int(round(PHONE_RATE * speed)),
+                         WHISPER_RATE)
         return np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
 
     def _mel(self, audio: np.ndarray, window_s: float) -> np.ndarray:
@@ -238,10 +245,10 @@ class WhisperCore:
 
     # ------------------------------------------------------------------ the decode
 
-    def encoded(self, pcm: bytes, options: WhisperOptions) -> Encoded:
-        """The utterance's encoder output, the costly part of a decode: a turn decoded again
-        with another prompt reuses it."""
-        audio = self._audio(pcm)
+    def encoded(self, pcm: bytes, options: WhisperOptions, speed: float = 1.0) -> Encoded:
+        """The utterance's encoder output (played at `speed`), the costly part of a decode:
+        a turn decoded again with another prompt reuses it."""
+        audio = self._audio(pcm, speed)
         return Encoded(self.encode(audio, options), audio.size / WHISPER_RATE)
 
     def decode(self, pcm: bytes | Encoded, prompts: tuple[str | None, ...],

@@ -164,20 +164,59 @@ class WhisperEngine:
         again, first (on a number turn, whose prompt leads Whisper to write digits even for
         "representative, please") with the turn's phrases alone as the prompt, then with
         requests for a person (request_prompt); a second decode is taken only if it asks for
-        a person, so it can hand a caller over but never choose an answer."""
+        a person, so it can hand a caller over but never choose an answer. If the turn
+        still means nothing, it is heard at other speeds (_other_speeds)."""
         turn = self.prompts(grammar)
         encoded = self._core.encoded(pcm, self.options)  # encoded once for every reading
         result = self.decode(encoded, turn.prompts, turn.digits)
         if self._meaning(result, grammar) is not None:
             return result
+        heard = self._heard(result, grammar)  # not noise
+        asks = self._asks(encoded, turn, grammar, heard)
+        if asks is not None:
+            return asks
+        if heard and self.options.other_speeds:
+            return self._other_speeds(pcm, turn, grammar) or result
+        return result
+
+    def _asks(self, encoded: Encoded, turn: TurnPrompts, grammar: Grammar,
+              heard: bool, greedy: bool = False) -> WhisperResult | None:
+        """A second reading of the utterance that asks for a person, or None. (`greedy`:
+        the number turn's search; at other speeds beam search copied the request prompt
+        over a spoken number: "my order is forty-five twelve" as "I'd like to speak to
+        someone".)"""
         again = [turn.phrases] if turn.phrases is not None else []
-        if turn.request and self._heard(result, grammar):  # not noise
+        if turn.request and heard:
             again.append((turn.request,))
         for prompts in again:
-            second = self.decode(encoded, prompts, False)
+            second = self.decode(encoded, prompts, greedy)
             if self._meaning(second, grammar) == alternatives.ESCAPE:
                 return second
-        return result
+        return None
+
+    def _other_speeds(self, pcm: bytes, turn: TurnPrompts, grammar: Grammar
+                      ) -> WhisperResult | None:
+        """Whisper tiny.en mishears words in ways that change with how fast they are said
+        ("billing" as "million", "parcel" as "path"), so a turn that means nothing is heard
+        again with its audio played faster and slower. A reading that asks for a person
+        (with the turn's prompt or the request prompt) hands the caller over; an answer is
+        taken only when `speeds_agree` readings give it and none gives another, because a
+        prompt full of the menu's words can pull one reading onto them ("reset my
+        password" read once as "refund my password")."""
+        votes: dict[str, list[WhisperResult]] = {}
+        for speed in self.options.other_speeds:
+            encoded = self._core.encoded(pcm, self.options, speed)
+            reading = self.decode(encoded, turn.prompts, turn.digits)
+            meant = self._meaning(reading, grammar)
+            if meant == alternatives.ESCAPE:
+                return reading
+            asks = self._asks(encoded, replace(turn, phrases=None), grammar, True, turn.digits)
+            if asks is not None:
+                return asks
+            if meant not in (None, alternatives.AMBIGUOUS):
+                votes.setdefault(meant, []).append(reading)
+        agreed = [found for found in votes.values() if len(found) >= self.options.speeds_agree]
+        return agreed[0][0] if len(votes) == 1 and agreed else None
 
     def _heard(self, result: WhisperResult, grammar: Grammar) -> bool:
         """Whether the decode is speech worth a second look (not rejected as noise)."""
