@@ -17,6 +17,8 @@ probability, fitted on the tuning split (calibration.py), so that the flow's thr
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -138,6 +140,7 @@ class WhisperEngine:
         self._core.silence()  # a full encode: at start-up rather than in the first call
         self._prompts: dict[tuple, TurnPrompts] = {}
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None  # other speeds read side by side
 
     def prompts(self, grammar: Grammar) -> TurnPrompts:
         """The turn's prompts (cached per grammar)."""
@@ -204,19 +207,37 @@ class WhisperEngine:
         prompt full of the menu's words can pull one reading onto them ("reset my
         password" read once as "refund my password")."""
         votes: dict[str, list[WhisperResult]] = {}
-        for speed in self.options.other_speeds:
-            encoded = self._core.encoded(pcm, self.options, speed)
-            reading = self.decode(encoded, turn.prompts, turn.digits)
-            meant = self._meaning(reading, grammar)
+        for reading, meant, asks in self._readings(pcm, turn, grammar):
             if meant == alternatives.ESCAPE:
                 return reading
-            asks = self._asks(encoded, replace(turn, phrases=None), grammar, True, turn.digits)
             if asks is not None:
                 return asks
             if meant not in (None, alternatives.AMBIGUOUS):
                 votes.setdefault(meant, []).append(reading)
         agreed = [found for found in votes.values() if len(found) >= self.options.speeds_agree]
         return agreed[0][0] if len(votes) == 1 and agreed else None
+
+    def _readings(self, pcm: bytes, turn: TurnPrompts, grammar: Grammar
+                  ) -> Iterator[tuple[WhisperResult, str | None, WhisperResult | None]]:
+        """Each other speed's reading, its meaning, and its request reading if that asks
+        for a person, in the order of `other_speeds`. With more than one decode allowed at
+        once, the speeds are read side by side (a lone caller waits for one of them, not
+        four); else one by one, and the caller stops asking once one answers."""
+
+        def read(speed: float) -> tuple[WhisperResult, str | None, WhisperResult | None]:
+            encoded = self._core.encoded(pcm, self.options, speed)
+            reading = self.decode(encoded, turn.prompts, turn.digits)
+            meant = self._meaning(reading, grammar)
+            asks = None if meant == alternatives.ESCAPE else self._asks(
+                encoded, replace(turn, phrases=None), grammar, True, turn.digits)
+            return reading, meant, asks
+
+        if self.parallel < 2:
+            return map(read, self.options.other_speeds)
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.parallel, "whisper-speeds")
+        return iter(list(self._pool.map(read, self.options.other_speeds)))
 
     def _heard(self, result: WhisperResult, grammar: Grammar) -> bool:
         """Whether the decode is speech worth a second look (not rejected as noise)."""
