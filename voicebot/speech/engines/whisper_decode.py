@@ -78,9 +78,11 @@ class WhisperOptions:
     # A turn that still means nothing is heard again with its audio played at these speeds
     # (whisper_engine.WhisperEngine.decode_turn): a request for a person in any of those
     # readings is taken; an answer only when `speeds_agree` of them give it and none gives
-    # another. () turns it off.
+    # another. The first `speeds_request` are also read with the request prompt. () turns
+    # it off.
     other_speeds: tuple[float, ...] = (0.9, 1.1, 0.8, 1.2)
     speeds_agree: int = 2
+    speeds_request: int = 2  # how many of them are also read with the request prompt
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,9 @@ class WhisperEngine:
         "representative, please") with the turn's phrases alone as the prompt, then with
         requests for a person (request_prompt); a second decode is taken only if it asks for
         a person, so it can hand a caller over but never choose an answer. If the turn
-        still means nothing, it is heard at other speeds (_other_speeds)."""
+        still means nothing, it is heard at other speeds (_other_speeds), except where
+        digits are heard: a number is decoded early at every pause between its digits (to
+        hear "agent" said there), and each of those partial numbers means nothing yet."""
         turn = self.prompts(grammar)
         encoded = self._core.encoded(pcm, self.options)  # encoded once for every reading
         result = self.decode(encoded, turn.prompts, turn.digits)
@@ -178,7 +180,7 @@ class WhisperEngine:
         asks = self._asks(encoded, turn, grammar, heard)
         if asks is not None:
             return asks
-        if heard and self.options.other_speeds:
+        if heard and self.options.other_speeds and not turn.digits:
             return self._other_speeds(pcm, turn, grammar) or result
         return result
 
@@ -224,11 +226,13 @@ class WhisperEngine:
         once, the speeds are read side by side (a lone caller waits for one of them, not
         four); else one by one, and the caller stops asking once one answers."""
 
+        asked = set(self.options.other_speeds[:self.options.speeds_request])
+
         def read(speed: float) -> tuple[WhisperResult, str | None, WhisperResult | None]:
             encoded = self._core.encoded(pcm, self.options, speed)
             reading = self.decode(encoded, turn.prompts, turn.digits)
             meant = self._meaning(reading, grammar)
-            asks = None if meant == alternatives.ESCAPE else self._asks(
+            asks = None if meant == alternatives.ESCAPE or speed not in asked else self._asks(
                 encoded, replace(turn, phrases=None), grammar, True, turn.digits)
             return reading, meant, asks
 
