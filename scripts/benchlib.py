@@ -58,8 +58,11 @@ SENTENCE_VOICES = (("en-us", 180), ("en-gb", 140), ("en-us", 140), ("en-gb", 180
 MENU_SENTENCES = ("I'm calling about my order.", "I'd like an update on my order.",
                   "Can you tell me the status of my order?", "I want to track my order, please.")
 YES_SENTENCES = ("Yes, that's right.", "Yeah, that's correct.")
+# Said first at the menu by every fourth call: sentences the menu must not take, which the
+# engine reads again at other speeds before the flow asks again (the costliest turn).
+UNCLEAR_SENTENCES = ("What are your opening hours?", "Do you sell shoes?")
 KINDS_OF_TURN = {"menu phrase": "phrase", "yes phrase": "phrase", "menu sentence": "sentence",
-                 "yes sentence": "sentence", "digits": "number"}
+                 "yes sentence": "sentence", "unclear sentence": "sentence", "digits": "number"}
 
 
 def spoken(text: str, i: int) -> bytes:
@@ -76,7 +79,8 @@ def call_turns(i: int, people: list[str], *, sentences: bool = False) -> list[Ca
     """Call i: "one" (FSDD) at the main menu, a four-digit order number spoken digit by digit
     (a different speaker per call), key 1 to confirm, key 9 to finish. With `sentences`, the
     menu and confirmation turns are spoken: "one" or, every other call, a sentence asking
-    for the order status (espeak-ng); "yes" or a sentence meaning yes."""
+    for the order status (espeak-ng); "yes" or a sentence meaning yes; and every fourth
+    call first says something the menu cannot take (UNCLEAR_SENTENCES) and is asked again."""
     speaker = people[i % len(people)]
     index = i // len(people) % 25
     order = ORDERS[i % len(ORDERS)]
@@ -90,7 +94,12 @@ def call_turns(i: int, people: list[str], *, sentences: bool = False) -> list[Ca
     elif sentences:
         menu = replace(menu, label="menu phrase")
         yes = CallerTurn("say", audio=spoken("Yes.", i), label="yes phrase")
-    return [menu, CallerTurn("say", audio=digits_audio(order, speaker, index), label="digits"),
+    first = []
+    if sentences and i % 4 == 3:
+        first = [CallerTurn("say", audio=spoken(UNCLEAR_SENTENCES[i // 4 % 2], i),
+                            label="unclear sentence")]
+    return [*first, menu,
+            CallerTurn("say", audio=digits_audio(order, speaker, index), label="digits"),
             yes, CallerTurn("dtmf", digits="9", label="done")]
 
 
