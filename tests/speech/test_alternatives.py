@@ -3,7 +3,14 @@ answers a short utterance: by what the turn makes of each (the flow's own rules)
 
 from __future__ import annotations
 
-from voicebot.speech.engines.alternatives import AMBIGUOUS, ESCAPE, Transcript, choose, meaning
+from voicebot.speech.engines.alternatives import (
+    AMBIGUOUS,
+    ESCAPE,
+    Transcript,
+    choose,
+    meaning,
+    settle,
+)
 from voicebot.speech.engines.cascade import means_nothing, short_answer
 from voicebot.speech.types import Grammar, Hypothesis
 
@@ -65,3 +72,17 @@ def test_the_grammar_pass_answers_a_short_utterance_whisper_made_nothing_of() ->
     assert short_answer(unsure, said, MENU).engine == "cascade:whisper"
     rejected = Hypothesis(text="", confidence=0.0, in_grammar=False, engine="pocketsphinx")
     assert short_answer(rejected, said, MENU).text == "open the door"
+
+
+def test_readings_at_other_speeds_hand_over_at_once_but_answer_only_when_they_agree() -> None:
+    # the first request for a person wins, wherever it is
+    assert settle([None, "intent:1", ESCAPE, "intent:1"], agree=2) == 2
+    # an answer two readings give, and no other, is taken (the first of them)
+    assert settle([None, "intent:0", None, "intent:0"], agree=2) == 1
+    assert settle(["intent:0", AMBIGUOUS, "intent:0"], agree=2) == 0
+    # one reading alone is not enough: the prompt can pull a reading onto the menu's words
+    assert settle([None, "intent:1", None, None], agree=2) is None
+    # readings that disagree are no answer: the flow asks again
+    assert settle(["intent:0", "intent:0", "intent:1"], agree=2) is None
+    assert settle([None, None, None, None], agree=2) is None
+    assert settle([], agree=2) is None

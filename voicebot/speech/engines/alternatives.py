@@ -73,3 +73,17 @@ def choose(transcripts: Sequence[Transcript], grammar: Grammar, within: float) -
         return asks
     found = [(i, m) for i, m in near if m not in (None, AMBIGUOUS)]
     return found[0][0] if found and len({m for _, m in found}) == 1 else 0
+
+
+def settle(meanings: Sequence[str | None], agree: int) -> int | None:
+    """Which of several readings of one utterance at other speeds to pass on (its index),
+    or None: the first that asks for a person (a missed request traps the caller); else an
+    answer that at least `agree` readings give while none gives another (one reading alone
+    may have been pulled onto the menu's words by the prompt)."""
+    asks = next((i for i, m in enumerate(meanings) if m == ESCAPE), None)
+    if asks is not None:
+        return asks
+    answers = [(i, m) for i, m in enumerate(meanings) if m not in (None, AMBIGUOUS)]
+    if len(answers) >= agree and len({m for _, m in answers}) == 1:
+        return answers[0][0]
+    return None

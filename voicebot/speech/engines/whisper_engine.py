@@ -208,40 +208,42 @@ class WhisperEngine:
         taken only when `speeds_agree` readings give it and none gives another, because a
         prompt full of the menu's words can pull one reading onto them ("reset my
         password" read once as "refund my password")."""
-        votes: dict[str, list[WhisperResult]] = {}
-        for reading, meant, asks in self._readings(pcm, turn, grammar):
-            if meant == alternatives.ESCAPE:
-                return reading
-            if asks is not None:
-                return asks
-            if meant not in (None, alternatives.AMBIGUOUS):
-                votes.setdefault(meant, []).append(reading)
-        agreed = [found for found in votes.values() if len(found) >= self.options.speeds_agree]
-        return agreed[0][0] if len(votes) == 1 and agreed else None
+        readings = [found for speed in self._readings(pcm, turn, grammar) for found in speed]
+        pick = alternatives.settle([meant for _, meant in readings], self.options.speeds_agree)
+        return None if pick is None else readings[pick][0]
 
     def _readings(self, pcm: bytes, turn: TurnPrompts, grammar: Grammar
-                  ) -> Iterator[tuple[WhisperResult, str | None, WhisperResult | None]]:
-        """Each other speed's reading, its meaning, and its request reading if that asks
-        for a person, in the order of `other_speeds`. With more than one decode allowed at
-        once, the speeds are read side by side (a lone caller waits for one of them, not
-        four); else one by one, and the caller stops asking once one answers."""
-
+                  ) -> Iterator[list[tuple[WhisperResult, str | None]]]:
+        """Each other speed's reading with its meaning, followed by its request reading if
+        that asks for a person, in the order of `other_speeds`. With more than one decode
+        allowed at once, the speeds are read side by side (a lone caller waits for about
+        half of them); else one by one, and the reading stops at a request for a person."""
         asked = set(self.options.other_speeds[:self.options.speeds_request])
 
-        def read(speed: float) -> tuple[WhisperResult, str | None, WhisperResult | None]:
+        def read(speed: float) -> list[tuple[WhisperResult, str | None]]:
             encoded = self._core.encoded(pcm, self.options, speed)
             reading = self.decode(encoded, turn.prompts, turn.digits)
-            meant = self._meaning(reading, grammar)
-            asks = None if meant == alternatives.ESCAPE or speed not in asked else self._asks(
-                encoded, replace(turn, phrases=None), grammar, True, turn.digits)
-            return reading, meant, asks
+            found = [(reading, self._meaning(reading, grammar))]
+            if found[0][1] != alternatives.ESCAPE and speed in asked:
+                asks = self._asks(encoded, replace(turn, phrases=None), grammar, True,
+                                  turn.digits)
+                found += [(asks, alternatives.ESCAPE)] if asks is not None else []
+            return found
 
         if self.parallel < 2:
-            return map(read, self.options.other_speeds)
+            return self._until_asked(map(read, self.options.other_speeds))
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.parallel, "whisper-speeds")
         return iter(list(self._pool.map(read, self.options.other_speeds)))
+
+    @staticmethod
+    def _until_asked(speeds: Iterator[list[tuple[WhisperResult, str | None]]]
+                     ) -> Iterator[list[tuple[WhisperResult, str | None]]]:
+        for found in speeds:
+            yield found
+            if any(meant == alternatives.ESCAPE for _, meant in found):
+                return
 
     def _heard(self, result: WhisperResult, grammar: Grammar) -> bool:
         """Whether the decode is speech worth a second look (not rejected as noise)."""
