@@ -137,6 +137,31 @@ def test_prompts_are_the_turns_grammar() -> None:
                               "seven, eight, nine.")  # tried when the first one loops
     assert prompts_for(DIGITS) == (" ".join(DIGIT_WORDS), ", ".join(DIGIT_WORDS) + ".")
     assert prompts_for(Grammar()) == (None,)
+    confirm = Grammar(phrases=("yes", "yeah", "no", "nope", *ESCAPES), escapes=ESCAPES,
+                      answer="yes_no")
+    assert prompts_for(confirm) == (
+        "Yes. No. agent, representative, operator, human, person, speak to someone.",
+        "yes, yeah, no, nope, agent, representative, operator, human, person, "
+        "speak to someone.")
+
+
+@pytest.mark.slow
+def test_a_lone_yes_is_heard_once_and_ends_the_turn_at_the_short_silence(whisper_engine, speech
+                                                                        ) -> None:
+    # espeak-ng: with every way of saying yes and no as the prompt, Whisper wrote these as
+    # "yeah yeah", "yep yep", "yes yes" at confidence 0.35-0.61.
+    from voicebot.flow.loader import load_flow
+    from voicebot.flow.turns import listen_for
+    from voicebot.speech.turn_end import decides, turn_grammar
+
+    node = load_flow(ROOT / "call_flows" / "support.yaml").nodes["ask_order_number"]
+    listen = listen_for(node, confirming=True)
+    grammar = turn_grammar(listen)
+    for voice, speed in (("en-us", 180), ("en-gb", 140), ("en-us", 140)):
+        hyp = heard(whisper_engine, grammar, load_phone_audio(speech("Yes.", voice=voice,
+                                                                     speed=speed)))
+        assert hyp.text == "yes", (voice, speed, hyp)
+        assert decides(grammar, hyp, listen.confidence_threshold), (voice, speed, hyp)
 
 
 def test_the_second_look_asks_for_a_person_in_the_flows_words() -> None:

@@ -59,6 +59,8 @@ def prompts_for(grammar: Grammar, digits_first: bool = False) -> tuple[str | Non
     run = " ".join(DIGIT_WORDS) if hears_digits(grammar) else ""
     if not listed and not run:
         return (None,)
+    if grammar.answer == "yes_no" and not run:
+        return (_yes_no_prompt(grammar.escapes), listed + ".")
     if not run:
         return (listed + ".",)
     if not listed:
@@ -66,6 +68,14 @@ def prompts_for(grammar: Grammar, digits_first: bool = False) -> tuple[str | Non
     if digits_first:
         return (f"{run}. {listed}.", ", ".join([*DIGIT_WORDS, *words]) + ".")
     return (f"{listed}. {run}", ", ".join([*words, *DIGIT_WORDS]) + ".")
+
+
+def _yes_no_prompt(escapes: tuple[str, ...]) -> str:
+    """A yes/no question's prompt: "Yes. No." and the flow's escape phrases. The list of
+    every way to say yes and no ("yes, yeah, yep, yup, correct, …") led Whisper to write a
+    lone "Yes." as "yeah yeah" or "yep yep" at low confidence, so it was neither taken at
+    once nor, often, at all."""
+    return " ".join(["Yes. No.", *([", ".join(escapes) + "."] if escapes else [])])
 
 
 # Ways callers ask for a person, filled with the flow's own person words for the request
