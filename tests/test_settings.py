@@ -25,7 +25,9 @@ def test_values_are_read_and_converted():
         "VOICEBOT_DB": "/tmp/x.sqlite3",
         "VOICEBOT_DIGITS_SPEECH_END_MS": "1200",
         "VOICEBOT_COMPLETE_END_MS": "0",
+        "VOICEBOT_WHISPER_OTHER_SPEEDS": "0",
     })
+    assert s.whisper_other_speeds is False
     assert s.public_url == "https://bot.example.com"
     assert s.engine == "pocketsphinx"
     assert s.endpoint.aggressiveness == 3

@@ -200,6 +200,15 @@ def test_the_model_setting_pointing_nowhere_is_a_clear_error(tmp_path: Path) -> 
                     whisper_threads=1)
 
 
+def test_the_other_speeds_can_be_turned_off(tmp_path: Path) -> None:
+    on = load_engine("whisper", model_dir=tmp_path, whisper_model="", whisper_threads=1,
+                     whisper_other_speeds=True)
+    off = load_engine("whisper", model_dir=tmp_path, whisper_model="", whisper_threads=1,
+                      whisper_other_speeds=False)
+    assert on.options.other_speeds == WhisperOptions().other_speeds != ()
+    assert off.options.other_speeds == ()
+
+
 def test_engine_choice_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="voicebot.speech.engines")
     engine = load_engine("whisper", model_dir=tmp_path, whisper_model="", whisper_threads=1)

@@ -115,6 +115,10 @@ class Settings:
     whisper_threads: int = setting(
         "VOICEBOT_WHISPER_THREADS", "Whisper decodes run at once, one CPU each; 0: one per CPU",
         Number(int, 0, 64), 0)
+    whisper_other_speeds: bool = setting(
+        "VOICEBOT_WHISPER_OTHER_SPEEDS", "1: a turn Whisper makes nothing of is heard again "
+        "at four other speeds (more requests for a person and answers understood; about 1 s "
+        "more CPU on those turns); 0: asked again at once", flag, True)
     db_path: Path = setting(
         "VOICEBOT_DB", "SQLite file for call records (when VOICEBOT_DATABASE_URL is unset)",
         path,

