@@ -179,8 +179,9 @@ class WhisperEngine:
         requests for a person (request_prompt); a second decode is taken only if it asks for
         a person, so it can hand a caller over but never choose an answer. If the turn
         still means nothing, it is heard at other speeds (_other_speeds), except where
-        digits are heard: a number is decoded early at every pause between its digits (to
-        hear "agent" said there), and each of those partial numbers means nothing yet."""
+        digits are heard (a number is decoded early at every pause between its digits, to
+        hear "agent" said there, and each of those partial numbers means nothing yet) and
+        in free speech (any text is the answer there)."""
         turn = self.prompts(grammar)
         encoded = self._core.encoded(pcm, self.options)  # encoded once for every reading
         result = self.decode(encoded, turn.prompts, turn.digits)
@@ -190,7 +191,7 @@ class WhisperEngine:
         asks = self._asks(encoded, turn, grammar, heard)
         if asks is not None:
             return asks
-        if heard and self.options.other_speeds and not turn.digits:
+        if heard and self.options.other_speeds and not turn.digits and not grammar.is_free:
             return self._other_speeds(pcm, turn, grammar) or result
         return result
 
