@@ -75,7 +75,7 @@ def _yes_no_prompt(escapes: tuple[str, ...]) -> str:
     every way to say yes and no ("yes, yeah, yep, yup, correct, …") led Whisper to write a
     lone "Yes." as "yeah yeah" or "yep yep" at low confidence, so it was neither taken at
     once nor, often, at all."""
-    return " ".join(["Yes. No.", *([", ".join(escapes) + "."] if escapes else [])])
+    return "Yes. No." + (f" {', '.join(escapes)}." if escapes else "")
 
 
 # Ways callers ask for a person, filled with the flow's own person words for the request
@@ -196,16 +196,13 @@ class WhisperEngine:
         return result
 
     def _asks(self, encoded: Encoded, turn: TurnPrompts, grammar: Grammar,
-              heard: bool, greedy: bool = False) -> WhisperResult | None:
-        """A second reading of the utterance that asks for a person, or None. (`greedy`:
-        the number turn's search; at other speeds beam search copied the request prompt
-        over a spoken number: "my order is forty-five twelve" as "I'd like to speak to
-        someone".)"""
+              heard: bool) -> WhisperResult | None:
+        """A second reading of the utterance that asks for a person, or None."""
         again = [turn.phrases] if turn.phrases is not None else []
         if turn.request and heard:
             again.append((turn.request,))
         for prompts in again:
-            second = self.decode(encoded, prompts, greedy)
+            second = self.decode(encoded, prompts, False)
             if self._meaning(second, grammar) == alternatives.ESCAPE:
                 return second
         return None
@@ -233,11 +230,10 @@ class WhisperEngine:
 
         def read(speed: float) -> list[tuple[WhisperResult, str | None]]:
             encoded = self._core.encoded(pcm, self.options, speed)
-            reading = self.decode(encoded, turn.prompts, turn.digits)
+            reading = self.decode(encoded, turn.prompts)  # never a number turn (decode_turn)
             found = [(reading, self._meaning(reading, grammar))]
             if found[0][1] != alternatives.ESCAPE and speed in asked:
-                asks = self._asks(encoded, replace(turn, phrases=None), grammar, True,
-                                  turn.digits)
+                asks = self._asks(encoded, turn, grammar, heard=True)
                 found += [(asks, alternatives.ESCAPE)] if asks is not None else []
             return found
 
