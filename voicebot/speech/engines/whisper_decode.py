@@ -180,10 +180,16 @@ class WhisperCore:
             from faster_whisper.feature_extractor import FeatureExtractor
             from faster_whisper.tokenizer import Tokenizer
             from faster_whisper.transcribe import get_suppressed_tokens
+            from threadpoolctl import threadpool_limits
         except ImportError as exc:  # pragma: no cover - hard dependencies
             raise EngineError(f"the whisper engine needs faster-whisper ({exc}); pip install "
                               "faster-whisper") from None
         self._ct2 = ctranslate2
+        # numpy's OpenBLAS (the log-mel features' matrix product) would start a thread per
+        # CPU whose busy-waiting after each product doubled a decode's CPU for no faster
+        # answer; calls decode side by side, so every thread's CPU is another caller's wait.
+        # Process-wide, as the libraries' own thread pools are.
+        threadpool_limits(1, user_api="blas")
         try:
             self.model = ctranslate2.models.Whisper(
                 str(model_dir), device="cpu", compute_type="int8", intra_threads=1,
