@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.corpus.corpus import Corpus, Sentence, call_outcome, load  # noqa: E402
 from tests.speechgen import SpeechMaker  # noqa: E402
+from voicebot.speech.tts import TtsError  # noqa: E402
 
 AUDIO_CACHE = ROOT / "var" / "bench-sentences"
 
@@ -265,12 +266,17 @@ def main() -> int:
     AUDIO_CACHE.mkdir(parents=True, exist_ok=True)
     speech = SpeechMaker(AUDIO_CACHE)
     jobs = []
-    for s in sentences:
-        for voice, voice_split in voices:
-            for speed in speeds:
-                wav = speech(s.text, voice=voice, speed=speed)
-                trial = Trial(s.index, s.split, s.category, s.expect, voice, voice_split, speed)
-                jobs.append((trial, str(wav), corpus.positions[s.at], str(corpus.flow)))
+    try:
+        for s in sentences:
+            for voice, voice_split in voices:
+                for speed in speeds:
+                    wav = speech(s.text, voice=voice, speed=speed)
+                    trial = Trial(s.index, s.split, s.category, s.expect, voice, voice_split,
+                                  speed)
+                    jobs.append((trial, str(wav), corpus.positions[s.at], str(corpus.flow)))
+    except TtsError as exc:  # an unknown voice, or espeak-ng missing: say which
+        print(f"bench_sentences: cannot make the callers' speech: {exc}", file=sys.stderr)
+        return 2
     print(f"{len(sentences)} sentences x {len(voices)} voices x {len(speeds)} speeds = "
           f"{len(jobs)} calls per engine, {args.jobs} processes", file=sys.stderr)
     results: dict[str, list[dict[str, Any]]] = {}
