@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from voicebot.flow.loader import load_flow
+from voicebot.service.runtime import first_turn_grammar
 from voicebot.speech.audio import load_phone_audio
 from voicebot.speech.engines import EngineError, load_engine
-from voicebot.speech.engines.cascade import choose
+from voicebot.speech.engines.alternatives import ESCAPE, meaning
+from voicebot.speech.engines.cascade import choose, loose, short_request
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
 from voicebot.speech.engines.whisper_decode import WhisperOptions, loops, shared_core
 from voicebot.speech.engines.whisper_engine import prompts_for, request_prompt
@@ -240,6 +243,40 @@ def test_cascade_takes_the_grammar_pass_for_a_number_whisper_cut_short(
     assert len(alone.text.split()) != 4
     hyp = heard(cascade_engine, NUMBER, pcm, seed=8)
     assert hyp.text == "five five five zero" and hyp.engine == "cascade:pocketsphinx"
+
+
+@pytest.mark.slow
+def test_cascade_hands_over_for_a_word_whisper_took_loosely_as_another_answer(
+        cascade_engine, whisper_engine, speech) -> None:
+    """"Operator." said alone (espeak-ng, one voice): Whisper writes "order reader", which
+    the menu takes as the order branch; the grammar pass hears "operator" and the caller
+    is handed over instead of sent down the wrong branch."""
+    grammar = first_turn_grammar(load_flow(ROOT / "call_flows" / "support.yaml"))
+    pcm = load_phone_audio(speech("Operator.", voice="en-us-nyc", speed=180))
+    alone = heard(whisper_engine, grammar, pcm)
+    assert alone.text != "operator" and meaning(grammar, alone.text).startswith("intent:")
+    hyp = heard(cascade_engine, grammar, pcm)
+    assert meaning(grammar, hyp.text) == ESCAPE and hyp.engine == "cascade:pocketsphinx"
+
+
+def test_cascade_takes_only_a_request_from_a_short_loose_answer() -> None:
+    flow_menu = Grammar(phrases=MENU.phrases, groups=MENU.groups, escapes=ESCAPES)
+
+    def h(text: str, confidence: float, engine: str) -> Hypothesis:
+        return Hypothesis(text=text, confidence=confidence, engine=engine)
+
+    ps, wh = "pocketsphinx", "whisper"
+    # a phrase of the grammar as said, or a request, is not loose; a sentence around one is
+    assert not loose(h("my order", 0.9, wh), flow_menu)
+    assert not loose(h("operator please", 0.9, wh), flow_menu)
+    assert loose(h("order reader", 0.9, wh), flow_menu)
+    # from the grammar pass: a sure request for a person, nothing else
+    assert short_request(h("operator", 0.9, ps), h("order reader", 0.9, wh),
+                         flow_menu).engine == "cascade:pocketsphinx"
+    assert short_request(h("operator", 0.3, ps), h("order reader", 0.9, wh),
+                         flow_menu).text == "order reader"
+    assert short_request(h("billing", 0.99, ps), h("order reader", 0.9, wh),
+                         flow_menu).text == "order reader"
 
 
 def test_cascade_rule() -> None:

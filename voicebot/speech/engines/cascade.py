@@ -21,6 +21,9 @@ regular") and a grammar is strongest; forcing a sentence onto a phrase is what a
 gets wrong, so the grammar pass is asked only for utterances no longer than SHORT_S (speech
 with its end silence), only when Whisper's transcript means nothing at the turn or is under
 the default threshold, and its answer is taken only if it is confident and means something.
+It is also asked when Whisper's transcript of a short utterance gives an answer only
+loosely (not a phrase of the grammar as said: "Operator." written as "order reader", taken
+as "order"); then only a request for a person is taken from it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from voicebot.speech.engines import alternatives
-from voicebot.speech.engines.common import DEFAULT_THRESHOLD, DIGIT_WORDS, SPOKEN_DIGITS
+from voicebot.speech.engines.common import (
+    DEFAULT_THRESHOLD,
+    DIGIT_WORDS,
+    SPOKEN_DIGITS,
+    grammar_phrases,
+    normalize,
+)
 from voicebot.speech.types import Grammar, Hypothesis, Recognizer
 
 # Utterances up to this long (as the recognizer gets them: speech, end silence, pre-roll)
@@ -80,6 +89,25 @@ def short_answer(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypoth
     sure = (fast.text and fast.in_grammar and fast.confidence >= SHORT_TAKE
             and alternatives.meaning(grammar, fast.text) is not None)
     pick = fast if sure else slow
+    return replace(pick, engine=f"cascade:{pick.engine}")
+
+
+def loose(hyp: Hypothesis, grammar: Grammar) -> bool:
+    """Whether Whisper's transcript gives its answer only loosely: it is not one of the
+    grammar's phrases as said ("order reader" for "Operator." is taken as "order"), and
+    not a request for a person."""
+    return (normalize(hyp.text) not in grammar_phrases(grammar)
+            and alternatives.meaning(grammar, hyp.text) != alternatives.ESCAPE)
+
+
+def short_request(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypothesis:
+    """The grammar pass's request for a person, when it hears one at least SHORT_TAKE sure
+    in a short utterance Whisper took loosely as something else; else Whisper's answer.
+    Only a request: a missed one sends the caller down the wrong branch, or traps them,
+    while a grammar is at its strongest on a word said alone."""
+    asks = (fast.text and fast.in_grammar and fast.confidence >= SHORT_TAKE
+            and alternatives.meaning(grammar, fast.text) == alternatives.ESCAPE)
+    pick = fast if asks else slow
     return replace(pick, engine=f"cascade:{pick.engine}")
 
 
@@ -152,7 +180,9 @@ class CascadeRecognizer:
         slow = self.slow.finish()
         if needs_fast(slow, self._grammar):
             return choose(self.fast.finish(), slow, self._grammar)
-        if self._bytes <= SHORT_S * _BYTES_PER_S and not self._grammar.allow_digits \
-                and means_nothing(slow, self._grammar):
-            return short_answer(self.fast.finish(), slow, self._grammar)
+        if self._bytes <= SHORT_S * _BYTES_PER_S and not self._grammar.allow_digits:
+            if means_nothing(slow, self._grammar):
+                return short_answer(self.fast.finish(), slow, self._grammar)
+            if loose(slow, self._grammar):
+                return short_request(self.fast.finish(), slow, self._grammar)
         return replace(slow, engine=f"cascade:{slow.engine}")
