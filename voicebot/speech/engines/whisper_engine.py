@@ -96,6 +96,14 @@ def request_prompt(escapes: tuple[str, ...]) -> str | None:
     return " ".join(said) or None
 
 
+def alone_prompt(escapes: tuple[str, ...]) -> str | None:
+    """A prompt of the flow's escape phrases each said alone: "Agent, please.
+    Representative, please. ..." Why: a caller who says just "Representative, please." is
+    written as "reprementative clean" or "were bringing that in clean" with the turn's
+    prompt and with the sentences of request_prompt, and as what they said with this."""
+    return " ".join(p[0].upper() + p[1:] + ", please." for p in escapes) or None
+
+
 def confidence(result: WhisperResult) -> float:
     """P(the answer is right), calibrated on the tuning split (calibration.py)."""
     x = (calibration.WHISPER_LOGPROB_SLOPE * result.avg_logprob
@@ -133,6 +141,7 @@ class TurnPrompts:
     digits: bool
     phrases: tuple[str | None, ...] | None = None
     request: str | None = None  # request_prompt of the turn's escape phrases
+    alone: str | None = None  # alone_prompt of them
 
 
 class WhisperEngine:
@@ -163,7 +172,8 @@ class WhisperEngine:
                 phrases = prompts_for(words) if digits and grammar_phrases(words) else None
                 hit = self._prompts[key] = TurnPrompts(
                     prompts_for(grammar, self.options.digits_first), digits, phrases,
-                    request_prompt(grammar.escapes) if self.options.request_prompt else None)
+                    request_prompt(grammar.escapes) if self.options.request_prompt else None,
+                    alone_prompt(grammar.escapes) if self.options.alone_prompt else None)
         return hit
 
     def decode(self, pcm: bytes | Encoded, prompts: tuple[str | None, ...],
@@ -188,7 +198,7 @@ class WhisperEngine:
         if self._meaning(result, grammar) is not None:
             return result
         heard = self._heard(result, grammar)  # not noise
-        asks = self._asks(encoded, turn, grammar, heard)
+        asks = self._asks(encoded, turn, grammar, heard, alone=True)
         if asks is not None:
             return asks
         if heard and self.options.other_speeds and not turn.digits and not grammar.is_free:
@@ -196,11 +206,14 @@ class WhisperEngine:
         return result
 
     def _asks(self, encoded: Encoded, turn: TurnPrompts, grammar: Grammar,
-              heard: bool) -> WhisperResult | None:
-        """A second reading of the utterance that asks for a person, or None."""
+              heard: bool, alone: bool = False) -> WhisperResult | None:
+        """A second reading of the utterance that asks for a person, or None; `alone`: also
+        with the escape phrases said alone as the prompt (at the turn's own speed)."""
         again = [turn.phrases] if turn.phrases is not None else []
         if turn.request and heard:
             again.append((turn.request,))
+        if turn.alone and heard and alone:
+            again.append((turn.alone,))
         for prompts in again:
             second = self.decode(encoded, prompts, False)
             if self._meaning(second, grammar) == alternatives.ESCAPE:
