@@ -33,6 +33,18 @@ def test_a_phrase_that_may_grow_into_another_answer_does_not() -> None:
     assert decides(MENU, said("billing address"), 0.5)
 
 
+def test_a_synonym_may_grow_into_another_answer_as_its_phrase_may() -> None:
+    # "Yes, can I speak to an agent about something else?": "yeah" is "yes" (one answer),
+    # and "yes" may grow into "yes another order", so a pause after "yeah" must not end it.
+    anything_else = Grammar(
+        phrases=("yes another order", "order", "yes", "yeah", "something else", "no"),
+        groups=(("yes another order", "order"), ("yes", "yeah", "something else"), ("no",)))
+    assert not decides(anything_else, said("yeah"), 0.5)
+    assert not decides(anything_else, said("yes"), 0.5)
+    assert decides(anything_else, said("no"), 0.5)
+    assert decides(anything_else, said("something else"), 0.5)
+
+
 def test_phrases_compare_as_normalised_text() -> None:
     grammar = Grammar(phrases=("That's all", "that's all folks"),
                       groups=(("That's all",), ("that's all folks",)))

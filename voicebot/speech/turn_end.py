@@ -83,7 +83,10 @@ def decides(grammar: Grammar, hyp: Hypothesis, threshold: float) -> bool:
         return False
     same = next((g for g in (set(map(normalize, group)) for group in grammar.groups)
                  if said in g), {said})
-    return not any(p.startswith(said + " ") and p not in same for p in phrases)
+    # A one-word answer grows as its one-word synonyms do: where "yes" may grow into "yes
+    # another order", so may "yeah".
+    starts = {s for s in same if " " not in s} if " " not in said else {said}
+    return not any(p.startswith(s + " ") and p not in same for p in phrases for s in starts)
 
 
 def ends_early(listen: Listen, hyp: Hypothesis, *, escape_only: bool, is_escape: bool,
