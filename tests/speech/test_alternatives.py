@@ -8,10 +8,13 @@ from voicebot.speech.engines.alternatives import (
     ESCAPE,
     Transcript,
     choose,
+    contradicted,
     meaning,
     settle,
 )
 from voicebot.speech.engines.cascade import means_nothing, short_answer
+from voicebot.speech.engines.whisper_decode import WhisperResult
+from voicebot.speech.engines.whisper_engine import hypothesis
 from voicebot.speech.types import Grammar, Hypothesis
 
 ESCAPES = ("agent", "representative", "operator", "person", "speak to someone")
@@ -86,3 +89,24 @@ def test_readings_at_other_speeds_hand_over_at_once_but_answer_only_when_they_ag
     assert settle(["intent:0", "intent:0", "intent:1"], agree=2) is None
     assert settle([None, None, None, None], agree=2) is None
     assert settle([], agree=2) is None
+    # on a yes/no question only a request for a person: "Not quite." was read as "that's
+    # right" at two speeds, which would have confirmed a wrong number
+    assert settle([None, "yes", None, "yes"], agree=2, grammar=CONFIRM) is None
+    assert settle([None, "yes", ESCAPE, None], agree=2, grammar=CONFIRM) == 2
+
+
+def test_a_yes_or_no_a_near_transcript_turns_over_is_asked_again() -> None:
+    # "That's not right." written as "that's all right", with "that's not right" near it
+    assert contradicted(beam("thats all right", "thats not right"), CONFIRM, within=0.3)
+    assert contradicted(beam("i think correct", "thats incorrect"), CONFIRM, within=0.3)
+    # the other answer too far below the best, or the same answer, or not a yes/no turn
+    assert not contradicted(beam("thats all right", "thats not right", step=0.5), CONFIRM,
+                            within=0.3)
+    assert not contradicted(beam("yes", "yeah", "yes please"), CONFIRM, within=0.3)
+    assert not contradicted(beam("my order", "no"), MENU, within=0.3)
+    # the engine's hypothesis is then a rejection: the flow asks again
+    result = WhisperResult(text="thats all right", raw="That's all right.", avg_logprob=-0.2,
+                           no_speech_prob=0.01, tokens=4, audio_s=1.0, prompt_index=0,
+                           alternatives=(("thats not right", -0.3),))
+    assert hypothesis(result, grammar=CONFIRM, within=0.3).text == ""
+    assert hypothesis(result, grammar=CONFIRM, within=0.0).text == "thats all right"

@@ -75,14 +75,36 @@ def choose(transcripts: Sequence[Transcript], grammar: Grammar, within: float) -
     return found[0][0] if found and len({m for _, m in found}) == 1 else 0
 
 
-def settle(meanings: Sequence[str | None], agree: int) -> int | None:
+def contradicted(transcripts: Sequence[Transcript], grammar: Grammar, within: float) -> bool:
+    """Whether a yes or no is in doubt: the best transcript answers a yes/no question and a
+    near one (within `within`) gives the other answer. Whisper drops the short unstressed
+    word that turns an answer over ("That's not right." as "that's all right", "That's
+    incorrect." as "I think correct"), and a caller's wrong number confirmed is worse
+    than the question asked again."""
+    if grammar.answer != "yes_no" or len(transcripts) < 2:
+        return False
+    best = meaning(grammar, transcripts[0].text)
+    if best not in ("yes", "no"):
+        return False
+    floor = transcripts[0].logprob - within
+    other = "no" if best == "yes" else "yes"
+    return any(t.logprob >= floor and meaning(grammar, t.text) == other
+               for t in transcripts[1:])
+
+
+def settle(meanings: Sequence[str | None], agree: int, grammar: Grammar | None = None
+           ) -> int | None:
     """Which of several readings of one utterance at other speeds to pass on (its index),
     or None: the first that asks for a person (a missed request traps the caller); else an
     answer that at least `agree` readings give while none gives another (one reading alone
-    may have been pulled onto the menu's words by the prompt)."""
+    may have been pulled onto the menu's words by the prompt). Never a yes or no (with a
+    yes/no `grammar`): readings at other speeds agreed on "that's right" for "Not quite.",
+    which confirmed callers' wrong numbers."""
     asks = next((i for i, m in enumerate(meanings) if m == ESCAPE), None)
     if asks is not None:
         return asks
+    if grammar is not None and grammar.answer == "yes_no":
+        return None
     answers = [(i, m) for i, m in enumerate(meanings) if m not in (None, AMBIGUOUS)]
     if len(answers) >= agree and len({m for _, m in answers}) == 1:
         return answers[0][0]

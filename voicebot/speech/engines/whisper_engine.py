@@ -123,6 +123,8 @@ def hypothesis(result: WhisperResult, reject_below: float = calibration.WHISPER_
     if grammar is not None and result.alternatives:
         found = [Transcript(result.text, result.avg_logprob),
                  *(Transcript(text, logprob) for text, logprob in result.alternatives)]
+        if alternatives.contradicted(found, grammar, within):  # asked again
+            return Hypothesis(text="", confidence=0.0, in_grammar=False, engine=ENGINE)
         pick = alternatives.choose(found, grammar, within)
         if pick:
             result = replace(result, text=found[pick].text, avg_logprob=found[pick].logprob)
@@ -230,7 +232,8 @@ class WhisperEngine:
         prompt full of the menu's words can pull one reading onto them ("reset my
         password" read once as "refund my password")."""
         readings = [found for speed in self._readings(pcm, turn, grammar) for found in speed]
-        pick = alternatives.settle([meant for _, meant in readings], self.options.speeds_agree)
+        pick = alternatives.settle([meant for _, meant in readings], self.options.speeds_agree,
+                                   grammar)
         return None if pick is None else readings[pick][0]
 
     def _readings(self, pcm: bytes, turn: TurnPrompts, grammar: Grammar
