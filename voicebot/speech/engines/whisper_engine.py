@@ -188,8 +188,9 @@ class WhisperEngine:
         have asked for a person in words Whisper did not expect: the utterance is decoded
         again, first (on a number turn, whose prompt leads Whisper to write digits even for
         "representative, please") with the turn's phrases alone as the prompt, then with
-        requests for a person (request_prompt); a second decode is taken only if it asks for
-        a person, so it can hand a caller over but never choose an answer. If the turn
+        requests for a person (request_prompt), then (not on a number turn) with the
+        escape phrases said alone (alone_prompt); a second decode is taken only if it asks
+        for a person, so it can hand a caller over but never choose an answer. If the turn
         still means nothing, it is heard at other speeds (_other_speeds), except where
         digits are heard (a number is decoded early at every pause between its digits, to
         hear "agent" said there, and each of those partial numbers means nothing yet) and
@@ -200,7 +201,9 @@ class WhisperEngine:
         if self._meaning(result, grammar) is not None:
             return result
         heard = self._heard(result, grammar)  # not noise
-        asks = self._asks(encoded, turn, grammar, heard, alone=True)
+        # (A number turn's first second reading already has the escape phrases listed
+        # alone as its prompt: turn.phrases.)
+        asks = self._asks(encoded, turn, grammar, heard, alone=not turn.digits)
         if asks is not None:
             return asks
         if heard and self.options.other_speeds and not turn.digits and not grammar.is_free:
