@@ -209,19 +209,41 @@ def print_turned_away(results: list) -> list[str]:
     return errors
 
 
+OFF_PLAN = "after a miss"  # turns said after the bot misheard an earlier one
+
+
+def misheard_at(r) -> float | None:
+    """When the bot first failed to take a turn the plan meant it to take (the caller's
+    later turns then answer a question the bot did not ask: after a misheard order number,
+    "Yes, that's right." answers "Say them one by one" and waits a number's 1.5 s), or
+    None. A turn planned to mean nothing (an unclear sentence) is no miss."""
+    unclear = [(t.t_start, t.t_end) for t in r.sim.turn_log if t.label == "unclear sentence"
+               and t.t_start is not None and t.t_end is not None]
+    for rec in (r.transcript.turns if r.transcript else []):
+        if rec.kind != "speech" or rec.result not in ("no_match", "low_confidence"):
+            continue
+        if any(start - 0.5 <= rec.t_start <= end + 0.5 for start, end in unclear):
+            continue
+        return rec.t_end
+    return None
+
+
 def print_gaps(done: list) -> dict[str, tuple[float, float]]:
     gaps = [g for r in done for g in r.sim.turn_gaps_ms]
     by_kind: dict[str, list[float]] = {}
     for r in done:
+        missed = misheard_at(r)
         for turn in r.sim.turn_log:
             if turn.gap_ms is not None:
-                by_kind.setdefault(turn.label, []).append(turn.gap_ms)
+                off = missed is not None and turn.t_start is not None and turn.t_start > missed
+                by_kind.setdefault(OFF_PLAN if off else turn.label, []).append(turn.gap_ms)
     print("turn gap = caller's last voiced frame -> bot's first audio back (includes the "
           "endpointer's trailing silence: 400 ms by default, 1.5 s when collecting digits)")
     kinds: dict[str, list[float]] = {}
     for label, values in by_kind.items():
         kinds.setdefault(KINDS_OF_TURN.get(label, label), []).extend(values)
-    rows = [("all", gaps), *sorted(kinds.items()), *sorted(by_kind.items())]
+    rows = [("all", gaps), *sorted(kinds.items()),
+            *sorted((k, v) for k, v in by_kind.items() if k not in kinds)]
     summary = {}
     for label, values in rows:
         if values:
