@@ -35,6 +35,7 @@ import numpy as np
 
 from voicebot.speech.audio import resample
 from voicebot.speech.engines.common import DIGIT_WORDS, SPOKEN_DIGITS, EngineError, normalize
+from voicebot.speech.engines.priority import FIRST, PriorityGate
 from voicebot.speech.types import PHONE_RATE
 
 WHISPER_RATE = 16000
@@ -208,6 +209,7 @@ class WhisperCore:
         self.suppress = list(get_suppressed_tokens(self.tokenizer, [-1]))
         self._silence: np.ndarray | None = None
         self._lock = threading.Lock()
+        self._gate = PriorityGate(parallel)  # first decodes before readings again
 
     # ------------------------------------------------------------------ pieces
 
@@ -233,14 +235,15 @@ class WhisperCore:
                 self._silence = np.array(out)
             return self._silence
 
-    def encode(self, audio: np.ndarray, options: WhisperOptions):
+    def encode(self, audio: np.ndarray, options: WhisperOptions, rank: int = FIRST):
         seconds = audio.size / WHISPER_RATE
         if not options.splice:
             return self._ct2.StorageView.from_array(self._mel(audio, MAX_WINDOW_S))
         step = options.window_step_s
         window = min(MAX_WINDOW_S, math.ceil((seconds + options.window_margin_s) / step) * step)
-        encoded = np.array(self.model.encode(
-            self._ct2.StorageView.from_array(self._mel(audio, window))))
+        mel = self._ct2.StorageView.from_array(self._mel(audio, window))
+        with self._gate.held(rank):
+            encoded = np.array(self.model.encode(mel))
         filled = encoded.shape[1]
         if filled < ENCODER_POSITIONS:
             encoded = np.concatenate([encoded, self.silence()[:, filled:]], axis=1)
@@ -255,19 +258,21 @@ class WhisperCore:
 
     # ------------------------------------------------------------------ the decode
 
-    def encoded(self, pcm: bytes, options: WhisperOptions, speed: float = 1.0) -> Encoded:
+    def encoded(self, pcm: bytes, options: WhisperOptions, speed: float = 1.0,
+                rank: int = FIRST) -> Encoded:
         """The utterance's encoder output (played at `speed`), the costly part of a decode:
-        a turn decoded again with another prompt reuses it."""
+        a turn decoded again with another prompt reuses it. `rank`: priority.PriorityGate."""
         audio = self._audio(pcm, speed)
-        return Encoded(self.encode(audio, options), audio.size / WHISPER_RATE)
+        return Encoded(self.encode(audio, options, rank), audio.size / WHISPER_RATE)
 
     def decode(self, pcm: bytes | Encoded, prompts: tuple[str | None, ...],
-               options: WhisperOptions, digits: bool = False) -> WhisperResult:
+               options: WhisperOptions, digits: bool = False, rank: int = FIRST
+               ) -> WhisperResult:
         """Decode one utterance of 8 kHz PCM (or its encoding) with the first prompt that
         does not loop; `digits`: the turn listens for digits (greedy search, see
-        WhisperOptions)."""
+        WhisperOptions); `rank`: priority.PriorityGate."""
         beam = options.digits_beam_size if digits else options.beam_size
-        enc = pcm if isinstance(pcm, Encoded) else self.encoded(pcm, options)
+        enc = pcm if isinstance(pcm, Encoded) else self.encoded(pcm, options, rank=rank)
         features, seconds = enc.features, enc.seconds
         cap = int(math.ceil(seconds * options.tokens_per_s)) + options.extra_tokens
         first = None
@@ -276,13 +281,14 @@ class WhisperCore:
             tries = (*tries, None)
         for index, prompt in enumerate(tries):
             start = self.prompt_tokens(prompt)
-            out = self.model.generate(
-                features, [start], beam_size=beam, max_length=len(start) + cap,
-                num_hypotheses=max(1, min(beam, options.alternatives)),
-                repetition_penalty=options.repetition_penalty,
-                no_repeat_ngram_size=options.no_repeat_ngram_size,
-                return_scores=True, return_no_speech_prob=True, suppress_blank=True,
-                suppress_tokens=self.suppress)[0]
+            with self._gate.held(rank):
+                out = self.model.generate(
+                    features, [start], beam_size=beam, max_length=len(start) + cap,
+                    num_hypotheses=max(1, min(beam, options.alternatives)),
+                    repetition_penalty=options.repetition_penalty,
+                    no_repeat_ngram_size=options.no_repeat_ngram_size,
+                    return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+                    suppress_tokens=self.suppress)[0]
             decoded = [self._transcript(ids, score, cap, options, digits)
                        for ids, score in zip(out.sequences_ids, out.scores, strict=True)]
             raw, avg, n, looped = decoded[0]

@@ -32,6 +32,7 @@ from voicebot.speech.engines.common import (
     logistic,
 )
 from voicebot.speech.engines.early import EarlyDecode
+from voicebot.speech.engines.priority import AGAIN, FIRST
 from voicebot.speech.engines.whisper_decode import (
     Encoded,
     WhisperOptions,
@@ -179,9 +180,10 @@ class WhisperEngine:
         return hit
 
     def decode(self, pcm: bytes | Encoded, prompts: tuple[str | None, ...],
-               digits: bool = False) -> WhisperResult:
-        """One utterance, in this thread (CTranslate2 releases the GIL while it works)."""
-        return self._core.decode(pcm, prompts, self.options, digits)
+               digits: bool = False, rank: int = FIRST) -> WhisperResult:
+        """One utterance, in this thread (CTranslate2 releases the GIL while it works);
+        `rank`: AGAIN for a turn read again, which waits behind other turns' first decodes."""
+        return self._core.decode(pcm, prompts, self.options, digits, rank)
 
     def decode_turn(self, pcm: bytes, grammar: Grammar) -> WhisperResult:
         """One utterance of a turn. When the decode means nothing at the turn, the caller may
@@ -220,7 +222,7 @@ class WhisperEngine:
         if turn.alone and heard and alone:
             again.append((turn.alone,))
         for prompts in again:
-            second = self.decode(encoded, prompts, False)
+            second = self.decode(encoded, prompts, False, AGAIN)
             if self._meaning(second, grammar) == alternatives.ESCAPE:
                 return second
         return None
@@ -248,8 +250,8 @@ class WhisperEngine:
         asked = set(self.options.other_speeds[:self.options.speeds_request])
 
         def read(speed: float) -> list[tuple[WhisperResult, str | None]]:
-            encoded = self._core.encoded(pcm, self.options, speed)
-            reading = self.decode(encoded, turn.prompts)  # never a number turn (decode_turn)
+            encoded = self._core.encoded(pcm, self.options, speed, AGAIN)
+            reading = self.decode(encoded, turn.prompts, rank=AGAIN)  # never a number turn
             found = [(reading, self._meaning(reading, grammar))]
             if found[0][1] != alternatives.ESCAPE and speed in asked:
                 asks = self._asks(encoded, turn, grammar, heard=True)
