@@ -130,7 +130,12 @@ def test_callers_of_a_killed_host_reach_a_person_with_their_context(hosts):
         result = results[sid]
         assert ">support</Enqueue>" in result.twiml_after, result.twiml_after
         assert victim not in hosts.served("call.after_stream", sid)
-        t = result.transcript  # read back through the load balancer
+        # Read back through the load balancer. The action's host writes the hand-over from
+        # its write queue, and the read may reach another host first: wait for it there.
+        t, deadline = result.transcript, time.monotonic() + 15
+        while t.outcome is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            t = standin.fetch_transcript(sid)
         assert (t.outcome, t.reason, t.queue) == ("transfer", "error", "support")
         assert "stopped mid-call" in t.summary and "Intent: order status." in t.summary
         assert t.turns[0].heard == "1"
