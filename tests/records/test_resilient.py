@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import waiting
 from tests.faults import db_files
 from voicebot.records.hashing import hash_number, load_hash_key
 from voicebot.records.resilient import RecordsUnavailable, ResilientRecords
@@ -46,10 +47,7 @@ def spooled(var: Path) -> str:
 
 
 def wait_until(condition, limit_s: float = 30.0) -> None:
-    end = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < end, "the records did not get there"
-        time.sleep(0.05)
+    waiting.wait_until(condition, limit_s)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import waiting
 from tests.backends import StoreBackend
 from tests.faults import db_files
 from tests.orders_server import OrdersServer, flow_with_http_lookup
@@ -71,10 +72,7 @@ def readyz(service) -> tuple[int, dict]:
 
 
 def wait_until(condition, limit_s: float = 120.0) -> None:
-    end = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < end, "the service did not get there"
-        time.sleep(0.2)
+    waiting.wait_until(condition, limit_s)
 
 
 def new_number() -> str:

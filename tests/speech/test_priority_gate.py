@@ -7,14 +7,8 @@ import time
 
 import pytest
 
+from tests.waiting import wait_until
 from voicebot.speech.engines.priority import AGAIN, FIRST, PriorityGate
-
-
-def _wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def test_a_waiting_first_decode_goes_in_before_readings_that_came_earlier() -> None:
@@ -32,7 +26,7 @@ def test_a_waiting_first_decode_goes_in_before_readings_that_came_earlier() -> N
             t.start()
             waiting.append(t)
             count = len(waiting)
-            _wait_for(lambda count=count: gate.waiting == count)
+            wait_until(lambda count=count: gate.waiting == count, 5, "a decode waiting")
     for t in waiting:
         t.join(5)
     assert order == ["first", "again-1", "again-2"]  # in arrival order within a rank

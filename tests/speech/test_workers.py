@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import waiting
 from voicebot.speech.workers import (
     WorkerCrashed,
     WorkerError,
@@ -33,11 +34,7 @@ def make_pool(size: int = 2, deadline_s: float = 5.0, **arg: str) -> WorkerPool:
 
 
 def wait_until(condition, limit_s: float = 60.0) -> None:
-    """Poll a condition the pool reaches in the background (bounded, not a timing check)."""
-    end = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < end, "the pool did not get there"
-        time.sleep(0.05)
+    waiting.wait_until(condition, limit_s)
 
 
 @pytest.fixture
