@@ -173,6 +173,29 @@ def test_barge_in_speaks_over_the_last_queued_prompt():
     assert sim.turn_log[0].barge_in
 
 
+def test_barge_in_waits_for_a_menu_whose_audio_arrives_late():
+    """On a loaded machine the disclosure's audio trickles in and the menu's comes after
+    the moment the caller would have barged into the disclosure: the caller still barges
+    into the menu, 0.6 s into it."""
+    sim = CallerSimulator([CallerTurn("say", audio=tone(0.5), barge_in=True)], stream_sid="MZ1")
+    sim.opening()
+    chunk = b"\x7f" * 1600  # 200 ms
+    menu_at = {}
+
+    def react(t, msgs):
+        step = round(t / 0.06)
+        if abs(t - step * 0.06) < 1e-9 and 1 <= step <= 10:  # the disclosure, 2 s, by 0.6 s
+            sim.on_message(ms.media_message("MZ1", chunk), t)
+            if step == 10:
+                sim.on_message(ms.mark_message("MZ1", "p1"), t)
+        if t == 0.9:  # then the menu, 3 s; it plays after the disclosure
+            menu_at["start"] = max(t, sim.line.play_end)
+            Bot(sim).prompt(3.0, t)
+
+    sent = run(sim, 4.0, react)
+    assert voiced_times(sent)[0] == pytest.approx(menu_at["start"] + 0.6, abs=0.041)
+
+
 def test_dtmf_then_silence_then_say_in_order():
     turns = [CallerTurn("dtmf", digits="12#"), CallerTurn("silence", seconds=3.0),
              CallerTurn("say", audio=tone(0.4))]

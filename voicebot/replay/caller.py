@@ -46,6 +46,7 @@ __all__ = ["CallerSimulator", "CallerTurn", "TurnLog", "ULAW_SILENCE"]
 FRAME_PCM_BYTES = 320  # 20 ms of 8 kHz 16-bit PCM
 NATURAL_PAUSE_S = 0.3  # a caller answers a little after the prompt ends
 BARGE_IN_AFTER_S = 0.6  # how far into a prompt a barging caller starts
+BURST_SETTLE_S = 0.5  # ... and no sooner than this after the bot's audio stopped arriving
 VOICED_RMS = 300.0  # ~ -40 dBFS: a frame above this counts as voiced (turn gap measurement)
 
 TurnKind = Literal["say", "dtmf", "silence"]
@@ -289,12 +290,16 @@ class CallerSimulator:
         return max(self.line.play_end, self.line.last_mark_echo) + self.natural_pause_s
 
     def _barge_in_start(self, spec: CallerTurn) -> float | None:
-        """`barge_in_after` seconds into the latest prompt queued since the previous turn."""
+        """`barge_in_after` seconds into the latest prompt queued since the previous turn,
+        once the bot's audio has stopped arriving for BURST_SETTLE_S: a service sends a
+        disclosure and the menu after it at once, and on a loaded machine the menu's audio
+        can arrive after the moment to barge in, which then fell in the disclosure."""
         fresh = [s for s in self._segments if s.after_turn >= self._turns_ended
                  and s.t_queued >= self._ready_since]
         if not fresh:
             return None
-        return fresh[-1].play_start + spec.barge_in_after
+        arrived = self.line.bot_audio_seen_at or 0.0
+        return max(fresh[-1].play_start + spec.barge_in_after, arrived + BURST_SETTLE_S)
 
     def _begin_turn(self, spec: CallerTurn, t: float) -> None:
         log = TurnLog(index=self._turn_index, kind=spec.kind, label=spec.label,
