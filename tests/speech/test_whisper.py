@@ -20,8 +20,6 @@ from voicebot.speech.engines.cascade import choose, loose, short_request
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
 from voicebot.speech.engines.whisper_decode import WhisperOptions, loops, shared_core
 from voicebot.speech.engines.whisper_engine import (
-    WhisperEngine,
-    alone_prompt,
     prompts_for,
     request_prompt,
 )
@@ -176,25 +174,6 @@ def test_the_second_look_asks_for_a_person_in_the_flows_words() -> None:
     assert request_prompt(("agent", "operator", "speak to someone")) == (
         "I'd like to speak to an agent. Can I talk to an operator? Speak to someone, please.")
     assert request_prompt(()) is None  # a node without escape phrases: no second look
-    assert alone_prompt(("agent", "speak to someone")) == (
-        "Agent, please. Speak to someone, please.")
-    assert alone_prompt(()) is None
-
-
-@pytest.mark.slow
-def test_a_request_said_alone_is_heard_with_the_escape_phrases_said_alone(
-        whisper_engine, speech) -> None:
-    """"Representative, please." (espeak-ng, one voice) is written as "every name comes in
-    plain" with the menu's prompt and with the request sentences; read again with the
-    escape phrases said alone as the prompt, it is a request for a person."""
-    grammar = first_turn_grammar(load_flow(ROOT / "call_flows" / "support.yaml"))
-    pcm = load_phone_audio(speech("Representative, please.", voice="en-gb-x-gbcwmd",
-                                  speed=180))
-    without = WhisperEngine(whisper_engine.model_dir, options=WhisperOptions(
-        alone_prompt=False, other_speeds=()))
-    assert meaning(grammar, heard(without, grammar, pcm).text) != ESCAPE
-    with_it = WhisperEngine(whisper_engine.model_dir, options=WhisperOptions(other_speeds=()))
-    assert meaning(grammar, heard(with_it, grammar, pcm).text) == ESCAPE
 
 
 # ----------------------------------------------------------------- the model files

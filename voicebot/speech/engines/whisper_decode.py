@@ -72,8 +72,6 @@ class WhisperOptions:
     # A decode that means nothing at the turn is decoded again with requests for a person as
     # the prompt (whisper_engine.request_prompt), taken only if it asks for one.
     request_prompt: bool = True
-    # ... and then with the escape phrases said alone as the prompt (alone_prompt).
-    alone_prompt: bool = True
     # Where no digits are heard, a word or a few written three times or more in a row is a
     # loop too ("sure I'll try nope nope nope nope": the prompt's "nope"), and a decode that
     # loops with every prompt is tried once more with no prompt before it is cut.

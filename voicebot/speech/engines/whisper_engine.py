@@ -97,14 +97,6 @@ def request_prompt(escapes: tuple[str, ...]) -> str | None:
     return " ".join(said) or None
 
 
-def alone_prompt(escapes: tuple[str, ...]) -> str | None:
-    """A prompt of the flow's escape phrases each said alone: "Agent, please.
-    Representative, please. ..." Why: a caller who says just "Representative, please." is
-    written as "reprementative clean" or "were bringing that in clean" with the turn's
-    prompt and with the sentences of request_prompt, and as what they said with this."""
-    return " ".join(p[0].upper() + p[1:] + ", please." for p in escapes) or None
-
-
 def confidence(result: WhisperResult) -> float:
     """P(the answer is right), calibrated on the tuning split (calibration.py)."""
     x = (calibration.WHISPER_LOGPROB_SLOPE * result.avg_logprob
@@ -144,7 +136,6 @@ class TurnPrompts:
     digits: bool
     phrases: tuple[str | None, ...] | None = None
     request: str | None = None  # request_prompt of the turn's escape phrases
-    alone: str | None = None  # alone_prompt of them
 
 
 class WhisperEngine:
@@ -175,8 +166,7 @@ class WhisperEngine:
                 phrases = prompts_for(words) if digits and grammar_phrases(words) else None
                 hit = self._prompts[key] = TurnPrompts(
                     prompts_for(grammar, self.options.digits_first), digits, phrases,
-                    request_prompt(grammar.escapes) if self.options.request_prompt else None,
-                    alone_prompt(grammar.escapes) if self.options.alone_prompt else None)
+                    request_prompt(grammar.escapes) if self.options.request_prompt else None)
         return hit
 
     def decode(self, pcm: bytes | Encoded, prompts: tuple[str | None, ...],
@@ -190,9 +180,8 @@ class WhisperEngine:
         have asked for a person in words Whisper did not expect: the utterance is decoded
         again, first (on a number turn, whose prompt leads Whisper to write digits even for
         "representative, please") with the turn's phrases alone as the prompt, then with
-        requests for a person (request_prompt), then (not on a number turn) with the
-        escape phrases said alone (alone_prompt); a second decode is taken only if it asks
-        for a person, so it can hand a caller over but never choose an answer. If the turn
+        requests for a person (request_prompt); a second decode is taken only if it asks for
+        a person, so it can hand a caller over but never choose an answer. If the turn
         still means nothing, it is heard at other speeds (_other_speeds), except where
         digits are heard (a number is decoded early at every pause between its digits, to
         hear "agent" said there, and each of those partial numbers means nothing yet) and
@@ -203,9 +192,7 @@ class WhisperEngine:
         if self._meaning(result, grammar) is not None:
             return result
         heard = self._heard(result, grammar)  # not noise
-        # (A number turn's first second reading already has the escape phrases listed
-        # alone as its prompt: turn.phrases.)
-        asks = self._asks(encoded, turn, grammar, heard, alone=not turn.digits)
+        asks = self._asks(encoded, turn, grammar, heard)
         if asks is not None:
             return asks
         if heard and self.options.other_speeds and not turn.digits and not grammar.is_free:
@@ -213,14 +200,11 @@ class WhisperEngine:
         return result
 
     def _asks(self, encoded: Encoded, turn: TurnPrompts, grammar: Grammar,
-              heard: bool, alone: bool = False) -> WhisperResult | None:
-        """A second reading of the utterance that asks for a person, or None; `alone`: also
-        with the escape phrases said alone as the prompt (at the turn's own speed)."""
+              heard: bool) -> WhisperResult | None:
+        """A second reading of the utterance that asks for a person, or None."""
         again = [turn.phrases] if turn.phrases is not None else []
         if turn.request and heard:
             again.append((turn.request,))
-        if turn.alone and heard and alone:
-            again.append((turn.alone,))
         for prompts in again:
             second = self.decode(encoded, prompts, False, AGAIN)
             if self._meaning(second, grammar) == alternatives.ESCAPE:
