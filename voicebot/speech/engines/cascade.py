@@ -83,12 +83,18 @@ def means_nothing(hyp: Hypothesis, grammar: Grammar) -> bool:
             or alternatives.meaning(grammar, hyp.text) is None)
 
 
+def _sure_meaning(fast: Hypothesis, grammar: Grammar) -> str | None:
+    """What the grammar pass's hypothesis means at the turn, if it is in the grammar and at
+    least SHORT_TAKE sure; else None."""
+    if not fast.text or not fast.in_grammar or fast.confidence < SHORT_TAKE:
+        return None
+    return alternatives.meaning(grammar, fast.text)
+
+
 def short_answer(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypothesis:
     """The grammar pass's answer to a short utterance when Whisper's means nothing: taken
     if it is in the grammar, at least SHORT_TAKE sure and means something at the turn."""
-    sure = (fast.text and fast.in_grammar and fast.confidence >= SHORT_TAKE
-            and alternatives.meaning(grammar, fast.text) is not None)
-    pick = fast if sure else slow
+    pick = fast if _sure_meaning(fast, grammar) is not None else slow
     return replace(pick, engine=f"cascade:{pick.engine}")
 
 
@@ -105,9 +111,7 @@ def short_request(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypot
     in a short utterance Whisper took loosely as something else; else Whisper's answer.
     Only a request: a missed one sends the caller down the wrong branch, or traps them,
     while a grammar is at its strongest on a word said alone."""
-    asks = (fast.text and fast.in_grammar and fast.confidence >= SHORT_TAKE
-            and alternatives.meaning(grammar, fast.text) == alternatives.ESCAPE)
-    pick = fast if asks else slow
+    pick = fast if _sure_meaning(fast, grammar) == alternatives.ESCAPE else slow
     return replace(pick, engine=f"cascade:{pick.engine}")
 
 
