@@ -23,6 +23,8 @@ from voicebot.flow.loader import build_flow, load_flow, parse_yaml
 from voicebot.flow.lookup import perform
 from voicebot.flow.reasons import ESCALATION_REASONS
 
+ORDERS = SUPPORT.parent / "data" / "orders.csv"
+
 
 def said(actions) -> list[str]:
     return [a.text for a in actions if isinstance(a, Say)]
@@ -235,6 +237,53 @@ def test_escape_phrase_needs_less_confidence_than_an_answer(sink):
     s.start()
     acts = s.handle(Recognized("agent", 0.1))
     assert of(acts, Transfer) is None and of(acts, Say).kind == "reprompt"
+
+
+def _at_anything_else(flow) -> FlowSession:
+    s = FlowSession(flow)
+    s.start()
+    s.handle(Digits("1"))
+    s.handle(Digits("4512"))
+    run_lookups(s, s.handle(Recognized("yes", 0.9)))
+    assert s.node == "anything_else"
+    return s
+
+
+def test_an_answer_that_ends_the_call_needs_more_confidence():
+    # A caller hung up on cannot correct the bot ("actually, there's a charge I don't
+    # recognise" heard as "actually no"); one asked again just answers again.
+    s = _at_anything_else(load_flow(SUPPORT))
+    acts = s.handle(Recognized("no thanks", 0.7))
+    assert not s.ended and of(acts, Say).kind == "reprompt"
+    assert s.turns[-1]["result"] == "low_confidence" and s.turns[-1]["intent"] is None
+    acts = s.handle(Recognized("no thanks", 0.9))
+    assert s.ended and s.outcome == "hangup" and isinstance(acts[-1], Hangup)
+    s = _at_anything_else(load_flow(SUPPORT))  # other answers keep the usual threshold
+    s.handle(Recognized("yes please", 0.7))
+    assert s.node == "main_menu" and s.intent == "more"
+    s = _at_anything_else(load_flow(SUPPORT))  # and a key is a key
+    assert isinstance(s.handle(Digits("9"))[-1], Hangup)
+
+
+def test_end_threshold_follows_say_nodes_and_is_set_per_flow(write_flow):
+    # In the kitchen sink, "sales" leads through a transfer, "survey" to a survey: neither
+    # ends the call, so 0.6 is enough for them.
+    flow = load_flow(write_flow(KITCHEN_SINK))
+    assert flow.ends_call("delivered") and flow.ends_call("bye")
+    assert not flow.ends_call("menu") and not flow.ends_call("to_sales")
+    assert flow.policy.end_threshold == 0.8
+    s = _at_anything_else(load_flow(write_flow(_support_with("end_confidence_threshold: 0.6"))))
+    s.handle(Recognized("no thanks", 0.7))
+    assert s.ended and s.outcome == "hangup"
+    unsure = _support_with("end_confidence_threshold: 0.6").replace(
+        "confidence_threshold: 0.5", "confidence_threshold: 0.9")
+    assert load_flow(write_flow(unsure)).policy.end_threshold == 0.9  # never under an answer's
+
+
+def _support_with(policy_line: str) -> str:
+    """The default flow with one more policy line, its orders file where it is."""
+    return SUPPORT.read_text().replace("file: data/orders.csv", f"file: {ORDERS}").replace(
+        "  confidence_threshold: 0.5\n", f"  confidence_threshold: 0.5\n  {policy_line}\n")
 
 
 def test_no_match_twice_hands_over_and_reprompts_change(sink):

@@ -105,9 +105,7 @@ class FlowSession:
 
     def is_escape_text(self, text: str) -> bool:
         """Would this (recognised or typed) text hand the call to a person right now?"""
-        if self.ended:
-            return False
-        return matching.is_escape(text, self._node().policy.escape_phrases)
+        return not self.ended and matching.is_escape(text, self._node().policy.escape_phrases)
 
     def is_escape_digit(self, digit: str) -> bool:
         """Would this key hand the call to a person right now? While the caller is keying an
@@ -205,10 +203,8 @@ class FlowSession:
         return actions + self._escalate("error", queue=self.flow.fallback_queue)
 
     def _branch(self, node: Node) -> str:
-        for br in node.branches:
-            if all(c.holds(self._value(c.slot)) for c in br.when):
-                return br.next
-        return node.default or ""
+        return next((br.next for br in node.branches
+                     if all(c.holds(self._value(c.slot)) for c in br.when)), node.default or "")
 
     # ------------------------------------------------------------------ caller turns
 
@@ -239,6 +235,10 @@ class FlowSession:
             intents = {i.name: i.phrases for i in node.intents}
             keys = {i.name: i.dtmf for i in node.intents if i.dtmf}
             name = matching.match_intent(text, intents, keys)
+            target = next((i.next for i in node.intents if i.name == name), "")
+            if ev.confidence < policy.end_threshold and self.flow.ends_call(target):
+                self._turn("speech", text, ev.confidence, "low_confidence")
+                return self._fail("low_confidence")
             return self._chose(name, "speech", text, ev.confidence)
         return self._collected(parse_spoken(node, text), "speech", text, ev.confidence)
 

@@ -124,7 +124,8 @@ def _policy_overrides(raw: dict[str, Any]) -> dict[str, Any]:
         raw["handover"] = {k: _text(v) for k, v in raw["handover"].items()}
     if "escape_dtmf" in raw:
         raw["escape_dtmf"] = _key(raw["escape_dtmf"])
-    for key in ("no_input_timeout", "confidence_threshold", "escape_confidence_threshold"):
+    for key in ("no_input_timeout", "confidence_threshold", "escape_confidence_threshold",
+                "end_confidence_threshold"):
         if key in raw:
             raw[key] = float(raw[key])
     return raw

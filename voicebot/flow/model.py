@@ -46,6 +46,9 @@ class Policy:
     # An escape phrase needs less: a needless hand-over costs the caller a short wait for a
     # person, a missed one traps them with the bot.
     escape_confidence_threshold: float = 0.25
+    # A spoken answer that ends the call needs more: a caller hung up on cannot say "that's
+    # not what I said", while one asked again only says it again.
+    end_confidence_threshold: float = 0.8
     max_low_confidence: int = 2
     max_no_match: int = 2
     max_no_input: int = 2
@@ -56,6 +59,11 @@ class Policy:
     def escape_threshold(self) -> float:
         """How sure an escape phrase must be to hand over: never more than an answer needs."""
         return min(self.escape_confidence_threshold, self.confidence_threshold)
+
+    @property
+    def end_threshold(self) -> float:
+        """How sure a spoken answer that ends the call must be: never less than any answer."""
+        return max(self.end_confidence_threshold, self.confidence_threshold)
 
     def merged(self, overrides: dict[str, Any]) -> Policy:
         """This policy with the keys a node (or flow) sets replaced; handover merges per reason."""
@@ -261,6 +269,18 @@ class Flow:
             if point < 0:
                 return name
         return next(reversed(self.variants))
+
+    def ends_call(self, nid: str) -> bool:
+        """Whether entering node `nid` hangs up without waiting for the caller (directly or
+        through say nodes)."""
+        seen: set[str] = set()
+        while nid in self.nodes and nid not in seen:
+            seen.add(nid)
+            node = self.nodes[nid]
+            if node.kind != "say":
+                return node.kind == "hangup"
+            nid = node.next or ""
+        return False
 
     def is_broken(self, *path: Any) -> bool:
         return tuple(path) in self.broken
