@@ -271,7 +271,7 @@ def test_end_threshold_follows_say_nodes_and_is_set_per_flow(write_flow):
     flow = load_flow(write_flow(KITCHEN_SINK))
     assert flow.ends_call("delivered") and flow.ends_call("bye")
     assert not flow.ends_call("menu") and not flow.ends_call("to_sales")
-    assert flow.policy.end_threshold == 0.8
+    assert flow.policy.end_threshold == 0.75
     s = _at_anything_else(load_flow(write_flow(_support_with("end_confidence_threshold: 0.6"))))
     s.handle(Recognized("no thanks", 0.7))
     assert s.ended and s.outcome == "hangup"

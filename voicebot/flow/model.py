@@ -48,7 +48,7 @@ class Policy:
     escape_confidence_threshold: float = 0.25
     # A spoken answer that ends the call needs more: a caller hung up on cannot say "that's
     # not what I said", while one asked again only says it again.
-    end_confidence_threshold: float = 0.8
+    end_confidence_threshold: float = 0.75
     max_low_confidence: int = 2
     max_no_match: int = 2
     max_no_input: int = 2
