@@ -268,17 +268,19 @@ def test_digital_silence_alone_never_starts_speech() -> None:
 @pytest.mark.parametrize("check_ms", [250, 200])
 def test_the_early_decode_for_a_short_check_hears_the_usual_end_silence(
         shared_data: Path, check_ms: int) -> None:
-    # A menu answer is checked at 250 ms (VOICEBOT_COMPLETE_END_MS): its decode still starts
-    # 160 ms before the usual 400 ms end (or at the check, if that comes first) and is told to
-    # add what is left of the 400 ms, so it decodes the same audio as a usual end would.
+    # A menu answer is checked at 250 ms (VOICEBOT_COMPLETE_END_MS): its decode starts 160 ms
+    # before the check, so it is ready there, and is told to add what is left of the usual
+    # 400 ms, so it decodes the same audio as a usual end would.
     digit = load_phone_audio(shared_data / "fsdd" / "4_george_0.wav")
     ep = Endpointer(DEFAULTS)
     ep.listen(0.0, 5.0, check_ms=check_ms)
     events, _ = run_endpointer(ep, line_noise(0.6) + digit + line_noise(1.0), pauses=True)
-    # (At 200 ms the usual pause follows too; a recognizer takes one decode per silence.)
-    assert kinds(events)[:3] == ["speech_start", "speech_pause", "end_check"]
-    assert kinds(events)[-1] == "speech_end"
-    pause, check, end = events[1], events[2], events[-1]
+    # (The usual pause follows too; a recognizer takes one decode per silence.)
+    assert kinds(events)[:2] == ["speech_start", "speech_pause"]
+    assert sorted(kinds(events)[2:]) == ["end_check", "speech_end", "speech_pause"]
+    pause, end = events[1], events[-1]
+    check = next(e for e in events if e.kind == "end_check")
+    assert check.t - pause.t == pytest.approx(PREFETCH_LEAD_MS / 1000, abs=0.001)
     usual = DEFAULTS.speech_end_ms / 1000
     assert end.t - check.t == pytest.approx(usual - math.ceil(check_ms / 20) * 0.02, abs=0.001)
     silence_at_pause = usual - (end.t - pause.t)

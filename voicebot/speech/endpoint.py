@@ -197,13 +197,13 @@ class Endpointer:
 
     def _pause_points(self) -> frozenset[int]:
         """Silence lengths (frames) at which an early decode may start: PREFETCH_LEAD_MS before
-        the end and, with a check point, before the usual end or at the check if sooner. So
-        the early decode hears the silence confidence is calibrated on, and is ready at a
-        short check point."""
+        the end and, with a check point, before the check (or before the usual end, if that
+        is sooner). So the early decode is ready at a short check point; what is left of the
+        usual end silence is added to it (`tail_ms`), so it decodes what a usual end would."""
         points = {max(1, self._end_frames - PREFETCH_LEAD_FRAMES)}
         if self._check_frames is not None:
             usual = max(1, self._usual_end_frames - PREFETCH_LEAD_FRAMES)
-            points.add(min(self._check_frames, usual))
+            points.add(max(1, min(self._check_frames - PREFETCH_LEAD_FRAMES, usual)))
         return frozenset(points)
 
     def _end_utterance(self) -> None:
