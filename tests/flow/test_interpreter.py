@@ -270,7 +270,9 @@ def test_end_threshold_follows_say_nodes_and_is_set_per_flow(write_flow):
     # ends the call, so 0.6 is enough for them.
     flow = load_flow(write_flow(KITCHEN_SINK))
     assert flow.ends_call("delivered") and flow.ends_call("bye")
+    assert flow.ends_call("check_status")  # a branch with a way to a goodbye
     assert not flow.ends_call("menu") and not flow.ends_call("to_sales")
+    assert not flow.ends_call("find") and not flow.ends_call("no_such_node")
     assert flow.policy.end_threshold == 0.75
     s = _at_anything_else(load_flow(write_flow(_support_with("end_confidence_threshold: 0.6"))))
     s.handle(Recognized("no thanks", 0.7))

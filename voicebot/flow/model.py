@@ -270,17 +270,20 @@ class Flow:
                 return name
         return next(reversed(self.variants))
 
-    def ends_call(self, nid: str) -> bool:
-        """Whether entering node `nid` hangs up without waiting for the caller (directly or
-        through say nodes)."""
-        seen: set[str] = set()
-        while nid in self.nodes and nid not in seen:
-            seen.add(nid)
-            node = self.nodes[nid]
-            if node.kind != "say":
-                return node.kind == "hangup"
-            nid = node.next or ""
-        return False
+    def ends_call(self, nid: str, seen: set[str] | None = None) -> bool:
+        """Whether entering node `nid` may hang up without waiting for the caller (directly,
+        or through say nodes and any way out of a branch)."""
+        seen = set() if seen is None else seen
+        node = self.nodes.get(nid)
+        if node is None or nid in seen:
+            return False
+        seen.add(nid)
+        if node.kind == "say":
+            return self.ends_call(node.next or "", seen)
+        if node.kind == "branch":
+            ways = [br.next for br in node.branches] + [node.default or ""]
+            return any(self.ends_call(way, seen) for way in ways)
+        return node.kind == "hangup"
 
     def is_broken(self, *path: Any) -> bool:
         return tuple(path) in self.broken
