@@ -123,6 +123,30 @@ def test_a_sentence_read_into_a_loop_of_the_prompt_is_read_again(whisper_engine,
         assert match_intent(hyp.text, intents) == "retry", (voice, hyp)
 
 
+def test_a_sentences_opening_word_alone_is_not_read_again(whisper_engine, speech,
+                                                          monkeypatch) -> None:
+    # espeak-ng: an early decode at a pause hears "Um," or "Actually," before the caller goes
+    # on; reading that again (a request prompt, four speeds) found nothing in 100 such
+    # fragments and cost six decodes each, and Whisper fills a fragment with its prompt.
+    decodes: list[object] = []
+    real = whisper_engine.decode
+
+    def counted(*args, **kwargs):
+        decodes.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(whisper_engine, "decode", counted)
+    for text in ("Um,", "Actually,"):
+        decodes.clear()
+        result = whisper_engine.decode_turn(load_phone_audio(speech(text, voice="en-us",
+                                                                    speed=150)), MENU)
+        assert meaning(MENU, result.text) is None and len(decodes) == 1, (text, result.text)
+    decodes.clear()
+    unclear = load_phone_audio(speech("Do you sell shoes?", voice="en-us", speed=150))
+    whisper_engine.decode_turn(unclear, MENU)
+    assert len(decodes) > 1  # a sentence that means nothing is read again
+
+
 def test_a_reading_again_reuses_the_encoding_with_the_same_result(whisper_engine, speech
                                                                   ) -> None:
     core = shared_core(whisper_engine.model_dir, whisper_engine.parallel)

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from voicebot.flow.matching import HESITATIONS
 from voicebot.speech.engines import alternatives, calibration
 from voicebot.speech.engines.alternatives import Transcript
 from voicebot.speech.engines.common import (
@@ -42,6 +43,9 @@ from voicebot.speech.engines.whisper_decode import (
 from voicebot.speech.types import Grammar, Hypothesis
 
 ENGINE = "whisper"
+# Words a sentence opens with that say nothing yet (hesitations and discourse markers).
+OPENERS = HESITATIONS | {"so", "well", "actually", "oh", "okay", "ok", "and", "but", "hi",
+                         "hello"}
 
 
 def hears_digits(grammar: Grammar) -> bool:
@@ -258,8 +262,12 @@ class WhisperEngine:
                 return
 
     def _heard(self, result: WhisperResult, grammar: Grammar) -> bool:
-        """Whether the decode is speech worth a second look (not rejected as noise)."""
-        return bool(hypothesis(result, grammar=grammar).text)
+        """Whether the decode is speech worth a second look: not rejected as noise, and not
+        a sentence's opening word alone ("um", "actually": what an early decode at a pause
+        hears before the caller goes on, and what Whisper, read again, fills with its
+        prompt: "Actually," as "I'd like to talk to someone, please")."""
+        text = hypothesis(result, grammar=grammar).text
+        return bool(text) and not set(text.split()) <= OPENERS
 
     def _meaning(self, result: WhisperResult, grammar: Grammar) -> str | None:
         hyp = hypothesis(result, grammar=grammar, within=self.options.alternatives_within)
