@@ -55,17 +55,26 @@ def init(arg: dict[str, Any]) -> Speaker:
     if arg.get("voice"):
         voice = resolve_voice(arg["voice"], installed(initialize=False))
     speaker = Speaker(engine, voice, int(arg["rate"]) if arg.get("rate") else None)
-    _apply_voice_and_rate(speaker.voice, speaker.rate)
     # One real synthesis now: proves espeak-ng works and loads its data (the first render
     # costs ~0.5 s), so neither surprise happens in the middle of a call.
     with tempfile.TemporaryDirectory() as tmp:
-        probe = Path(tmp) / "probe.wav"
-        engine.save_to_file("Hello.", str(probe))
-        engine.runAndWait()
-        if not probe.is_file() or probe.stat().st_size <= 44:
+        if not _write(speaker, "Hello.", Path(tmp) / "probe.wav", 44):
             raise ValueError("espeak-ng produced no audio for a test phrase; check the "
                              "espeak-ng installation (espeak-ng 'hello')")
     return speaker
+
+
+def _write(speaker: Speaker, text: str, out: Path, min_bytes: int) -> bool:
+    """Render `text` to the WAV file `out`, in up to three tries: espeak-ng now and then
+    writes an empty file (a service on a busy machine once failed to start on it)."""
+    for _attempt in range(3):
+        out.unlink(missing_ok=True)
+        _apply_voice_and_rate(speaker.voice, speaker.rate)
+        speaker.engine.save_to_file(text, str(out))
+        speaker.engine.runAndWait()
+        if out.is_file() and out.stat().st_size > min_bytes:
+            return True
+    return False
 
 
 def handle(speaker: Speaker, request: tuple[Any, ...]) -> Any:
@@ -75,12 +84,6 @@ def handle(speaker: Speaker, request: tuple[Any, ...]) -> Any:
     if request[0] != "render":
         raise ValueError(f"unknown speech request {request[0]!r}")
     _, text, out_name = request
-    out = Path(out_name)
-    for _attempt in range(3):  # espeak-ng now and then writes an empty file
-        out.unlink(missing_ok=True)
-        _apply_voice_and_rate(speaker.voice, speaker.rate)
-        speaker.engine.save_to_file(text, str(out))
-        speaker.engine.runAndWait()
-        if out.is_file() and out.stat().st_size > 44 + 800:
-            return None
-    raise RuntimeError("espeak-ng wrote no audio")
+    if not _write(speaker, text, Path(out_name), 44 + 800):
+        raise RuntimeError("espeak-ng wrote no audio")
+    return None
