@@ -235,10 +235,6 @@ class FlowSession:
             intents = {i.name: i.phrases for i in node.intents}
             keys = {i.name: i.dtmf for i in node.intents if i.dtmf}
             name = matching.match_intent(text, intents, keys)
-            target = next((i.next for i in node.intents if i.name == name), "")
-            if ev.confidence < policy.end_threshold and self.flow.ends_call(target):
-                self._turn("speech", text, ev.confidence, "low_confidence")
-                return self._fail("low_confidence")
             return self._chose(name, "speech", text, ev.confidence)
         return self._collected(parse_spoken(node, text), "speech", text, ev.confidence)
 
@@ -272,10 +268,14 @@ class FlowSession:
         if name is None:
             self._turn(kind, heard, confidence, "no_match")
             return self._fail("no_match")
+        target = next(i.next for i in self._node().intents if i.name == name)
+        if confidence is not None and confidence < self._node().policy.end_threshold \
+                and self.flow.ends_call(target):  # a spoken answer that would hang up
+            self._turn(kind, heard, confidence, "low_confidence")
+            return self._fail("low_confidence")
         self._turn(kind, heard, confidence, "matched", intent=name)
         self.intent = name
         self.intents.append(name)
-        target = next(i.next for i in self._node().intents if i.name == name)
         return self._goto(target)
 
     def _collected(self, value: Any, kind: str, heard: str,
