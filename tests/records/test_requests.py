@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.backends import HASH_KEY
+from tests.waiting import wait_until
 from voicebot.records.access import AccessStore, AuditEntry
 from voicebot.records.database import now_iso
 from voicebot.records.erasure import export_caller, forget_caller
@@ -195,10 +196,8 @@ def test_the_service_purges_on_its_schedule_and_serves_no_purged_record(records,
     keeper = Housekeeper(resilient, Retention(), every_s=0.2, first_after_s=0.1)
     keeper.start()
     try:
-        deadline = time.monotonic() + 30
-        while not (entries := AccessStore(store.database).audit_entries()):
-            assert time.monotonic() < deadline, "the scheduled purge did not run"
-            time.sleep(0.1)
+        entries = wait_until(lambda: AccessStore(store.database).audit_entries(), 30,
+                             "the scheduled purge", every_s=0.1)
         assert entries[0].endpoint == "scheduled purge" and "calls=1" in entries[0].detail
         assert store.get("CAkept") is None
         assert resilient.get("CAkept") is None  # not served again from what it wrote

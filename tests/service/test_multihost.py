@@ -21,6 +21,7 @@ import pytest
 from tests.backends import TEST_CIPHER
 from tests.multihost import API_TOKEN, AUTH_TOKEN, HASH_KEY, Hosts
 from tests.service.conftest import dtmf
+from tests.waiting import wait_until
 from voicebot.records.store import CallStore
 from voicebot.replay.standin import StandinResult, TwilioStandin, new_sid
 
@@ -114,10 +115,8 @@ def test_callers_of_a_killed_host_reach_a_person_with_their_context(hosts):
         thread.start()
         time.sleep(0.3)
     store = CallStore(hosts.database_url, HASH_KEY, cipher=TEST_CIPHER)
-    deadline = time.monotonic() + 60
-    while not all((r := store.get(sid)) is not None and r.turns for sid in sids):
-        assert time.monotonic() < deadline, "the calls did not reach their first turn"
-        time.sleep(0.2)
+    wait_until(lambda: all((r := store.get(sid)) is not None and r.turns for sid in sids),
+               60, "the calls' first turns", every_s=0.2)
     streams = {sid: _one(hosts.served("call.started", sid)) for sid in sids}
     victim = Counter(streams.values()).most_common(1)[0][0]
     hosts.kill(victim)  # mid-call: every one of them is waiting for an order number
@@ -132,10 +131,12 @@ def test_callers_of_a_killed_host_reach_a_person_with_their_context(hosts):
         assert victim not in hosts.served("call.after_stream", sid)
         # Read back through the load balancer. The action's host writes the hand-over from
         # its write queue, and the read may reach another host first: wait for it there.
-        t, deadline = result.transcript, time.monotonic() + 15
-        while t.outcome is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-            t = standin.fetch_transcript(sid)
+        def recorded(sid: str = sid):
+            record = standin.fetch_transcript(sid)
+            return record if record.outcome is not None else None
+
+        t = result.transcript if result.transcript.outcome is not None else \
+            wait_until(recorded, 15, "the hand-over's record", every_s=0.2)
         assert (t.outcome, t.reason, t.queue) == ("transfer", "error", "support")
         assert "stopped mid-call" in t.summary and "Intent: order status." in t.summary
         assert t.turns[0].heard == "1"

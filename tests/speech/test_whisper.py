@@ -19,10 +19,7 @@ from voicebot.speech.engines.alternatives import ESCAPE, meaning
 from voicebot.speech.engines.cascade import choose, loose, short_request
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
 from voicebot.speech.engines.whisper_decode import WhisperOptions, loops, shared_core
-from voicebot.speech.engines.whisper_engine import (
-    prompts_for,
-    request_prompt,
-)
+from voicebot.speech.engines.whisper_engine import prompts_for, request_prompt
 from voicebot.speech.evaluate import line_audio, recognize_turn
 from voicebot.speech.types import Grammar, Hypothesis
 from voicebot.speech.whisper_models import packaged_dir
