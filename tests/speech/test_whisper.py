@@ -12,15 +12,17 @@ import numpy as np
 import pytest
 
 from voicebot.flow.loader import load_flow
+from voicebot.flow.turns import listen_for
 from voicebot.service.runtime import first_turn_grammar
 from voicebot.speech.audio import load_phone_audio
 from voicebot.speech.engines import EngineError, load_engine
 from voicebot.speech.engines.alternatives import ESCAPE, meaning
-from voicebot.speech.engines.cascade import choose, loose, short_request
+from voicebot.speech.engines.cascade import choose, grammar_request, loose, number_unheard
 from voicebot.speech.engines.common import DIGIT_ALIASES, DIGIT_WORDS
 from voicebot.speech.engines.whisper_decode import WhisperOptions, loops, shared_core
 from voicebot.speech.engines.whisper_engine import prompts_for, request_prompt
 from voicebot.speech.evaluate import line_audio, recognize_turn
+from voicebot.speech.turn_end import turn_grammar
 from voicebot.speech.types import Grammar, Hypothesis
 from voicebot.speech.whisper_models import packaged_dir
 
@@ -105,10 +107,7 @@ def test_a_sentence_read_into_a_loop_of_the_prompt_is_read_again(whisper_engine,
                                                                  ) -> None:
     # espeak-ng: no recording has this sentence. Whisper, given the node's phrases as its
     # prompt, wrote "sure I'll try nope nope nope" for it in these voices.
-    from voicebot.flow.loader import load_flow
     from voicebot.flow.matching import match_intent
-    from voicebot.flow.turns import listen_for
-    from voicebot.speech.turn_end import turn_grammar
 
     node = load_flow(ROOT / "call_flows" / "support.yaml").nodes["order_not_found"]
     grammar = turn_grammar(listen_for(node))
@@ -177,9 +176,7 @@ def test_a_lone_yes_is_heard_once_and_ends_the_turn_at_the_short_silence(whisper
                                                                         ) -> None:
     # espeak-ng: with every way of saying yes and no as the prompt, Whisper wrote these as
     # "yeah yeah", "yep yep", "yes yes" at confidence 0.35-0.61.
-    from voicebot.flow.loader import load_flow
-    from voicebot.flow.turns import listen_for
-    from voicebot.speech.turn_end import decides, turn_grammar
+    from voicebot.speech.turn_end import decides
 
     node = load_flow(ROOT / "call_flows" / "support.yaml").nodes["ask_order_number"]
     listen = listen_for(node, confirming=True)
@@ -283,6 +280,50 @@ def test_cascade_hands_over_for_a_word_whisper_took_loosely_as_another_answer(
     assert meaning(grammar, hyp.text) == ESCAPE and hyp.engine == "cascade:pocketsphinx"
 
 
+@pytest.mark.slow
+def test_cascade_hands_over_a_request_whisper_wrote_no_digit_of_at_a_number_turn(
+        cascade_engine, whisper_engine, speech) -> None:
+    """"Representative, please." while the order number is expected (espeak-ng, one voice):
+    Whisper, prompted with the digits first, writes neither a digit nor a request; the
+    grammar pass (the digits and the escape phrases) hears "representative"."""
+    grammar = _order_number_turn()
+    pcm = load_phone_audio(speech("Representative, please.", voice="en-gb-x-gbclan", speed=140))
+    alone = heard(whisper_engine, grammar, pcm)
+    assert meaning(grammar, alone.text) != ESCAPE
+    hyp = heard(cascade_engine, grammar, pcm)
+    assert meaning(grammar, hyp.text) == ESCAPE and hyp.engine == "cascade:pocketsphinx"
+
+
+@pytest.mark.slow
+def test_cascade_takes_no_request_from_the_grammar_pass_over_a_number_whisper_heard(
+        cascade_engine, speech) -> None:
+    """The grammar pass forces sentences onto its phrases ("human" at 1.0 for "Yes, it's nine
+    zero two one." in this voice); Whisper heard digits there, sure of them, so it is not
+    asked and the caller is not handed over."""
+    grammar = _order_number_turn()
+    pcm = load_phone_audio(speech("Yes, it's nine zero two one.", voice="en-gb-x-rp", speed=180))
+    hyp = heard(cascade_engine, grammar, pcm)
+    assert meaning(grammar, hyp.text) != ESCAPE and hyp.engine == "cascade:whisper"
+
+
+def _order_number_turn() -> Grammar:
+    flow = load_flow(ROOT / "call_flows" / "support.yaml")
+    return turn_grammar(listen_for(flow.nodes["ask_order_number"]))
+
+
+def test_the_grammar_pass_is_asked_at_a_number_turn_only_when_whisper_gives_nothing() -> None:
+    def h(text: str, confidence: float = 0.9) -> Hypothesis:
+        return Hypothesis(text=text, confidence=confidence, engine="whisper")
+
+    assert number_unheard(h("were pretty mean that you clean"), NUMBER)
+    assert number_unheard(h(""), NUMBER)
+    assert number_unheard(h("rapper man three zero please", 0.32), NUMBER)  # unsure
+    assert not number_unheard(h("its three seven nine"), NUMBER)  # digits, sure of them
+    assert not number_unheard(h("its three o seven nine"), NUMBER)  # a number
+    assert not number_unheard(h("i want to talk to an agent"), NUMBER)  # a request
+    assert not number_unheard(h("were pretty mean that you clean"), MENU)  # no number turn
+
+
 def test_cascade_takes_only_a_request_from_a_short_loose_answer() -> None:
     flow_menu = Grammar(phrases=MENU.phrases, groups=MENU.groups, escapes=ESCAPES)
 
@@ -295,11 +336,11 @@ def test_cascade_takes_only_a_request_from_a_short_loose_answer() -> None:
     assert not loose(h("operator please", 0.9, wh), flow_menu)
     assert loose(h("order reader", 0.9, wh), flow_menu)
     # from the grammar pass: a sure request for a person, nothing else
-    assert short_request(h("operator", 0.9, ps), h("order reader", 0.9, wh),
+    assert grammar_request(h("operator", 0.9, ps), h("order reader", 0.9, wh),
                          flow_menu).engine == "cascade:pocketsphinx"
-    assert short_request(h("operator", 0.3, ps), h("order reader", 0.9, wh),
+    assert grammar_request(h("operator", 0.3, ps), h("order reader", 0.9, wh),
                          flow_menu).text == "order reader"
-    assert short_request(h("billing", 0.99, ps), h("order reader", 0.9, wh),
+    assert grammar_request(h("billing", 0.99, ps), h("order reader", 0.9, wh),
                          flow_menu).text == "order reader"
 
 

@@ -23,7 +23,12 @@ with its end silence), only when Whisper's transcript means nothing at the turn 
 the default threshold, and its answer is taken only if it is confident and means something.
 It is also asked when Whisper's transcript of a short utterance gives an answer only
 loosely (not a phrase of the grammar as said: "Operator." written as "order reader", taken
-as "order"); then only a request for a person is taken from it.
+as "order"), and when Whisper's transcript of a number turn means nothing and holds no
+digit or is under the default threshold (its prompt there leads with the digits, and
+"Representative, please." came out as "reprementative clean" or "rapper man three zero
+please"); then only a request for a person is taken from it. In a number turn the
+grammar's other sentences are digit strings, which a sentence that is no request is forced
+onto, so this needs no length limit.
 """
 
 from __future__ import annotations
@@ -106,11 +111,21 @@ def loose(hyp: Hypothesis, grammar: Grammar) -> bool:
             and alternatives.meaning(grammar, hyp.text) != alternatives.ESCAPE)
 
 
-def short_request(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypothesis:
+def number_unheard(slow: Hypothesis, grammar: Grammar) -> bool:
+    """Whether Whisper's transcript of a number turn gives it nothing and holds no digit
+    (words, "o" or figures) or is unsure: then the grammar pass may hear a request."""
+    no_digit = not any(w in SPOKEN_DIGITS or w == "o" or w.isdigit()
+                       for w in normalize(slow.text).split())
+    return (grammar.allow_digits and means_nothing(slow, grammar)
+            and (no_digit or slow.confidence < DEFAULT_THRESHOLD))
+
+
+def grammar_request(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypothesis:
     """The grammar pass's request for a person, when it hears one at least SHORT_TAKE sure
-    in a short utterance Whisper took loosely as something else; else Whisper's answer.
-    Only a request: a missed one sends the caller down the wrong branch, or traps them,
-    while a grammar is at its strongest on a word said alone."""
+    where Whisper's transcript gives no request (a short utterance taken loosely as
+    something else, a number turn with no digit heard); else Whisper's answer. Only a
+    request: a missed one sends the caller down the wrong branch, or traps them, while a
+    grammar is at its strongest on a word said alone."""
     pick = fast if _sure_meaning(fast, grammar) == alternatives.ESCAPE else slow
     return replace(pick, engine=f"cascade:{pick.engine}")
 
@@ -155,8 +170,9 @@ class CascadeEngine:
 
 class CascadeRecognizer:
     """One utterance: both engines hear it, Whisper decodes it (early, at the pause, too),
-    the grammar pass only when Whisper's number has the wrong length (`needs_fast`) or a
-    short utterance means nothing in Whisper's transcript (`means_nothing`)."""
+    the grammar pass only when Whisper's number has the wrong length (`needs_fast`), its
+    transcript of a number turn means nothing and holds no digit or is unsure, or a short
+    utterance means nothing in Whisper's transcript (`means_nothing`) or only loosely."""
 
     def __init__(self, fast: Recognizer, slow: Recognizer, grammar: Grammar) -> None:
         self.fast = fast
@@ -184,9 +200,11 @@ class CascadeRecognizer:
         slow = self.slow.finish()
         if needs_fast(slow, self._grammar):
             return choose(self.fast.finish(), slow, self._grammar)
+        if number_unheard(slow, self._grammar):
+            return grammar_request(self.fast.finish(), slow, self._grammar)
         if self._bytes <= SHORT_S * _BYTES_PER_S and not self._grammar.allow_digits:
             if means_nothing(slow, self._grammar):
                 return short_answer(self.fast.finish(), slow, self._grammar)
             if loose(slow, self._grammar):
-                return short_request(self.fast.finish(), slow, self._grammar)
+                return grammar_request(self.fast.finish(), slow, self._grammar)
         return replace(slow, engine=f"cascade:{slow.engine}")
