@@ -52,6 +52,10 @@ class WhisperOptions:
     # (whole numbers most of all): greedy where digits are heard.
     beam_size: int = 5
     digits_beam_size: int = 1
+    # A number turn whose greedy reading holds no number of the wanted length (a number said
+    # inside a sentence: "yes it's nine zero two one" written "yes its time zero two one")
+    # is read again with a beam this wide, reusing the encoding; 1: not at all.
+    digits_beam_again: int = 5
     window_margin_s: float = 2.0  # silence after the utterance inside the encoder window
     window_step_s: float = 2.0  # the window is rounded up to a multiple of this
     splice: bool = True  # False: encode the whole 30 s window (the original way)

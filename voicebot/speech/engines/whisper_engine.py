@@ -151,6 +151,7 @@ class WhisperEngine:
                  options: WhisperOptions | None = None, model_label: str | None = None) -> None:
         self.model_dir = Path(model_dir)
         self.options = options or WhisperOptions()
+        self._beam_again = replace(self.options, digits_beam_size=self.options.digits_beam_again)
         self.parallel = parallel
         self.model = model_label or f"whisper ({self.model_dir})"
         self._core = shared_core(self.model_dir, parallel)  # fails now, not in a call
@@ -180,7 +181,10 @@ class WhisperEngine:
         return self._core.decode(pcm, prompts, self.options, digits, rank)
 
     def decode_turn(self, pcm: bytes, grammar: Grammar) -> WhisperResult:
-        """One utterance of a turn. When the decode means nothing at the turn, the caller may
+        """One utterance of a turn. A number turn's greedy decode that holds no number of the
+        wanted length is decoded again with a beam (digits_beam_again): greedy search reads
+        numbers said alone best, a beam numbers said inside a sentence. When the decode
+        still means nothing at the turn, the caller may
         have asked for a person in words Whisper did not expect: the utterance is decoded
         again, first (on a number turn, whose prompt leads Whisper to write digits even for
         "representative, please") with the turn's phrases alone as the prompt, then with
@@ -195,6 +199,10 @@ class WhisperEngine:
         result = self.decode(encoded, turn.prompts, turn.digits)
         if self._meaning(result, grammar) is not None:
             return result
+        if turn.digits and self.options.digits_beam_again > 1:
+            again = self._core.decode(encoded, turn.prompts, self._beam_again, True, AGAIN)
+            if self._meaning(again, grammar) is not None:
+                return again
         heard = self._heard(result, grammar)  # not noise
         asks = self._asks(encoded, turn, grammar, heard)
         if asks is not None:
