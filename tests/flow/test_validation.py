@@ -389,3 +389,25 @@ def test_a_spoken_number_without_an_upper_bound_is_a_warning(write_flow):
     p = next(p for p in only(problems, "warning") if "no max_length" in p.message)
     assert p.line == line_of(text, "min_length: 4") and not only(problems)
     assert flow is not None  # a warning: the flow still loads
+
+
+def test_an_end_of_call_threshold_under_the_answer_threshold_is_a_warning(write_flow):
+    """It has no effect (an answer that ends the call takes the higher one): say so, at the
+    key the designer wrote. Raising confidence_threshold alone warns of nothing."""
+    policy = "policy:\n  confidence_threshold: 0.8\n  end_confidence_threshold: 0.6\n"
+    text = BASE.replace("queues:\n", policy + "queues:\n")
+    flow, problems, _ = problems_of(write_flow, text)
+    warnings = only(problems, "warning")
+    assert flow is not None and len(warnings) == 1
+    assert "end_confidence_threshold 0.6 is under confidence_threshold 0.8" in \
+        warnings[0].message
+    assert warnings[0].line == line_of(text, "end_confidence_threshold")
+
+    node = text.replace("  confidence_threshold: 0.8\n", "").replace(
+        "    prompt: Say help or press 1.\n",
+        "    prompt: Say help or press 1.\n    policy:\n      confidence_threshold: 0.7\n")
+    _, problems, _ = problems_of(write_flow, node)
+    assert [p.line for p in only(problems, "warning")] == [line_of(node, "    policy:")]
+
+    raised = BASE.replace("queues:\n", "policy:\n  confidence_threshold: 0.8\nqueues:\n")
+    assert only(problems_of(write_flow, raised)[1], "warning") == []

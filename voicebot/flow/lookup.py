@@ -243,3 +243,23 @@ def _redact(text: str, secrets: list[str]) -> str:
 
 def _short(exc: object) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def file_fields(path: Path) -> set[str] | None:
+    """Field names of a CSV header or of the records of a JSON file (None: unreadable)."""
+    try:
+        if path.suffix.lower() == ".csv":
+            with path.open(newline="", encoding="utf-8") as fh:
+                return set(next(csv.reader(fh), []))
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, csv.Error):
+        return None
+    records = data if isinstance(data, list) else (
+        list(data.values()) if isinstance(data, dict) else [])
+    fields: set[str] = set()
+    for rec in records:
+        if isinstance(rec, dict):
+            fields.update(rec)
+    if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
+        return fields | {"*"}  # keyed object: the key itself matches any key name
+    return fields

@@ -8,14 +8,18 @@ loops) do not stop a flow from loading.
 
 from __future__ import annotations
 
-import csv
 import difflib
-import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from voicebot.flow.lookup import BAD_HEADER_CHAR_RE, ENV_REF_RE, env_missing, env_refs
+from voicebot.flow.lookup import (
+    BAD_HEADER_CHAR_RE,
+    ENV_REF_RE,
+    env_missing,
+    env_refs,
+    file_fields,
+)
 from voicebot.flow.matching import contains_phrase, is_escape, normalize, phrase_form
 from voicebot.flow.model import Flow, Node
 from voicebot.flow.paths import cycles, path_without, reach, set_on_entry, sets_unknown
@@ -251,7 +255,7 @@ class _Checker:
         if p.suffix.lower() not in (".csv", ".json"):
             self.add("error", "lookup file must be .csv or .json", *base, "file")
             return
-        fields = _file_fields(p)
+        fields = file_fields(p)
         if fields is None:
             self.add("error", f"lookup file cannot be read as {p.suffix[1:].upper()}", *base,
                      "file")
@@ -322,7 +326,7 @@ class _Checker:
             self.add("error", f"slot '{name}' has no fields ('{m.group(0)}')", *path)
         elif name in results and field_name:
             src = results[name].source.get("file")
-            fields = _file_fields(Path(src)) if src else None
+            fields = file_fields(Path(src)) if src else None
             if fields is not None and field_name not in fields:
                 self.add("warning", f"'{field_name}' is not a field of {Path(src).name}", *path)
         if name in BUILTIN_NAMES or has is None or name in has:
@@ -338,6 +342,20 @@ class _Checker:
     def _may_be_set_aside(self) -> bool:
         """Whether a node that could name a slot or result lost that key to a schema error."""
         return any(sets_unknown(self.flow, n) for n in self.flow.nodes.values())
+
+    def thresholds(self) -> None:
+        """An answer that ends the call is never taken on less confidence than any answer:
+        a designer who set end_confidence_threshold lower learns it has no effect."""
+        key = "end_confidence_threshold"
+        flow_policy, marks = self.flow.policy, self.flow.marks
+        for path, p in [(("policy",), flow_policy)] + [
+                (("nodes", n.id, "policy"), n.policy) for n in self.flow.nodes.values()
+                if n.policy != flow_policy and n.listens]:
+            if p.end_confidence_threshold < p.confidence_threshold and (
+                    (*path, key) in marks or ("policy", key) in marks):
+                self.add("warning", f"{key} {p.end_confidence_threshold} is under "
+                                    f"confidence_threshold {p.confidence_threshold}: answers "
+                                    "that end the call take the higher one", *path, key)
 
     def disclosure(self) -> None:
         if self.flow.is_broken("disclosure"):
@@ -365,32 +383,13 @@ def _close(name: str, options: Iterable[str]) -> str:
     return f" (did you mean '{hint[0]}'?)" if hint else ""
 
 
-def _file_fields(path: Path) -> set[str] | None:
-    """Field names of a CSV header or of the records of a JSON file (None: unreadable)."""
-    try:
-        if path.suffix.lower() == ".csv":
-            with path.open(newline="", encoding="utf-8") as fh:
-                return set(next(csv.reader(fh), []))
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, csv.Error):
-        return None
-    records = data if isinstance(data, list) else (
-        list(data.values()) if isinstance(data, dict) else [])
-    fields: set[str] = set()
-    for rec in records:
-        if isinstance(rec, dict):
-            fields.update(rec)
-    if isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
-        return fields | {"*"}  # keyed object: the key itself matches any key name
-    return fields
-
-
 def check_flow(flow: Flow, file: str) -> list[Problem]:
     """Every graph and content problem of a built flow."""
     c = _Checker(flow, file)
     c.targets()
     c.nodes()
     c.templates()
+    c.thresholds()
     c.disclosure()
     if not any(p.severity == "error" and "unknown node" in p.message for p in c.problems):
         c.reachability()
