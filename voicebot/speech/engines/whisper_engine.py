@@ -184,12 +184,12 @@ class WhisperEngine:
         """One utterance of a turn. A number turn's greedy decode that holds no number of the
         wanted length is decoded again with a beam (digits_beam_again): greedy search reads
         numbers said alone best, a beam numbers said inside a sentence. When the decode
-        still means nothing at the turn, the caller may
-        have asked for a person in words Whisper did not expect: the utterance is decoded
-        again, first (on a number turn, whose prompt leads Whisper to write digits even for
-        "representative, please") with the turn's phrases alone as the prompt, then with
-        requests for a person (request_prompt); a second decode is taken only if it asks for
-        a person, so it can hand a caller over but never choose an answer. If the turn
+        still means nothing at the turn, the caller may have asked for a person in words
+        Whisper did not expect: the utterance is decoded again, first (on a number turn,
+        whose prompt leads Whisper to write digits even for "representative, please") with
+        the turn's phrases alone as the prompt, then with requests for a person
+        (request_prompt); a second decode is taken only if it asks for a person, so it can
+        hand a caller over but never choose an answer. If the turn
         still means nothing, it is heard at other speeds (_other_speeds), except where
         digits are heard (a number is decoded early at every pause between its digits, to
         hear "agent" said there, and each of those partial numbers means nothing yet) and
