@@ -116,6 +116,7 @@ def test_yes_no_inside_sentences(text, answer):
     "can I speak to that person", "who can I talk to?", "is there any way I can talk to",
     "I'd like to speak with, um, please",
     "can I talk to him about it", "please let me speak to a librarian",  # a misheard person
+    "can I talk to my account manager",
 ])
 def test_escape_requests_inside_sentences(text):
     assert is_escape(text, ESCAPES)
@@ -132,6 +133,7 @@ def test_escape_requests_inside_sentences(text):
     "I was billed for somebody I need to talk about", "for somebody I need to talk now",
     "can I talk to you about my bill", "I talked to the driver", "I can't talk to it",
     "the courier said to talk to the depot",
+    "I need to talk to my payment details",  # the caller's own things: misheard, no request
 ])
 def test_mentions_of_people_are_not_escape_requests(text):
     assert not is_escape(text, ESCAPES)

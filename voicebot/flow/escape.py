@@ -171,7 +171,10 @@ def _asks_to_talk(tokens: Sequence[str]) -> bool:
         if not any(w in _ASKING for w in tokens[max(0, i - 3):i]):
             continue
         rest = [w for w in tokens[i + 2:] if w not in _LISTENER_SKIP]
-        if rest and rest[0] not in _NOT_A_LISTENER and rest[0] not in _TRAILING:
+        if rest[:1] == ["my"]:  # the caller's own things, unless a person: "my account rep"
+            if any(_singular(w) in PERSON_WORDS for w in rest[1:4]):
+                return True
+        elif rest and rest[0] not in _NOT_A_LISTENER and rest[0] not in _TRAILING:
             return True
     return False
 
