@@ -12,7 +12,7 @@ from voicebot.speech.engines.alternatives import (
     meaning,
     settle,
 )
-from voicebot.speech.engines.cascade import means_nothing, short_answer
+from voicebot.speech.engines.cascade import agreed, means_nothing, short_answer, unsure_answer
 from voicebot.speech.engines.whisper_decode import WhisperResult
 from voicebot.speech.engines.whisper_engine import hypothesis
 from voicebot.speech.types import Grammar, Hypothesis
@@ -75,6 +75,27 @@ def test_the_grammar_pass_answers_a_short_utterance_whisper_made_nothing_of() ->
     assert short_answer(unsure, said, MENU).engine == "cascade:whisper"
     rejected = Hypothesis(text="", confidence=0.0, in_grammar=False, engine="pocketsphinx")
     assert short_answer(rejected, said, MENU).text == "open the door"
+
+
+def test_an_unsure_answer_is_taken_when_the_grammar_pass_gives_the_same_answer() -> None:
+    said = Hypothesis(text="i have a question about my bill", confidence=0.4, engine="whisper")
+    assert unsure_answer(said, MENU)
+    same = Hypothesis(text="bill", confidence=0.8, engine="pocketsphinx")
+    taken = agreed(same, said, MENU)
+    assert (taken.text, taken.confidence, taken.engine) == (
+        "i have a question about my bill", 0.8, "cascade:whisper")  # what the caller said
+    other = Hypothesis(text="order status", confidence=0.9, engine="pocketsphinx")
+    assert agreed(other, said, MENU).confidence == 0.4  # they disagree: still unsure
+    unsure = Hypothesis(text="bill", confidence=0.4, engine="pocketsphinx")
+    assert agreed(unsure, said, MENU).confidence == 0.4
+    # Not where a grammar's forced answer does harm or adds nothing: yes/no (a wrong number
+    # confirmed), numbers, requests for a person (taken at the lower escape threshold), and
+    # answers already sure or meaning nothing.
+    assert not unsure_answer(Hypothesis(text="yes", confidence=0.4), CONFIRM)
+    assert not unsure_answer(Hypothesis(text="four five one two", confidence=0.4), NUMBER)
+    assert not unsure_answer(Hypothesis(text="an agent please", confidence=0.4), MENU)
+    assert not unsure_answer(Hypothesis(text="my bill", confidence=0.6), MENU)
+    assert not unsure_answer(Hypothesis(text="open the door", confidence=0.4), MENU)
 
 
 def test_readings_at_other_speeds_hand_over_at_once_but_answer_only_when_they_agree() -> None:

@@ -318,6 +318,21 @@ def test_cascade_takes_no_request_from_the_grammar_pass_over_a_number_whisper_he
     assert meaning(grammar, hyp.text) != ESCAPE and hyp.engine == "cascade:whisper"
 
 
+@pytest.mark.slow
+def test_cascade_takes_an_unsure_answer_the_grammar_pass_gives_too(
+        cascade_engine, whisper_engine, speech) -> None:
+    """"Um, yeah." at "anything else?" (espeak-ng, one voice, one line noise): Whisper writes
+    "um yes", right but under the threshold, and the caller would be asked again; the
+    grammar pass hears "yes" too, sure of it, so the answer is taken."""
+    flow = load_flow(ROOT / "call_flows" / "support.yaml")
+    grammar = turn_grammar(listen_for(flow.nodes["anything_else"]))
+    pcm = load_phone_audio(speech("Um, yeah.", voice="en-gb-scotland+f2", speed=180))
+    alone = heard(whisper_engine, grammar, pcm)
+    assert meaning(grammar, alone.text) == "intent:1" and alone.confidence < 0.5
+    hyp = heard(cascade_engine, grammar, pcm)
+    assert hyp.text == alone.text and hyp.confidence >= 0.5
+
+
 def _order_number_turn() -> Grammar:
     flow = load_flow(ROOT / "call_flows" / "support.yaml")
     return turn_grammar(listen_for(flow.nodes["ask_order_number"]))

@@ -28,7 +28,11 @@ digit or is under the default threshold (its prompt there leads with the digits,
 "Representative, please." came out as "reprementative clean" or "rapper man three zero
 please"); then only a request for a person is taken from it. In a number turn the
 grammar's other sentences are digit strings, which a sentence that is no request is forced
-onto, so this needs no length limit.
+onto, so this needs no length limit. Last, when Whisper's transcript gives a menu answer
+but under the default threshold ("Um, yeah." written "um yes" at 0.4), the grammar pass
+is asked whether it hears the same answer; two engines that err differently agreeing is
+taken at the grammar pass's confidence, and nothing else changes (not on yes/no questions,
+where a sentence forced onto "right" would confirm a wrong number).
 """
 
 from __future__ import annotations
@@ -130,6 +134,26 @@ def grammar_request(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hyp
     return replace(pick, engine=f"cascade:{pick.engine}")
 
 
+def unsure_answer(slow: Hypothesis, grammar: Grammar) -> bool:
+    """Whether Whisper's transcript gives a menu answer, but under the default threshold
+    (not a yes/no question, where a sentence forced onto "right" would confirm a wrong
+    number, and not a number)."""
+    return (bool(slow.text) and slow.confidence < DEFAULT_THRESHOLD
+            and not grammar.allow_digits and grammar.answer != "yes_no"
+            and alternatives.meaning(grammar, slow.text) not in (None, alternatives.ESCAPE))
+
+
+def agreed(fast: Hypothesis, slow: Hypothesis, grammar: Grammar) -> Hypothesis:
+    """Whisper's unsure answer, taken at the grammar pass's confidence when the grammar pass
+    gives the same answer at least SHORT_TAKE sure: two engines that err differently
+    agreeing; else Whisper's as it was."""
+    meant = alternatives.meaning(grammar, slow.text)
+    pick = slow
+    if _sure_meaning(fast, grammar) == meant:
+        pick = replace(slow, confidence=max(slow.confidence, fast.confidence))
+    return replace(pick, engine=f"cascade:{pick.engine}")
+
+
 def fast_first(fast: Hypothesis, slow: Hypothesis, take: float) -> Hypothesis:
     """The rule measured against choose() and not used: the grammar pass's answer when it
     is in its grammar and at least `take` confident, else Whisper's."""
@@ -171,8 +195,9 @@ class CascadeEngine:
 class CascadeRecognizer:
     """One utterance: both engines hear it, Whisper decodes it (early, at the pause, too),
     the grammar pass only when Whisper's number has the wrong length (`needs_fast`), its
-    transcript of a number turn means nothing and holds no digit or is unsure, or a short
-    utterance means nothing in Whisper's transcript (`means_nothing`) or only loosely."""
+    transcript of a number turn means nothing and holds no digit or is unsure, a short
+    utterance means nothing in Whisper's transcript (`means_nothing`) or only loosely, or
+    its menu answer is unsure (`unsure_answer`)."""
 
     def __init__(self, fast: Recognizer, slow: Recognizer, grammar: Grammar) -> None:
         self.fast = fast
@@ -207,4 +232,6 @@ class CascadeRecognizer:
                 return short_answer(self.fast.finish(), slow, self._grammar)
             if loose(slow, self._grammar):
                 return grammar_request(self.fast.finish(), slow, self._grammar)
+        if unsure_answer(slow, self._grammar):
+            return agreed(self.fast.finish(), slow, self._grammar)
         return replace(slow, engine=f"cascade:{slow.engine}")
