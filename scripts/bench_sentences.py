@@ -18,7 +18,7 @@ understanding of sentences, not accents (scripts/bench_digits.py measures those 
 recordings).
 
     python scripts/bench_sentences.py [--engine pocketsphinx[,whisper,...]]
-        [--split tune|held-out|all] [--voices tune|held-out|all|V1,V2] [--speeds 140,180]
+        [--split tune|held-out|all] [--voices tune|held-out|checks|all|V1,V2] [--speeds 140,180]
         [--limit N] [--jobs 2] [--set WHISPER_OPTION=VALUE]
         [--failures] [--json FILE]
 
@@ -227,7 +227,7 @@ def report(engine: str, trials: list[Trial], by_category: bool) -> None:
 
 
 def _voices(corpus: Corpus, choice: str) -> list[tuple[str, str]]:
-    if choice in ("tune", "held-out"):
+    if choice in corpus.voices:  # tune, held-out, checks
         return [(v, choice) for v in corpus.voices[choice]]
     if choice == "all":
         return [(v, s) for s in ("tune", "held-out") for v in corpus.voices[s]]
@@ -241,7 +241,8 @@ def main() -> int:
                     help="any name voicebot.speech.engines.load_engine accepts; several, "
                          "comma-separated, are run one after the other")
     ap.add_argument("--split", default="all", choices=("tune", "held-out", "all"))
-    ap.add_argument("--voices", default="all", help="tune | held-out | all | V1,V2,...")
+    ap.add_argument("--voices", default="all",
+                    help="tune | held-out | checks | all (tune and held-out) | V1,V2,...")
     ap.add_argument("--speeds", default=None, help="words a minute, e.g. 140,180")
     ap.add_argument("--limit", type=int, default=0, help="first N sentences only")
     ap.add_argument("--category", default=None, help="only this category")
