@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from voicebot.flow.escape import names_whom
 from voicebot.flow.loader import load_flow
 from voicebot.flow.matching import (
     contains_phrase,
@@ -137,6 +138,17 @@ def test_escape_requests_inside_sentences(text):
 ])
 def test_mentions_of_people_are_not_escape_requests(text):
     assert not is_escape(text, ESCAPES)
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("get me an operator", True), ("connect me to customer service", True),
+    ("transfer me please", True), ("a real person please", True), ("agent", True),
+    ("I'd like to speak to someone please", False), ("can I talk to somebody", False),
+    ("is there any one I can talk to", False), ("who can I talk to", False),
+])
+def test_a_request_names_whom_or_only_someone(text, names):
+    assert is_escape(text, ESCAPES)
+    assert names_whom(text, ESCAPES) is names
 
 
 def test_escape_words_of_another_flow_follow_the_same_rules():

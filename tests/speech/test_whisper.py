@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from voicebot.flow.escape import names_whom
 from voicebot.flow.loader import load_flow
 from voicebot.flow.turns import listen_for
 from voicebot.service.runtime import first_turn_grammar
@@ -316,6 +317,23 @@ def test_cascade_takes_no_request_from_the_grammar_pass_over_a_number_whisper_he
     pcm = load_phone_audio(speech("Yes, it's nine zero two one.", voice="en-gb-x-rp", speed=180))
     hyp = heard(cascade_engine, grammar, pcm)
     assert meaning(grammar, hyp.text) != ESCAPE and hyp.engine == "cascade:whisper"
+
+
+@pytest.mark.slow
+def test_a_request_reading_that_names_only_someone_hands_no_one_over(whisper_engine, speech
+                                                                   ) -> None:
+    """A sentence about a charge (espeak-ng, one voice variant) that the turn's reading makes
+    nothing of is read again with the request prompt, and Whisper writes a stock request
+    to "someone" from the prompt alone; that is no evidence of a request, so the caller is
+    asked again rather than handed over."""
+    flow = load_flow(ROOT / "call_flows" / "support.yaml")
+    grammar = turn_grammar(listen_for(flow.nodes["anything_else"]))
+    pcm = load_phone_audio(speech("Actually, there's a charge I don't recognise.",
+                                  voice="en-029+f4", speed=140))
+    turn = whisper_engine.prompts(grammar)
+    copied = whisper_engine.decode(line_audio(pcm), (turn.request,)).text
+    assert meaning(grammar, copied) == ESCAPE and not names_whom(copied, grammar.escapes)
+    assert meaning(grammar, heard(whisper_engine, grammar, pcm).text) != ESCAPE
 
 
 @pytest.mark.slow

@@ -213,3 +213,24 @@ def asks_for_person(text: str, escape_phrases: Iterable[str] = ()) -> bool:
         covered = {i for s, e in said for i in range(s, e)}
         return all(i in covered or w in ALONE_WORDS for i, w in enumerate(tokens))
     return False
+
+
+# Who a request names when it names no one ("some one": how recognisers write it too).
+GENERIC_PERSONS = frozenset({"someone", "somebody", "anyone", "anybody", "some", "any", "one",
+                             "body"})
+
+
+def names_whom(text: str, escape_phrases: Iterable[str] = ()) -> bool:
+    """Whether a request says whom or how: a person word other than "someone" ("an agent",
+    "customer service", "a real person"), the flow's phrase that names one, or a handing-over
+    verb ("transfer me", "put me through"). "I'd like to speak to someone, please" names no
+    one: it is also what a recogniser primed with requests writes when the audio gives it
+    little, so a second reading of that kind alone is not evidence of a request."""
+    tokens = words(text)
+    singles, longer = _phrases(tuple(escape_phrases))
+    if _hand_over_me(tokens):
+        return True
+    if any(_at(tokens, i, phrase) for phrase in longer if not GENERIC_PERSONS & set(phrase)
+           for i in range(len(tokens))):
+        return True
+    return any(not set(tokens[s:e]) <= GENERIC_PERSONS for s, e in _persons(tokens, singles))

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from voicebot.flow.escape import names_whom
 from voicebot.flow.matching import HESITATIONS
 from voicebot.speech.engines import alternatives, calibration
 from voicebot.speech.engines.alternatives import Transcript
@@ -219,9 +220,18 @@ class WhisperEngine:
             again.append((turn.request,))
         for prompts in again:
             second = self.decode(encoded, prompts, False, AGAIN)
-            if self._meaning(second, grammar) == alternatives.ESCAPE:
+            if self._meaning(second, grammar) == alternatives.ESCAPE and (
+                    prompts is turn.phrases or self._names_whom(second, grammar)):
                 return second
         return None
+
+    def _names_whom(self, result: WhisperResult, grammar: Grammar) -> bool:
+        """Whether a request reading names whom ("an operator") rather than only "someone",
+        which is what Whisper writes from the request prompt alone over audio it makes little
+        of ("The person at the door said I should call." read "I'd like to speak to
+        someone, please")."""
+        hyp = hypothesis(result, grammar=grammar, within=self.options.alternatives_within)
+        return names_whom(hyp.text, grammar.escapes)
 
     def _other_speeds(self, pcm: bytes, turn: TurnPrompts, grammar: Grammar
                       ) -> WhisperResult | None:
