@@ -189,9 +189,9 @@ class WhisperEngine:
         Whisper did not expect: the utterance is decoded again, first (on a number turn,
         whose prompt leads Whisper to write digits even for "representative, please") with
         the turn's phrases alone as the prompt, then with requests for a person
-        (request_prompt); a second decode is taken only if it asks for a person, so it can
-        hand a caller over but never choose an answer. If the turn
-        still means nothing, it is heard at other speeds (_other_speeds), except where
+        (request_prompt); a second decode is taken only if it asks for a person (with the
+        request prompt, naming whom: _names_whom), so it can hand a caller over but never
+        choose an answer. If the turn still means nothing, it is heard at other speeds (_other_speeds), except where
         digits are heard (a number is decoded early at every pause between its digits, to
         hear "agent" said there, and each of those partial numbers means nothing yet) and
         in free speech (any text is the answer there)."""
