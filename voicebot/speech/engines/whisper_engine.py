@@ -192,9 +192,9 @@ class WhisperEngine:
         (request_prompt); a second decode is taken only if it asks for a person (with the
         request prompt, naming whom: _names_whom), so it can hand a caller over but never
         choose an answer. If the turn still means nothing, it is heard at other speeds
-        (_other_speeds), except where digits are heard (a number is decoded early at every pause between its digits, to
-        hear "agent" said there, and each of those partial numbers means nothing yet) and
-        in free speech (any text is the answer there)."""
+        (_other_speeds), except where digits are heard (a number is decoded early at every
+        pause between its digits, to hear "agent" said there, and each of those partial
+        numbers means nothing yet) and in free speech (any text is the answer there)."""
         turn = self.prompts(grammar)
         encoded = self._core.encoded(pcm, self.options)  # encoded once for every reading
         result = self.decode(encoded, turn.prompts, turn.digits)
