@@ -118,6 +118,8 @@ def test_yes_no_inside_sentences(text, answer):
     "I'd like to speak with, um, please",
     "can I talk to him about it", "please let me speak to a librarian",  # a misheard person
     "can I talk to my account manager",
+    "get me a billing agent", "I want a customer care specialist",  # what they do, named
+    "get me an order operator",  # "operator" as a recogniser split it
 ])
 def test_escape_requests_inside_sentences(text):
     assert is_escape(text, ESCAPES)
@@ -135,6 +137,7 @@ def test_escape_requests_inside_sentences(text):
     "can I talk to you about my bill", "I talked to the driver", "I can't talk to it",
     "the courier said to talk to the depot",
     "I need to talk to my payment details",  # the caller's own things: misheard, no request
+    "I need the delivery person to come back", "I don't want a billing agent",
 ])
 def test_mentions_of_people_are_not_escape_requests(text):
     assert not is_escape(text, ESCAPES)

@@ -9,7 +9,8 @@ An utterance asks for a person when:
 1. a request frame governs a person word: a verb of being put through ("speak", "talk",
    "transfer", "connect", ...) followed by a person within a few words, or a verb of
    wanting ("want", "need", "get me", "can I have") directly before one ("a", "a real",
-   "me an" may sit between); or a person word followed by "(that) I can talk to"; or
+   "me an" may sit between, and after an article one word for what the person does: "a
+   billing agent"); or a person word followed by "(that) I can talk to"; or
    someone to talk to with nobody named ("who can I talk to?", "is there any way I can
    speak with", the person left unsaid or not heard); or asking to talk to anyone at all
    ("can I talk to him", "let me speak to a supervisor", a person word misheard: "let me
@@ -112,17 +113,32 @@ def _persons(tokens: Sequence[str], singles: frozenset[str]) -> list[tuple[int, 
     return spans
 
 
+# A person word may have one word naming what they do between it and its article ("a
+# billing agent", "the delivery person", a misheard "an order operator").
+_ARTICLES = frozenset({"a", "an", "the", "your"})
+
+
+def _head(tokens: Sequence[str], start: int) -> int:
+    """Where the person mention at `start` begins, with one such word before it."""
+    if start >= 2 and tokens[start - 2] in _ARTICLES:
+        word = tokens[start - 1]
+        if word not in NEGATIONS and word not in PUT_THROUGH and word not in WANT:
+            return start - 1
+    return start
+
+
 def _governed(tokens: Sequence[str], start: int) -> bool:
     """Whether a request frame governs the person word at `start`."""
     # A verb of being put through, up to a few words before ("talk to one of your agents").
-    for j in range(start - 1, max(-1, start - 1 - PUT_THROUGH_WINDOW), -1):
+    head = _head(tokens, start)
+    for j in range(head - 1, max(-1, head - 1 - PUT_THROUGH_WINDOW), -1):
         w = tokens[j]
         if w in PUT_THROUGH:
             return not _negated(tokens, j)
         if w not in _BETWEEN_PUT:
             break
     # A verb of wanting right before it ("I need a human", "get me an operator").
-    for j in range(start - 1, max(-1, start - 5), -1):
+    for j in range(head - 1, max(-1, head - 5), -1):
         w = tokens[j]
         if w in WANT or (j >= 2 and tuple(tokens[j - 2:j + 1]) in ASK_HAVE):
             return not _negated(tokens, j)
