@@ -190,7 +190,7 @@ class WhisperEngine:
         whose prompt leads Whisper to write digits even for "representative, please") with
         the turn's phrases alone as the prompt, then with requests for a person
         (request_prompt); a second decode is taken only if it asks for a person (with the
-        request prompt, naming whom: _names_whom), so it can hand a caller over but never
+        request prompt, naming whom), so it can hand a caller over but never
         choose an answer. If the turn still means nothing, it is heard at other speeds
         (_other_speeds), except where digits are heard (a number is decoded early at every
         pause between its digits, to hear "agent" said there, and each of those partial
@@ -214,24 +214,20 @@ class WhisperEngine:
 
     def _asks(self, encoded: Encoded, turn: TurnPrompts, grammar: Grammar,
               heard: bool) -> WhisperResult | None:
-        """A second reading of the utterance that asks for a person, or None."""
-        again = [turn.phrases] if turn.phrases is not None else []
+        """A second reading of the utterance that asks for a person, or None. With the
+        request prompt it must name whom ("an operator"), not only "someone": Whisper
+        writes that from the prompt alone over audio it makes little of ("The person at
+        the door said I should call." read "I'd like to speak to someone, please")."""
+        again = [(turn.phrases, False)] if turn.phrases is not None else []
         if turn.request and heard:
-            again.append((turn.request,))
-        for prompts in again:
+            again.append(((turn.request,), True))
+        for prompts, must_name in again:
             second = self.decode(encoded, prompts, False, AGAIN)
-            if self._meaning(second, grammar) == alternatives.ESCAPE and (
-                    prompts is turn.phrases or self._names_whom(second, grammar)):
+            text = self._text(second, grammar)
+            if alternatives.meaning(grammar, text) == alternatives.ESCAPE and (
+                    not must_name or names_whom(text, grammar.escapes)):
                 return second
         return None
-
-    def _names_whom(self, result: WhisperResult, grammar: Grammar) -> bool:
-        """Whether a request reading names whom ("an operator") rather than only "someone",
-        which is what Whisper writes from the request prompt alone over audio it makes little
-        of ("The person at the door said I should call." read "I'd like to speak to
-        someone, please")."""
-        hyp = hypothesis(result, grammar=grammar, within=self.options.alternatives_within)
-        return names_whom(hyp.text, grammar.escapes)
 
     def _other_speeds(self, pcm: bytes, turn: TurnPrompts, grammar: Grammar
                       ) -> WhisperResult | None:
@@ -287,9 +283,12 @@ class WhisperEngine:
         text = hypothesis(result, grammar=grammar).text
         return bool(text) and not set(text.split()) <= OPENERS
 
+    def _text(self, result: WhisperResult, grammar: Grammar) -> str:
+        """What the turn takes from a decode (a near transcript of the beam may stand in)."""
+        return hypothesis(result, grammar=grammar, within=self.options.alternatives_within).text
+
     def _meaning(self, result: WhisperResult, grammar: Grammar) -> str | None:
-        hyp = hypothesis(result, grammar=grammar, within=self.options.alternatives_within)
-        return alternatives.meaning(grammar, hyp.text)
+        return alternatives.meaning(grammar, self._text(result, grammar))
 
     def unknown_words(self, phrases: tuple[str, ...] | list[str]) -> list[str]:
         """Whisper has an open vocabulary: it can hear any English word."""
