@@ -138,6 +138,8 @@ def test_escape_requests_inside_sentences(text):
     "the courier said to talk to the depot",
     "I need to talk to my payment details",  # the caller's own things: misheard, no request
     "I need the delivery person to come back", "I don't want a billing agent",
+    "can I have an agent number", "can I have a representative number from the letter",
+    "I need my agent's name", "could I get the operator code",  # a thing, not a person
 ])
 def test_mentions_of_people_are_not_escape_requests(text):
     assert not is_escape(text, ESCAPES)

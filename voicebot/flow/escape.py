@@ -22,7 +22,8 @@ An utterance asks for a person when:
    "um, an operator please") or under a request frame as above.
 
 A negation just before the frame ("I don't want to talk to a person") cancels it. Person
-words are the built-in ones below and the flow's single-word escape phrases; plurals count.
+words are the built-in ones below and the flow's single-word escape phrases; plurals count;
+one naming a thing ("an agent number", "the operator code") is none.
 Words are compared as spoken: "spoke to an agent yesterday" is no request.
 """
 
@@ -101,16 +102,27 @@ def _negated(tokens: Sequence[str], i: int) -> bool:
                for k in range(max(0, i - 3), i))
 
 
+# A person word before one of these names a thing, not a person: "can I have an agent
+# number", "my representative's name", "the operator code" ask for no one.
+THING_NAMED = frozenset({"number", "numbers", "id", "code", "name", "reference", "badge"})
+
+
 def _persons(tokens: Sequence[str], singles: frozenset[str]) -> list[tuple[int, int]]:
-    """(start, end) of every person mention: built-in words and phrases, the flow's words."""
+    """(start, end) of every person mention: built-in words and phrases, the flow's words;
+    not a person word that names a thing (THING_NAMED follows it)."""
     spans = []
     for i, w in enumerate(tokens):
         for phrase in PERSON_PHRASES:
-            if _at(tokens, i, phrase):
+            if _at(tokens, i, phrase) and not _names_thing(tokens, i + len(phrase)):
                 spans.append((i, i + len(phrase)))
-        if _singular(w) in PERSON_WORDS or _singular(w) in singles:
+        if (_singular(w) in PERSON_WORDS or _singular(w) in singles) \
+                and not _names_thing(tokens, i + 1):
             spans.append((i, i + 1))
     return spans
+
+
+def _names_thing(tokens: Sequence[str], after: int) -> bool:
+    return after < len(tokens) and tokens[after] in THING_NAMED
 
 
 # A person word may have one word naming what they do between it and its article ("a
