@@ -115,11 +115,18 @@ def _forms(text: str) -> tuple[str, ...]:
     return tuple(_lemma(w) for w in kept)
 
 
+# "No" before these is no answer: "no matter what", "no one can help", "no idea".
+NO_DETERMINES = frozenset({"matter", "one", "idea", "doubt", "longer", "long"})
+
+
 def _spans(forms: Sequence[str], phrase: Sequence[str]) -> list[tuple[int, int]]:
+    """Where `phrase` occurs in `forms`, as (start, end); never a "no" that is no answer."""
     n = len(phrase)
     if not n:
         return []
-    return [(i, i + n) for i in range(len(forms) - n + 1) if tuple(forms[i:i + n]) == phrase]
+    return [(i, i + n) for i in range(len(forms) - n + 1) if tuple(forms[i:i + n]) == phrase
+            and not (phrase[-1] == "no" and forms[i + n:i + n + 1]
+                     and forms[i + n] in NO_DETERMINES)]
 
 
 def contains_phrase(text: str, phrase: str) -> bool:
