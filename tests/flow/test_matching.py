@@ -122,6 +122,8 @@ def test_yes_no_inside_sentences(text, answer):
     "can I talk to my account manager",
     "get me a billing agent", "I want a customer care specialist",  # what they do, named
     "get me an order operator",  # "operator" as a recogniser split it
+    "is there someone that I can talk to", "is there anyone here I can speak with",
+    "I have a problem, who can I talk to", "I have a question about it, who can I talk to",
 ])
 def test_escape_requests_inside_sentences(text):
     assert is_escape(text, ESCAPES)
@@ -142,6 +144,8 @@ def test_escape_requests_inside_sentences(text):
     "I need the delivery person to come back", "I don't want a billing agent",
     "can I have an agent number", "can I have a representative number from the letter",
     "I need my agent's name", "could I get the operator code",  # a thing, not a person
+    "I was billed for something I need to talk to",  # a thing is talked to
+    "my agent numbering so far speak to it",  # someone else is talked to
 ])
 def test_mentions_of_people_are_not_escape_requests(text):
     assert not is_escape(text, ESCAPES)

@@ -10,9 +10,10 @@ An utterance asks for a person when:
    "transfer", "connect", ...) followed by a person within a few words, or a verb of
    wanting ("want", "need", "get me", "can I have") directly before one ("a", "a real",
    "me an" may sit between, and after an article one word for what the person does: "a
-   billing agent"); or a person word followed by "(that) I can talk to"; or
-   someone to talk to with nobody named ("who can I talk to?", "is there any way I can
-   speak with", the person left unsaid or not heard); or asking to talk to anyone at all
+   billing agent"); or a person word followed by "(that) I can talk to" (not "... to
+   it"); or someone to talk to with nobody named ("who can I talk to?", "is there any way
+   I can speak with", the person left unsaid or not heard; not "something I need to talk
+   to", where a thing is what is talked to); or asking to talk to anyone at all
    ("can I talk to him", "let me speak to a supervisor", a person word misheard: "let me
    speak to an imageant"), though not to "you" about something;
 2. it is a handing-over verb with "me" ("transfer me", "put me through", "connect me");
@@ -157,8 +158,9 @@ def _governed(tokens: Sequence[str], start: int) -> bool:
         if w not in _BETWEEN_WANT:
             break
     # "a person I can talk to", "anyone there to speak with" (not "somebody I need to talk
-    # about it").
+    # about it", nor "an agent ... I can speak to it": the talking is to someone else).
     return any(tokens[k] in PUT_THROUGH and _to_or_end(tokens, k + 1)
+               and not (k + 2 < len(tokens) and tokens[k + 2] in _OTHER_LISTENER)
                for k in range(start + 1, min(len(tokens), start + 5))
                ) and not _negated(tokens, start)
 
@@ -174,12 +176,32 @@ def _to_or_end(tokens: Sequence[str], i: int) -> bool:
     return tokens[i:] in ([], ["please"]) or tokens[i] in _TALK_TO
 
 
+# Who is talked to when it is not the person before: "... I can speak to it".
+_OTHER_LISTENER = frozenset({"it", "this", "that", "them", "him", "her", "you", "me"})
+# A thing before "I need to talk to" is what is talked to, not a person left unsaid:
+# "something I need to talk to" (Whisper's "something I didn't order").
+_THINGS = frozenset({"something", "anything", "everything", "nothing", "it", "this"})
+
+
 def _someone_unsaid(tokens: Sequence[str]) -> bool:
     end = len(tokens)
     while end and tokens[end - 1] in _TRAILING:
         end -= 1
     return (end >= 2 and tokens[end - 1] in _TALK_TO and tokens[end - 2] in _TALK
-            and not _negated(tokens, end - 2))
+            and not _negated(tokens, end - 2) and not _thing_talked_to(tokens, end - 2))
+
+
+_AUX = frozenset({"need", "needs", "can", "could", "want", "have", "to", "will", "would",
+                  "should", "must", "just", "really", "got", "gotta", "wanna"})
+
+
+def _thing_talked_to(tokens: Sequence[str], verb: int) -> bool:
+    """Whether the clause ending in the talking verb at `verb` is about a thing before its
+    subject ("something I need to talk to"), not "who can I talk to"."""
+    k = verb - 1
+    while k >= 0 and tokens[k] in _AUX:
+        k -= 1
+    return k >= 1 and tokens[k] in ("i", "we") and tokens[k - 1] in _THINGS
 
 
 # "Can I talk to him", "let me speak to a librarian": asking to talk to someone, whoever the
