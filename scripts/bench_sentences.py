@@ -18,7 +18,8 @@ understanding of sentences, not accents (scripts/bench_digits.py measures those 
 recordings).
 
     python scripts/bench_sentences.py [--engine pocketsphinx[,whisper,...]]
-        [--split tune|held-out|all] [--voices tune|held-out|checks|all|V1,V2] [--speeds 140,180]
+        [--split tune|held-out|probe|all] [--voices tune|held-out|checks|all|V1,V2]
+        [--speeds 140,180]
         [--limit N] [--jobs 2] [--set WHISPER_OPTION=VALUE]
         [--failures] [--json FILE]
 
@@ -240,7 +241,7 @@ def main() -> int:
     ap.add_argument("--engine", default="pocketsphinx",
                     help="any name voicebot.speech.engines.load_engine accepts; several, "
                          "comma-separated, are run one after the other")
-    ap.add_argument("--split", default="all", choices=("tune", "held-out", "all"))
+    ap.add_argument("--split", default="all", choices=("tune", "held-out", "probe", "all"))
     ap.add_argument("--voices", default="all",
                     help="tune | held-out | checks | all (tune and held-out) | V1,V2,...")
     ap.add_argument("--speeds", default=None, help="words a minute, e.g. 140,180")

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 CORPUS = Path(__file__).resolve().parent / "sentences.yaml"
-SPLITS = ("tune", "held-out")
+SPLITS = ("tune", "held-out", "probe")
 ESCAPE_KEY = "0"  # pressed after the sentence, so that every call ends
 MAX_CALL_S = 60.0
 _FIGURES = re.compile(r"\d")
