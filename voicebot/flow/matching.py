@@ -115,8 +115,9 @@ def _forms(text: str) -> tuple[str, ...]:
     return tuple(_lemma(w) for w in kept)
 
 
-# "No" before these is no answer: "no matter what", "no one can help", "no idea".
-NO_DETERMINES = frozenset({"matter", "one", "idea", "doubt", "longer", "long"})
+# "No" before these is no answer: "no matter what", "no idea". Not "one": "no one" may be
+# "nobody", but "No, one two three four" corrects a number read back.
+NO_DETERMINES = frozenset({"matter", "idea", "doubt", "longer", "long"})
 
 
 def _spans(forms: Sequence[str], phrase: Sequence[str]) -> list[tuple[int, int]]:
