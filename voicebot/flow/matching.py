@@ -126,7 +126,7 @@ def _spans(forms: Sequence[str], phrase: Sequence[str]) -> list[tuple[int, int]]
     if not n:
         return []
     return [(i, i + n) for i in range(len(forms) - n + 1) if tuple(forms[i:i + n]) == phrase
-            and not (phrase[-1] == "no" and forms[i + n:i + n + 1]
+            and not (phrase[-1] == "no" and i + n < len(forms)
                      and forms[i + n] in NO_DETERMINES)]
 
 
